@@ -1,0 +1,23 @@
+//! medvault's key hierarchy (DESIGN.md §3) as thin wrappers over vetted crates.
+//!
+//! This is the only crate that holds key material. Every type that carries a key or a
+//! plaintext secret zeroizes it on drop and redacts it from `Debug`.
+//!
+//! - [`MasterKey`]: the key-encryption key (KEK), loaded through a [`KeyProvider`].
+//! - [`PurposeKey`]: keys derived from the KEK with HKDF, one per [`KeyPurpose`].
+//! - [`DataKey`]: a per-patient data key (DEK), stored only wrapped by the KEK.
+
+mod data_key;
+mod derive;
+mod envelope;
+mod error;
+mod master_key;
+mod provider;
+pub mod tls;
+
+pub use data_key::{rewrap, DataKey};
+pub use medvault_domain::WrappedDataKey;
+pub use derive::{KeyPurpose, PurposeKey};
+pub use error::CryptoError;
+pub use master_key::MasterKey;
+pub use provider::{EnvKeyProvider, FileKeyProvider, KeyProvider, KeyProviderError};

@@ -1,0 +1,16 @@
+-- Facts about this database, e.g. the id of the master key it is sealed to.
+CREATE TABLE medvault_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Per-patient data keys, only ever stored wrapped by the master key (DESIGN.md §3).
+CREATE TABLE data_keys (
+    patient_id    UUID PRIMARY KEY,
+    master_key_id TEXT NOT NULL,
+    sealed        BYTEA NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    rewrapped_at  TIMESTAMPTZ
+);
+
+CREATE INDEX data_keys_by_master_key ON data_keys (master_key_id, patient_id);

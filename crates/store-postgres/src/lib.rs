@@ -1,0 +1,71 @@
+//! The fleet backend: PostgreSQL shared by many stateless medvault instances (DESIGN.md §4).
+//!
+//! Migrations take sqlx's advisory lock, so instances starting together migrate once.
+
+mod keys;
+mod meta;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use medvault_store::{migrations, OpenError, Store, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+const MIGRATIONS: migrations::Embedded =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::Backend {
+            what: "the database URL".into(),
+            source: Box::new(e),
+        })?;
+        Self::connect_with(options).await
+    }
+
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, OpenError> {
+        // Name the database without credentials: the URL's password must not reach a log.
+        let what = format!(
+            "PostgreSQL database {:?} at {}:{}",
+            options.get_database().unwrap_or_default(),
+            options.get_host(),
+            options.get_port()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| OpenError::Unreachable { what: what.clone(), source: Box::new(e) })?;
+        migrations::migrator(MIGRATIONS)
+            .run(&pool)
+            .await
+            .map_err(|e| migrations::open_error(&what, e))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
