@@ -31,7 +31,7 @@ pub enum KeyProviderError {
     TooOpen { path: String, mode: u32 },
     #[error("{0} cannot create master keys; provide one")]
     CannotCreate(String),
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}")]
     Io { path: String, source: io::Error },
 }
 

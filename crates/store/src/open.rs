@@ -15,9 +15,9 @@ pub enum OpenError {
     Modified { what: String, version: i64 },
     #[error("{what}: migration {version} left the schema dirty; restore from backup")]
     Dirty { what: String, version: i64 },
-    #[error("cannot reach {what}: {source}")]
+    #[error("cannot reach {what}")]
     Unreachable { what: String, source: BoxError },
-    #[error("cannot open {what}: {source}")]
+    #[error("cannot open {what}")]
     Backend { what: String, source: BoxError },
 }
 

@@ -1,0 +1,70 @@
+//! The application: shared state, every context's router merged in one place, and the
+//! middleware stack every route runs through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use medvault_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::http::metrics::Metrics;
+use crate::http::security_headers::SecurityHeaders;
+use crate::http::{metrics, problems, request_id, security_headers};
+use crate::{ops, ApiError};
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "medvault",
+    description = "Identity, consent, audit and an encrypted FHIR R4 record store for healthcare apps."
+))]
+struct ApiDoc;
+
+/// Every route, with its OpenAPI description collected as it is added.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // New bounded contexts merge their `router()` here.
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).split_for_parts()
+}
+
+pub fn router(state: AppState, limits: HttpLimits, tls: bool) -> Router {
+    let (routes, openapi) = routes();
+    let openapi = Arc::new(openapi);
+    // Layers run outermost-last: a request passes request_id first, the handler last.
+    routes
+        .route("/openapi.json", axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            // The payload may quote data; it is deliberately not logged or returned.
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
+        .layer(from_fn(problems::render))
+        .layer(from_fn_with_state(SecurityHeaders { tls }, security_headers::apply))
+        .layer(from_fn(request_id::assign))
+        .with_state(state)
+}

@@ -1,0 +1,125 @@
+//! Validated configuration. The CLI parses flags and environment into these types once;
+//! nothing downstream re-checks them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::app::HttpLimits;
+
+/// Where the data lives. `Postgres` holds a URL that may embed a password, so its
+/// `Debug` names only the scheme.
+#[derive(Clone)]
+pub enum Database {
+    /// The embedded default: `<data-dir>/medvault.db`.
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    pub const SQLITE_FILE: &'static str = "medvault.db";
+
+    pub fn resolve(data_dir: &std::path::Path, url: Option<&str>) -> Result<Self, ConfigError> {
+        match url {
+            None => Ok(Self::Sqlite(data_dir.join(Self::SQLITE_FILE))),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned()))
+            }
+            Some(_) => Err(ConfigError::DatabaseScheme),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(_) => f.write_str("Postgres(<redacted url>)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub listen: SocketAddr,
+    /// `None` means `http(s)://localhost:<bound port>`, known only once bound.
+    pub public_url: Option<String>,
+    pub tls: Option<Tls>,
+    pub limits: HttpLimits,
+    pub shutdown_grace: Duration,
+    pub demo: bool,
+}
+
+impl ServeConfig {
+    /// Plain HTTP would expose tokens and PHI to the network; on loopback it cannot.
+    pub fn check_transport(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::PlainHttpOnNetwork(self.listen));
+        }
+        Ok(())
+    }
+
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://localhost:{}", bound.port())
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "refusing to serve plain HTTP on non-loopback address {0}: configure --tls-cert and \
+         --tls-key, or listen on 127.0.0.1"
+    )]
+    PlainHttpOnNetwork(SocketAddr),
+    #[error("--database-url must start with postgres:// (omit it to use the embedded SQLite)")]
+    DatabaseScheme,
+    #[error("--public-url must be an absolute http:// or https:// URL without a query")]
+    PublicUrl,
+}
+
+/// `--public-url` becomes the token issuer and the WebAuthn origin, so it must be exact.
+pub fn parse_public_url(value: &str) -> Result<String, ConfigError> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or(ConfigError::PublicUrl)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || value.contains(['?', '#', ' ']) {
+        return Err(ConfigError::PublicUrl);
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_debug_never_shows_the_url() {
+        let db = Database::Postgres("postgres://u:s3cret@db/medvault".into());
+        assert!(!format!("{db:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn public_urls_must_be_absolute_http() {
+        assert_eq!(parse_public_url("https://mv.example/").unwrap(), "https://mv.example");
+        for bad in ["mv.example", "ftp://x", "https://", "https://x/?a=1", "https://x/#f"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
+}

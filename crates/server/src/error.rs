@@ -1,0 +1,104 @@
+//! One `ApiError` for the JSON API, mapped to status and body in a single `match`
+//! (DESIGN.md §6). Bodies are RFC 9457 `application/problem+json`.
+//!
+//! `IntoResponse` attaches a [`Problem`] to the response; the `problems` middleware renders
+//! it with the request id. That middleware also turns the framework's own bare error
+//! responses (404, 405, 408, 413, panics) into problems, so no error escapes unformatted.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use medvault_store::BoxError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("request body is not valid JSON")]
+    MalformedJson { detail: String },
+    #[error("request body does not match the expected schema")]
+    InvalidBody { detail: String },
+    #[error("unsupported media type")]
+    UnsupportedMediaType { detail: String },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("service unavailable")]
+    Unavailable { detail: &'static str },
+    /// Anything unexpected. The cause is logged with the request id; the client gets
+    /// only a generic body, never `err.to_string()`.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl ApiError {
+    pub fn internal(err: impl Into<BoxError>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// The parts of an RFC 9457 problem a handler decides; the middleware adds `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// A stable, documented identifier: `urn:medvault:problem:<slug>`, or `about:blank`
+    /// when the status code says everything.
+    pub kind: &'static str,
+    pub detail: Option<String>,
+}
+
+impl Problem {
+    /// A problem that only restates its status code.
+    pub fn from_status(status: StatusCode) -> Self {
+        Self { status, kind: "about:blank", detail: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, detail) = match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, "about:blank", None),
+            Self::MalformedJson { detail } => {
+                (StatusCode::BAD_REQUEST, "urn:medvault:problem:malformed-json", Some(detail))
+            }
+            Self::InvalidBody { detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "urn:medvault:problem:invalid-body",
+                Some(detail),
+            ),
+            Self::UnsupportedMediaType { detail } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "urn:medvault:problem:unsupported-media-type",
+                Some(detail),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "urn:medvault:problem:payload-too-large",
+                Some("the request body exceeds the configured limit".to_owned()),
+            ),
+            Self::Unavailable { detail } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:medvault:problem:unavailable",
+                Some(detail.to_owned()),
+            ),
+            Self::Internal(err) => {
+                // Logged inside the request span, which carries the request id.
+                tracing::error!(error = %error_chain(err.as_ref()), "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "about:blank", None)
+            }
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(Problem { status, kind, detail });
+        response
+    }
+}
+
+/// `outer: inner: innermost`, for one log field or one line on stderr.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}

@@ -1,0 +1,10 @@
+//! Cross-cutting HTTP concerns: the middleware every route runs through, and extractors.
+
+pub mod json;
+pub mod metrics;
+pub mod problems;
+pub mod request_id;
+pub mod security_headers;
+
+pub use json::ApiJson;
+pub use request_id::RequestId;

@@ -1,0 +1,65 @@
+//! Renders every error response as RFC 9457 `application/problem+json` with the request id.
+//!
+//! Handlers attach a [`Problem`] through `ApiError`. Error responses made by the framework
+//! itself (unknown route, wrong method, timeout, body limit) arrive bare and are given a
+//! problem built from their status. Responses that already speak their protocol's error
+//! format (OAuth JSON, FHIR OperationOutcome) carry a JSON content type and pass unchanged.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::error::Problem;
+use crate::http::RequestId;
+
+pub const CONTENT_TYPE_PROBLEM: &str = "application/problem+json";
+
+#[derive(Serialize)]
+struct Body9457<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+pub async fn render(request: Request, next: Next) -> Response {
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let problem = match parts.extensions.remove::<Problem>() {
+        Some(problem) => problem,
+        None if speaks_json(&parts.headers) => return Response::from_parts(parts, body),
+        None => Problem::from_status(status),
+    };
+    let rendered = serde_json::to_vec(&Body9457 {
+        kind: problem.kind,
+        title: problem.status.canonical_reason().unwrap_or("Error"),
+        status: problem.status.as_u16(),
+        detail: problem.detail.as_deref(),
+        request_id: request_id.as_ref().map(RequestId::as_str),
+    })
+    .expect("a problem always serializes");
+    parts.status = problem.status;
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PROBLEM));
+    Response::from_parts(parts, Body::from(rendered))
+}
+
+fn speaks_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().ends_with("json"))
+}

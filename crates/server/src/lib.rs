@@ -1,0 +1,17 @@
+//! The medvault server: an axum app with one module per bounded context (DESIGN.md §1),
+//! and the `medvault` CLI that starts it.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keyring;
+pub mod ops;
+pub mod serve;
+pub mod storage;
+pub mod telemetry;
+pub mod tls;
+
+pub use app::AppState;
+pub use error::ApiError;
