@@ -19,7 +19,6 @@ pub struct DataKey {
     bytes: Zeroizing<[u8; KEY_LEN]>,
 }
 
-
 impl DataKey {
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
@@ -44,7 +43,11 @@ impl DataKey {
             &wrap_context(patient, &master_key_id),
             self.bytes.as_ref(),
         );
-        WrappedDataKey { patient, master_key_id, sealed }
+        WrappedDataKey {
+            patient,
+            master_key_id,
+            sealed,
+        }
     }
 
     pub fn unwrap(master: &MasterKey, wrapped: &WrappedDataKey) -> Result<Self, CryptoError> {
@@ -56,8 +59,13 @@ impl DataKey {
             &wrap_context(wrapped.patient, &wrapped.master_key_id),
             &wrapped.sealed,
         )?;
-        let bytes: [u8; KEY_LEN] = opened.as_slice().try_into().map_err(|_| CryptoError::Malformed)?;
-        Ok(Self { bytes: Zeroizing::new(bytes) })
+        let bytes: [u8; KEY_LEN] = opened
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed)?;
+        Ok(Self {
+            bytes: Zeroizing::new(bytes),
+        })
     }
 }
 
@@ -80,7 +88,6 @@ impl fmt::Debug for DataKey {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,17 +109,29 @@ mod tests {
         let master = MasterKey::generate();
         let mut wrapped = DataKey::generate().wrap(&master, PatientId::new());
         wrapped.patient = PatientId::new();
-        assert_eq!(DataKey::unwrap(&master, &wrapped).err(), Some(CryptoError::Decrypt));
+        assert_eq!(
+            DataKey::unwrap(&master, &wrapped).err(),
+            Some(CryptoError::Decrypt)
+        );
     }
 
     #[test]
     fn a_wrapped_key_does_not_unwrap_under_another_master_key() {
         let wrapped = DataKey::generate().wrap(&MasterKey::generate(), PatientId::new());
         let other = MasterKey::generate();
-        assert_eq!(DataKey::unwrap(&other, &wrapped).err(), Some(CryptoError::Decrypt));
+        assert_eq!(
+            DataKey::unwrap(&other, &wrapped).err(),
+            Some(CryptoError::Decrypt)
+        );
         // Claiming the other key's id does not help: the id is bound into the wrap.
-        let relabelled = WrappedDataKey { master_key_id: other.id(), ..wrapped };
-        assert_eq!(DataKey::unwrap(&other, &relabelled).err(), Some(CryptoError::Decrypt));
+        let relabelled = WrappedDataKey {
+            master_key_id: other.id(),
+            ..wrapped
+        };
+        assert_eq!(
+            DataKey::unwrap(&other, &relabelled).err(),
+            Some(CryptoError::Decrypt)
+        );
     }
 
     #[test]
@@ -125,7 +144,10 @@ mod tests {
         let rewrapped = rewrap(&dek.wrap(&old, patient), &old, &new).unwrap();
         assert_eq!(rewrapped.master_key_id, new.id());
         assert!(DataKey::unwrap(&old, &rewrapped).is_err());
-        let opened = DataKey::unwrap(&new, &rewrapped).unwrap().open(b"ctx", &sealed).unwrap();
+        let opened = DataKey::unwrap(&new, &rewrapped)
+            .unwrap()
+            .open(b"ctx", &sealed)
+            .unwrap();
         assert_eq!(opened.as_slice(), b"record");
     }
 
@@ -133,7 +155,10 @@ mod tests {
     fn record_ciphertext_is_bound_to_its_context() {
         let dek = DataKey::generate();
         let sealed = dek.seal(b"Observation/1/1", b"value");
-        assert_eq!(dek.open(b"Observation/2/1", &sealed).err(), Some(CryptoError::Decrypt));
+        assert_eq!(
+            dek.open(b"Observation/2/1", &sealed).err(),
+            Some(CryptoError::Decrypt)
+        );
     }
 
     #[test]

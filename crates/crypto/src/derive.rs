@@ -54,7 +54,10 @@ pub struct PurposeKey {
 
 impl PurposeKey {
     pub fn derive(master: &MasterKey, purpose: KeyPurpose) -> Self {
-        Self { purpose, bytes: master.derive_bytes(purpose) }
+        Self {
+            purpose,
+            bytes: master.derive_bytes(purpose),
+        }
     }
 
     pub fn purpose(&self) -> KeyPurpose {
@@ -70,7 +73,9 @@ impl PurposeKey {
 
 impl fmt::Debug for PurposeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PurposeKey").field("purpose", &self.purpose).finish_non_exhaustive()
+        f.debug_struct("PurposeKey")
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,9 +109,6 @@ mod tests {
         let hkdf = Hkdf::<Sha256>::new(None, &ikm);
         let mut okm = [0u8; 42];
         hkdf.expand(&[], &mut okm).unwrap();
-        assert_eq!(
-            okm[..8],
-            [0x8d, 0xa4, 0xe7, 0x75, 0xa5, 0x63, 0xc1, 0x8f],
-        );
+        assert_eq!(okm[..8], [0x8d, 0xa4, 0xe7, 0x75, 0xa5, 0x63, 0xc1, 0x8f],);
     }
 }

@@ -20,7 +20,13 @@ pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         // aes-gcm fails only for messages over 64 GiB, which no caller produces.
         .expect("AES-GCM plaintext exceeds 64 GiB");
     let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
@@ -42,7 +48,13 @@ pub(crate) fn open(
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::Decrypt)
 }
@@ -67,7 +79,11 @@ mod tests {
         for i in 1..sealed.len() {
             let mut tampered = sealed.clone();
             tampered[i] ^= 0x01;
-            assert_eq!(open(&KEY, b"ctx", &tampered), Err(CryptoError::Decrypt), "byte {i}");
+            assert_eq!(
+                open(&KEY, b"ctx", &tampered),
+                Err(CryptoError::Decrypt),
+                "byte {i}"
+            );
         }
     }
 
@@ -75,10 +91,16 @@ mod tests {
     fn truncated_or_unknown_versions_are_malformed() {
         let sealed = seal(&KEY, b"ctx", b"secret");
         assert_eq!(open(&KEY, b"ctx", &[]), Err(CryptoError::Malformed));
-        assert_eq!(open(&KEY, b"ctx", &sealed[..10]), Err(CryptoError::Malformed));
+        assert_eq!(
+            open(&KEY, b"ctx", &sealed[..10]),
+            Err(CryptoError::Malformed)
+        );
         let mut other_version = sealed;
         other_version[0] = 2;
-        assert_eq!(open(&KEY, b"ctx", &other_version), Err(CryptoError::Malformed));
+        assert_eq!(
+            open(&KEY, b"ctx", &other_version),
+            Err(CryptoError::Malformed)
+        );
     }
 
     #[test]

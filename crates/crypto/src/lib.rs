@@ -16,8 +16,8 @@ mod provider;
 pub mod tls;
 
 pub use data_key::{rewrap, DataKey};
-pub use medvault_domain::WrappedDataKey;
 pub use derive::{KeyPurpose, PurposeKey};
 pub use error::CryptoError;
 pub use master_key::MasterKey;
+pub use medvault_domain::WrappedDataKey;
 pub use provider::{EnvKeyProvider, FileKeyProvider, KeyProvider, KeyProviderError};

@@ -31,7 +31,9 @@ impl MasterKey {
     pub fn from_base64(encoded: &str) -> Result<Self, MalformedKey> {
         let decoded = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| MalformedKey)?);
         let array: [u8; KEY_LEN] = decoded.as_slice().try_into().map_err(|_| MalformedKey)?;
-        Ok(Self { bytes: Zeroizing::new(array) })
+        Ok(Self {
+            bytes: Zeroizing::new(array),
+        })
     }
 
     /// The base64 form, for writing `master.key`.
@@ -42,8 +44,12 @@ impl MasterKey {
     /// The key's public fingerprint. HKDF is one-way, so the id reveals nothing about the key.
     pub fn id(&self) -> MasterKeyId {
         let digest = self.derive_bytes(KeyPurpose::MasterKeyId);
-        let hex: String = digest[..MasterKeyId::LEN / 2].iter().map(|b| format!("{b:02x}")).collect();
-        hex.parse().expect("16 lowercase hex characters form a master key id")
+        let hex: String = digest[..MasterKeyId::LEN / 2]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        hex.parse()
+            .expect("16 lowercase hex characters form a master key id")
     }
 
     pub(crate) fn derive_bytes(&self, purpose: KeyPurpose) -> Zeroizing<[u8; KEY_LEN]> {
@@ -57,7 +63,9 @@ impl MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey").field("id", &self.id()).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,9 +88,18 @@ mod tests {
 
     #[test]
     fn keys_of_the_wrong_length_are_refused() {
-        assert_eq!(MasterKey::from_base64(&STANDARD.encode([1u8; 31])).err(), Some(MalformedKey));
-        assert_eq!(MasterKey::from_base64(&STANDARD.encode([1u8; 33])).err(), Some(MalformedKey));
-        assert_eq!(MasterKey::from_base64("not base64!").err(), Some(MalformedKey));
+        assert_eq!(
+            MasterKey::from_base64(&STANDARD.encode([1u8; 31])).err(),
+            Some(MalformedKey)
+        );
+        assert_eq!(
+            MasterKey::from_base64(&STANDARD.encode([1u8; 33])).err(),
+            Some(MalformedKey)
+        );
+        assert_eq!(
+            MasterKey::from_base64("not base64!").err(),
+            Some(MalformedKey)
+        );
     }
 
     #[test]

@@ -45,11 +45,16 @@ impl FileKeyProvider {
     pub const FILE_NAME: &'static str = "master.key";
 
     pub fn in_data_dir(data_dir: &Path) -> Self {
-        Self { path: data_dir.join(Self::FILE_NAME) }
+        Self {
+            path: data_dir.join(Self::FILE_NAME),
+        }
     }
 
     fn io_error(&self, source: io::Error) -> KeyProviderError {
-        KeyProviderError::Io { path: self.path.display().to_string(), source }
+        KeyProviderError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -67,7 +72,10 @@ impl KeyProvider for FileKeyProvider {
         // Like ssh with private keys: a key other users can read is already compromised.
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyProviderError::TooOpen { path: self.path.display().to_string(), mode });
+            return Err(KeyProviderError::TooOpen {
+                path: self.path.display().to_string(),
+                mode,
+            });
         }
         let text = Zeroizing::new(fs::read_to_string(&self.path).map_err(|e| self.io_error(e))?);
         MasterKey::from_base64(&text)
@@ -97,7 +105,9 @@ impl KeyProvider for FileKeyProvider {
         written.map_err(|e| self.io_error(e))?;
         removed.map_err(|e| self.io_error(e))?;
         if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io_error(e))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| self.io_error(e))?;
         }
         Ok(key)
     }
@@ -114,7 +124,9 @@ impl EnvKeyProvider {
 
     /// Reads the variable now. `None` when it is unset, so callers can fall back.
     pub fn from_env() -> Option<Self> {
-        std::env::var(Self::VAR).ok().map(|v| Self { value: Some(Zeroizing::new(v)) })
+        std::env::var(Self::VAR).ok().map(|v| Self {
+            value: Some(Zeroizing::new(v)),
+        })
     }
 }
 
@@ -154,7 +166,10 @@ mod tests {
         assert!(provider.load().unwrap().is_none());
 
         let created = provider.create().unwrap();
-        let mode = fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(provider.load().unwrap().unwrap().id(), created.id());
         assert!(!dir.path().join("master.key.tmp").exists());
@@ -165,7 +180,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let provider = FileKeyProvider::in_data_dir(dir.path());
         let first = provider.create().unwrap();
-        assert!(matches!(provider.create(), Err(KeyProviderError::Io { .. })));
+        assert!(matches!(
+            provider.create(),
+            Err(KeyProviderError::Io { .. })
+        ));
         assert_eq!(provider.load().unwrap().unwrap().id(), first.id());
     }
 
@@ -176,15 +194,24 @@ mod tests {
         provider.create().unwrap();
         let path = dir.path().join("master.key");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(provider.load(), Err(KeyProviderError::TooOpen { mode: 0o644, .. })));
+        assert!(matches!(
+            provider.load(),
+            Err(KeyProviderError::TooOpen { mode: 0o644, .. })
+        ));
     }
 
     #[test]
     fn file_provider_reports_a_corrupt_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        OpenOptions::new().write(true).create(true).mode(0o600).open(&path).unwrap()
-            .write_all(b"garbage").unwrap();
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap()
+            .write_all(b"garbage")
+            .unwrap();
         let err = FileKeyProvider::in_data_dir(dir.path()).load().unwrap_err();
         assert!(matches!(err, KeyProviderError::Malformed(_)));
     }
@@ -192,9 +219,14 @@ mod tests {
     #[test]
     fn env_provider_parses_and_cannot_create() {
         let key = MasterKey::generate();
-        let provider = EnvKeyProvider { value: Some(key.to_base64()) };
+        let provider = EnvKeyProvider {
+            value: Some(key.to_base64()),
+        };
         assert_eq!(provider.load().unwrap().unwrap().id(), key.id());
-        assert!(matches!(provider.create(), Err(KeyProviderError::CannotCreate(_))));
+        assert!(matches!(
+            provider.create(),
+            Err(KeyProviderError::CannotCreate(_))
+        ));
         assert!(!format!("{provider:?}").contains(key.to_base64().as_str()));
     }
 }

@@ -33,7 +33,8 @@ impl FromStr for MasterKeyId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let valid = s.len() == Self::LEN
-            && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if valid {
             Ok(Self(s.to_owned()))
         } else {

@@ -45,7 +45,9 @@ struct ApiDoc;
 /// Every route, with its OpenAPI description collected as it is added.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // New bounded contexts merge their `router()` here.
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .split_for_parts()
 }
 
 pub fn router(state: AppState, limits: HttpLimits, tls: bool) -> Router {
@@ -53,18 +55,27 @@ pub fn router(state: AppState, limits: HttpLimits, tls: bool) -> Router {
     let openapi = Arc::new(openapi);
     // Layers run outermost-last: a request passes request_id first, the handler last.
     routes
-        .route("/openapi.json", axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
         .layer(CatchPanicLayer::custom(|_panic| {
             // The payload may quote data; it is deliberately not logged or returned.
             ApiError::internal("a handler panicked").into_response()
         }))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .layer(from_fn(problems::render))
-        .layer(from_fn_with_state(SecurityHeaders { tls }, security_headers::apply))
+        .layer(from_fn_with_state(
+            SecurityHeaders { tls },
+            security_headers::apply,
+        ))
         .layer(from_fn(request_id::assign))
         .with_state(state)
 }

@@ -13,14 +13,28 @@ use crate::config::{parse_public_url, Database, ServeConfig, Tls};
 use crate::error::error_chain;
 
 #[derive(Debug, Parser)]
-#[command(name = "medvault", version, about = "Identity, consent, audit and encrypted FHIR records in one server")]
+#[command(
+    name = "medvault",
+    version,
+    about = "Identity, consent, audit and encrypted FHIR records in one server"
+)]
 pub struct Cli {
     /// Directory for the embedded database, the master key and other local state.
-    #[arg(long, global = true, env = "MEDVAULT_DATA_DIR", default_value = "./medvault-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MEDVAULT_DATA_DIR",
+        default_value = "./medvault-data"
+    )]
     pub data_dir: PathBuf,
 
     /// PostgreSQL URL (postgres://…). Without it, medvault uses SQLite in the data dir.
-    #[arg(long, global = true, env = "MEDVAULT_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "MEDVAULT_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     #[command(subcommand)]
@@ -108,7 +122,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 database,
                 listen: args.listen,
                 public_url: args.public_url,
-                tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| Tls { cert, key }),
+                tls: args
+                    .tls_cert
+                    .zip(args.tls_key)
+                    .map(|(cert, key)| Tls { cert, key }),
                 limits: HttpLimits {
                     max_body_bytes: args.max_body_bytes,
                     request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -121,7 +138,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Command::Tls(TlsCommand::SelfSigned { out_dir, names }) => {
             let out_dir = out_dir.unwrap_or_else(|| cli.data_dir.join("tls"));
             let written = crate::tls::write_self_signed(&out_dir, &names)?;
-            println!("wrote {} and {}", written.cert.display(), written.key.display());
+            println!(
+                "wrote {} and {}",
+                written.cert.display(),
+                written.key.display()
+            );
             println!(
                 "serve with: medvault serve --tls-cert {} --tls-key {}",
                 written.cert.display(),
@@ -133,5 +154,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

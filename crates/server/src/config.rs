@@ -117,8 +117,17 @@ mod tests {
 
     #[test]
     fn public_urls_must_be_absolute_http() {
-        assert_eq!(parse_public_url("https://mv.example/").unwrap(), "https://mv.example");
-        for bad in ["mv.example", "ftp://x", "https://", "https://x/?a=1", "https://x/#f"] {
+        assert_eq!(
+            parse_public_url("https://mv.example/").unwrap(),
+            "https://mv.example"
+        );
+        for bad in [
+            "mv.example",
+            "ftp://x",
+            "https://",
+            "https://x/?a=1",
+            "https://x/#f",
+        ] {
             assert!(parse_public_url(bad).is_err(), "{bad}");
         }
     }

@@ -48,7 +48,11 @@ pub struct Problem {
 impl Problem {
     /// A problem that only restates its status code.
     pub fn from_status(status: StatusCode) -> Self {
-        Self { status, kind: "about:blank", detail: None }
+        Self {
+            status,
+            kind: "about:blank",
+            detail: None,
+        }
     }
 }
 
@@ -56,9 +60,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, detail) = match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "about:blank", None),
-            Self::MalformedJson { detail } => {
-                (StatusCode::BAD_REQUEST, "urn:medvault:problem:malformed-json", Some(detail))
-            }
+            Self::MalformedJson { detail } => (
+                StatusCode::BAD_REQUEST,
+                "urn:medvault:problem:malformed-json",
+                Some(detail),
+            ),
             Self::InvalidBody { detail } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "urn:medvault:problem:invalid-body",
@@ -86,7 +92,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = status.into_response();
-        response.extensions_mut().insert(Problem { status, kind, detail });
+        response.extensions_mut().insert(Problem {
+            status,
+            kind,
+            detail,
+        });
         response
     }
 }

@@ -16,9 +16,16 @@ pub enum UnsealError {
         "the database is sealed to master key {expected}, but {provider} holds no master key; \
          restore it (a new key cannot read existing data)"
     )]
-    Missing { expected: MasterKeyId, provider: String },
+    Missing {
+        expected: MasterKeyId,
+        provider: String,
+    },
     #[error("wrong master key: the database is sealed to key {expected}, but {provider} holds key {found}")]
-    Wrong { expected: MasterKeyId, found: MasterKeyId, provider: String },
+    Wrong {
+        expected: MasterKeyId,
+        found: MasterKeyId,
+        provider: String,
+    },
     #[error(transparent)]
     Provider(#[from] KeyProviderError),
     #[error("cannot read the database's master key record")]
@@ -33,7 +40,10 @@ pub fn provider(data_dir: &Path) -> Box<dyn KeyProvider> {
     }
 }
 
-pub async fn unseal(store: &dyn Store, provider: &dyn KeyProvider) -> Result<MasterKey, UnsealError> {
+pub async fn unseal(
+    store: &dyn Store,
+    provider: &dyn KeyProvider,
+) -> Result<MasterKey, UnsealError> {
     let key = match store.master_key_id().await? {
         Some(expected) => return verify(expected, provider.load()?, provider),
         None => match provider.load()? {
@@ -62,8 +72,15 @@ fn verify(
     provider: &dyn KeyProvider,
 ) -> Result<MasterKey, UnsealError> {
     match key {
-        None => Err(UnsealError::Missing { expected, provider: provider.describe() }),
+        None => Err(UnsealError::Missing {
+            expected,
+            provider: provider.describe(),
+        }),
         Some(key) if key.id() == expected => Ok(key),
-        Some(key) => Err(UnsealError::Wrong { expected, found: key.id(), provider: provider.describe() }),
+        Some(key) => Err(UnsealError::Wrong {
+            expected,
+            found: key.id(),
+            provider: provider.describe(),
+        }),
     }
 }

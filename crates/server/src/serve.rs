@@ -53,13 +53,18 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         tracing::warn!("--demo: no demo data is seeded yet; the identity and FHIR contexts add it");
     }
 
-    let state = AppState { store: store.clone(), metrics: Arc::new(Metrics::new()) };
+    let state = AppState {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::new()),
+    };
     let app = app::router(state, config.limits, tls.is_some())
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind(config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| ServeError::Listen(config.listen, e))?;
-    let bound = listener.local_addr().map_err(|e| ServeError::Listen(config.listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(config.listen, e))?;
     let stopping = shutdown_on_signal()?;
     tracing::info!(
         addr = %bound,

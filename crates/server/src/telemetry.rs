@@ -24,7 +24,12 @@ pub fn init() {
         .with_span_list(false)
         .with_writer(std::io::stdout);
     // A second initialisation (tests calling into the library) keeps the first subscriber.
-    if tracing_subscriber::registry().with(filter).with(logs).try_init().is_ok() {
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .try_init()
+        .is_ok()
+    {
         install_panic_hook();
     }
     if let Some(value) = invalid {
@@ -39,7 +44,9 @@ fn default_filter() -> Targets {
 /// Panic payloads can quote the data being processed, so only the location is logged.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
         tracing::error!(location = location.as_deref().unwrap_or("unknown"), "panic");
     }));
 }

@@ -31,7 +31,8 @@ pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = CertificateDer::pem_file_iter(&tls.cert)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert(shown(&tls.cert), e))?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::Key(shown(&tls.key), e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::Key(shown(&tls.key), e))?;
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
@@ -50,7 +51,10 @@ pub struct WrittenPair {
 /// Writes `cert.pem` (0644) and `key.pem` (0600) into `dir`.
 pub fn write_self_signed(dir: &Path, names: &[String]) -> Result<WrittenPair, TlsError> {
     let pair = medvault_crypto::tls::self_signed(names)?;
-    let written = WrittenPair { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    let written = WrittenPair {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
     let write = |path: &Path, mode: u32, contents: &str| {
         OpenOptions::new()
             .write(true)
@@ -61,11 +65,15 @@ pub fn write_self_signed(dir: &Path, names: &[String]) -> Result<WrittenPair, Tl
             .and_then(|mut file| file.write_all(contents.as_bytes()))
             .map_err(|e| TlsError::Write(path.display().to_string(), e))
     };
-    crate::storage::ensure_data_dir(dir).map_err(|e| TlsError::Write(dir.display().to_string(), e))?;
+    crate::storage::ensure_data_dir(dir)
+        .map_err(|e| TlsError::Write(dir.display().to_string(), e))?;
     write(&written.key, 0o600, &pair.key_pem)?;
     // `mode` applies only on creation; an older key file keeps its mode, so set it.
-    fs::set_permissions(&written.key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(|e| TlsError::Write(written.key.display().to_string(), e))?;
+    fs::set_permissions(
+        &written.key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(|e| TlsError::Write(written.key.display().to_string(), e))?;
     write(&written.cert, 0o644, &pair.cert_pem)?;
     Ok(written)
 }

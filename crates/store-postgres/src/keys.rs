@@ -9,7 +9,9 @@ type Row = (Uuid, String, Vec<u8>);
 fn decode((patient, master_key_id, sealed): Row) -> Result<WrappedDataKey, StoreError> {
     Ok(WrappedDataKey {
         patient: PatientId::from(patient),
-        master_key_id: master_key_id.parse().map_err(|e| StoreError::Backend(Box::new(e)))?,
+        master_key_id: master_key_id
+            .parse()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?,
         sealed,
     })
 }
@@ -17,12 +19,14 @@ fn decode((patient, master_key_id, sealed): Row) -> Result<WrappedDataKey, Store
 #[async_trait::async_trait]
 impl DataKeyStore for PostgresStore {
     async fn insert_data_key(&self, key: &WrappedDataKey) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO data_keys (patient_id, master_key_id, sealed) VALUES ($1, $2, $3)")
-            .bind(key.patient.as_uuid())
-            .bind(key.master_key_id.as_str())
-            .bind(&key.sealed)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO data_keys (patient_id, master_key_id, sealed) VALUES ($1, $2, $3)",
+        )
+        .bind(key.patient.as_uuid())
+        .bind(key.master_key_id.as_str())
+        .bind(&key.sealed)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -45,7 +45,10 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
-            .map_err(|e| OpenError::Unreachable { what: what.clone(), source: Box::new(e) })?;
+            .map_err(|e| OpenError::Unreachable {
+                what: what.clone(),
+                source: Box::new(e),
+            })?;
         migrations::migrator(MIGRATIONS)
             .run(&pool)
             .await

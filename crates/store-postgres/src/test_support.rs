@@ -27,20 +27,34 @@ impl ScratchSchema {
         };
         // A fresh random id makes a unique, valid identifier.
         let name = format!("mv_test_{}", PatientId::new().to_string().replace('-', ""));
-        let mut conn = PgConnection::connect(&base_url).await.expect("connect to test database");
-        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut conn).await.expect("create schema");
+        let mut conn = PgConnection::connect(&base_url)
+            .await
+            .expect("connect to test database");
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
         conn.close().await.expect("close");
         Some(Self { base_url, name })
     }
 
     /// The test database URL with this schema as the only `search_path`.
     pub fn url(&self) -> String {
-        let separator = if self.base_url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}options=-c%20search_path%3D{}", self.base_url, self.name)
+        let separator = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}options=-c%20search_path%3D{}",
+            self.base_url, self.name
+        )
     }
 
     pub async fn drop_schema(self) {
-        let mut conn = PgConnection::connect(&self.base_url).await.expect("connect to test database");
+        let mut conn = PgConnection::connect(&self.base_url)
+            .await
+            .expect("connect to test database");
         sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
             .execute(&mut conn)
             .await

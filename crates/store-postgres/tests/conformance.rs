@@ -14,7 +14,9 @@ struct PostgresFixture {
 impl Fixture for PostgresFixture {
     async fn create() -> Option<Self> {
         let schema = ScratchSchema::create().await?;
-        let store = PostgresStore::connect(&schema.url()).await.expect("connect");
+        let store = PostgresStore::connect(&schema.url())
+            .await
+            .expect("connect");
         Some(Self { store, schema })
     }
 

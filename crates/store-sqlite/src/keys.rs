@@ -7,8 +7,12 @@ type Row = (String, String, Vec<u8>);
 
 fn decode((patient, master_key_id, sealed): Row) -> Result<WrappedDataKey, StoreError> {
     Ok(WrappedDataKey {
-        patient: patient.parse().map_err(|e| StoreError::Backend(Box::new(e)))?,
-        master_key_id: master_key_id.parse().map_err(|e| StoreError::Backend(Box::new(e)))?,
+        patient: patient
+            .parse()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?,
+        master_key_id: master_key_id
+            .parse()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?,
         sealed,
     })
 }

@@ -31,7 +31,10 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self, OpenError> {
         let what = path.display().to_string();
         let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| OpenError::Backend { what: what.clone(), source: Box::new(e) })?
+            .map_err(|e| OpenError::Backend {
+                what: what.clone(),
+                source: Box::new(e),
+            })?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -86,7 +89,10 @@ fn open_error(what: &str, err: sqlx::Error) -> OpenError {
     if corrupt {
         OpenError::Corrupt(what.to_owned())
     } else {
-        OpenError::Backend { what: what.to_owned(), source: Box::new(err) }
+        OpenError::Backend {
+            what: what.to_owned(),
+            source: Box::new(err),
+        }
     }
 }
 

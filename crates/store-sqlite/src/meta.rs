@@ -8,10 +8,11 @@ const MASTER_KEY_ID: &str = "master_key_id";
 #[async_trait::async_trait]
 impl MetaStore for SqliteStore {
     async fn master_key_id(&self) -> Result<Option<MasterKeyId>, StoreError> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM medvault_meta WHERE key = ?")
-            .bind(MASTER_KEY_ID)
-            .fetch_optional(&self.pool)
-            .await?;
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM medvault_meta WHERE key = ?")
+                .bind(MASTER_KEY_ID)
+                .fetch_optional(&self.pool)
+                .await?;
         value
             .map(|v| v.parse().map_err(|e| StoreError::Backend(Box::new(e))))
             .transpose()

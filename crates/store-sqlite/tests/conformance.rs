@@ -12,7 +12,9 @@ struct SqliteFixture {
 impl Fixture for SqliteFixture {
     async fn create() -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("medvault.db")).await.expect("open");
+        let store = SqliteStore::open(&dir.path().join("medvault.db"))
+            .await
+            .expect("open");
         Some(Self { store, _dir: dir })
     }
 

@@ -40,24 +40,38 @@ async fn another_applications_sqlite_file_is_refused_untouched() {
     let foreign = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .unwrap();
-    sqlx::query("CREATE TABLE invoices (id INTEGER PRIMARY KEY)").execute(&foreign).await.unwrap();
+    sqlx::query("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .execute(&foreign)
+        .await
+        .unwrap();
     foreign.close().await;
 
     let err = SqliteStore::open(&path).await.unwrap_err();
     assert!(matches!(err, OpenError::Foreign(_)), "{err:?}");
 
-    let foreign = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .fetch_all(&foreign)
+    let foreign = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(tables, ["invoices"], "nothing was added to the foreign file");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&foreign)
+            .await
+            .unwrap();
+    assert_eq!(
+        tables,
+        ["invoices"],
+        "nothing was added to the foreign file"
+    );
 }
 
 #[tokio::test]
 async fn a_database_from_a_newer_medvault_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    SqliteStore::open(&db_path(&dir)).await.unwrap().close().await;
+    SqliteStore::open(&db_path(&dir))
+        .await
+        .unwrap()
+        .close()
+        .await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path(&dir).display()))
         .await
         .unwrap();
@@ -71,5 +85,8 @@ async fn a_database_from_a_newer_medvault_is_refused() {
     pool.close().await;
 
     let err = SqliteStore::open(&db_path(&dir)).await.unwrap_err();
-    assert!(matches!(err, OpenError::TooNew { version: 9999, .. }), "{err:?}");
+    assert!(
+        matches!(err, OpenError::TooNew { version: 9999, .. }),
+        "{err:?}"
+    );
 }

@@ -14,9 +14,9 @@ pub mod conformance;
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
-pub use open::OpenError;
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
+pub use open::OpenError;
 
 /// Everything medvault stores, behind one handle that `AppState` keeps as `Arc<dyn Store>`.
 #[async_trait::async_trait]

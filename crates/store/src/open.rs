@@ -48,7 +48,10 @@ pub mod migrations {
                 )
             })
             .collect::<Vec<_>>();
-        Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+        Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        }
     }
 
     pub fn open_error(what: &str, err: MigrateError) -> OpenError {
@@ -57,7 +60,10 @@ pub mod migrations {
             MigrateError::VersionMissing(version) => OpenError::TooNew { what, version },
             MigrateError::VersionMismatch(version) => OpenError::Modified { what, version },
             MigrateError::Dirty(version) => OpenError::Dirty { what, version },
-            other => OpenError::Backend { what, source: Box::new(other) },
+            other => OpenError::Backend {
+                what,
+                source: Box::new(other),
+            },
         }
     }
 }

@@ -26,22 +26,37 @@ where
                 detail: "send the body as application/json".to_owned(),
             });
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::MalformedJson { detail: "the request body could not be read".to_owned() }
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(describe)
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::MalformedJson {
+                        detail: "the request body could not be read".to_owned(),
+                    }
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(describe)
     }
 }
 
 fn is_json(request: &Request) -> bool {
-    let Some(value) = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -55,14 +70,24 @@ fn describe(err: serde_json::Error) -> ApiError {
                 .iter()
                 .any(|prefix| message.starts_with(prefix));
             let what = if named {
-                message.split(" at line").next().unwrap_or_default().split(", expected").next()
-                    .unwrap_or_default().to_owned()
+                message
+                    .split(" at line")
+                    .next()
+                    .unwrap_or_default()
+                    .split(", expected")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
             } else {
                 "a value has the wrong type or format".to_owned()
             };
-            ApiError::InvalidBody { detail: format!("{what} ({at})") }
+            ApiError::InvalidBody {
+                detail: format!("{what} ({at})"),
+            }
         }
-        _ => ApiError::MalformedJson { detail: format!("the body is not valid JSON ({at})") },
+        _ => ApiError::MalformedJson {
+            detail: format!("the body is not valid JSON ({at})"),
+        },
     }
 }
 
@@ -93,16 +118,24 @@ mod tests {
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
         }
-        let response = app.oneshot(request.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let response = app
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     #[tokio::test]
     async fn well_formed_json_is_accepted() {
-        let (status, _) =
-            post_body(Some("application/json"), r#"{"email":"a@b.c","attempts":1}"#).await;
+        let (status, _) = post_body(
+            Some("application/json"),
+            r#"{"email":"a@b.c","attempts":1}"#,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     }
 
@@ -110,7 +143,11 @@ mod tests {
     async fn wrong_or_missing_content_type_is_415() {
         for content_type in [None, Some("text/plain"), Some("application/xml")] {
             let (status, body) = post_body(content_type, r#"{"email":"a","attempts":1}"#).await;
-            assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type:?}"
+            );
             assert!(body.contains("unsupported-media-type"), "{body}");
         }
     }
@@ -119,7 +156,10 @@ mod tests {
     async fn malformed_json_is_400_with_its_position() {
         let (status, body) = post_body(Some("application/json"), r#"{"email": "#).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body.contains("malformed-json") && body.contains("line 1"), "{body}");
+        assert!(
+            body.contains("malformed-json") && body.contains("line 1"),
+            "{body}"
+        );
     }
 
     #[tokio::test]

@@ -50,13 +50,21 @@ impl Metrics {
         // 1 ms to ~16 s: from a cached JWKS read to a slow FHIR search.
         let latency: LatencyFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)));
-        registry.register("http_requests", "HTTP requests by route template", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route template",
             latency.clone(),
         );
-        Self { registry, requests, latency }
+        Self {
+            registry,
+            requests,
+            latency,
+        }
     }
 
     /// The OpenMetrics text exposition, which Prometheus scrapes natively.
@@ -95,9 +103,19 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next:
 
     metrics
         .latency
-        .get_or_create(&LatencyLabels { method, route: route.clone() })
+        .get_or_create(&LatencyLabels {
+            method,
+            route: route.clone(),
+        })
         .observe(elapsed.as_secs_f64());
-    metrics.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route: route.clone(),
+            status,
+        })
+        .inc();
     tracing::info!(
         method,
         route = %route,

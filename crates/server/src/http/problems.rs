@@ -52,7 +52,9 @@ pub async fn render(request: Request, next: Next) -> Response {
     .expect("a problem always serializes");
     parts.status = problem.status;
     parts.headers.remove(CONTENT_LENGTH);
-    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PROBLEM));
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PROBLEM));
     Response::from_parts(parts, Body::from(rendered))
 }
 

@@ -22,7 +22,9 @@ impl RequestId {
     fn from_caller(value: &HeaderValue) -> Option<Self> {
         let value = value.to_str().ok()?;
         let plain = (1..=64).contains(&value.len())
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         plain.then(|| Self(value.to_owned()))
     }
 }
@@ -49,7 +51,10 @@ mod tests {
     #[test]
     fn plain_caller_ids_are_kept_and_others_replaced() {
         let ok = HeaderValue::from_static("gw-1234.abc_DEF");
-        assert_eq!(RequestId::from_caller(&ok).unwrap().as_str(), "gw-1234.abc_DEF");
+        assert_eq!(
+            RequestId::from_caller(&ok).unwrap().as_str(),
+            "gw-1234.abc_DEF"
+        );
         for bad in ["", "has space", "quote\"", "{\"json\":1}", &"a".repeat(65)] {
             let value = HeaderValue::from_str(bad).unwrap();
             assert!(RequestId::from_caller(&value).is_none(), "{bad:?}");

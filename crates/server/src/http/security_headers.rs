@@ -33,12 +33,17 @@ pub async fn apply(
         (REFERRER_POLICY, "no-referrer"),
         (CONTENT_SECURITY_POLICY, CSP),
         (X_FRAME_OPTIONS, "DENY"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
         // API responses may carry PHI: no browser or proxy cache may keep them.
         (CACHE_CONTROL, "no-store"),
     ];
     for (name, value) in fixed {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
     if config.tls {
         headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));

@@ -51,12 +51,19 @@ async fn healthz() -> Json<Health> {
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     match tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(Readiness { status: "ready", database: state.store.backend() })),
+        Ok(Ok(())) => Ok(Json(Readiness {
+            status: "ready",
+            database: state.store.backend(),
+        })),
         Ok(Err(err)) => {
             tracing::warn!(error = %crate::error::error_chain(&err), "readiness check failed");
-            Err(ApiError::Unavailable { detail: "the database is not answering" })
+            Err(ApiError::Unavailable {
+                detail: "the database is not answering",
+            })
         }
-        Err(_) => Err(ApiError::Unavailable { detail: "the database did not answer in time" }),
+        Err(_) => Err(ApiError::Unavailable {
+            detail: "the database did not answer in time",
+        }),
     }
 }
 
@@ -65,7 +72,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
     (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

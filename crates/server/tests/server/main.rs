@@ -1,0 +1,15 @@
+//! Integration tests: the real `medvault` binary on port 0 with a temp data dir,
+//! driven over HTTP and the CLI.
+
+// Test helpers fail the test on any surprise; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod errors;
+mod logs;
+mod ops;
+mod postgres;
+mod shutdown;
+mod startup;
+mod tls;
