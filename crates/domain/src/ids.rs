@@ -85,6 +85,18 @@ uuid_id!(
     "patient"
 );
 
+uuid_id!(
+    /// A medvault user account.
+    UserId,
+    "user"
+);
+
+uuid_id!(
+    /// A signed-in session (the `sid` claim of its access tokens).
+    SessionId,
+    "session"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

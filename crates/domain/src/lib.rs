@@ -3,8 +3,12 @@
 //! Parse, don't validate: every id and value that crosses a boundary is a newtype
 //! built through a constructor that rejects malformed input.
 
+pub mod audit;
+pub mod identity;
 pub mod ids;
 pub mod keys;
 
-pub use ids::{IdError, PatientId};
+pub use audit::{Actor, AuditAction, AuditEvent, AuditedResource, Outcome, PurposeOfUse};
+pub use identity::{DisplayName, Email, Role, Roles, Session, UnixMillis, User, UserStatus};
+pub use ids::{IdError, PatientId, SessionId, UserId};
 pub use keys::{MasterKeyId, MasterKeyIdError, WrappedDataKey};

@@ -4,13 +4,16 @@ CREATE TABLE medvault_meta (
     value TEXT NOT NULL
 );
 
+-- Times are Unix milliseconds; ids are canonical lowercase UUID text, the same in every
+-- backend so one set of statements serves all (crates/store/src/sql).
+
 -- Per-patient data keys, only ever stored wrapped by the master key (DESIGN.md §3).
 CREATE TABLE data_keys (
-    patient_id    UUID PRIMARY KEY,
+    patient_id    TEXT PRIMARY KEY,
     master_key_id TEXT NOT NULL,
     sealed        BYTEA NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    rewrapped_at  TIMESTAMPTZ
+    created_at    BIGINT NOT NULL,
+    rewrapped_at  BIGINT
 );
 
 CREATE INDEX data_keys_by_master_key ON data_keys (master_key_id, patient_id);

@@ -2,8 +2,6 @@
 //!
 //! Migrations take sqlx's advisory lock, so instances starting together migrate once.
 
-mod keys;
-mod meta;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
@@ -14,8 +12,14 @@ use medvault_store::{migrations, OpenError, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-const MIGRATIONS: migrations::Embedded =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: migrations::Embedded = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "identity",
+        include_str!("../migrations/0002_identity.sql"),
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -56,6 +60,8 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 }
+
+medvault_store::impl_sql_store!(PostgresStore);
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {

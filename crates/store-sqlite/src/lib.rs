@@ -3,9 +3,6 @@
 //! WAL mode with `synchronous=FULL`, so an acknowledged write survives `kill -9` and
 //! power loss; `secure_delete` so a destroyed data key is overwritten, not just unlinked.
 
-mod keys;
-mod meta;
-
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,8 +15,14 @@ use sqlx::SqlitePool;
 /// medvault database from some other SQLite file.
 const APPLICATION_ID: i32 = 0x4D44_5654;
 
-const MIGRATIONS: migrations::Embedded =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: migrations::Embedded = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "identity",
+        include_str!("../migrations/0002_identity.sql"),
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -95,6 +98,8 @@ fn open_error(what: &str, err: sqlx::Error) -> OpenError {
         }
     }
 }
+
+medvault_store::impl_sql_store!(SqliteStore);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {

@@ -3,9 +3,14 @@
 //! A backend's test file provides a [`Fixture`] and invokes [`conformance_tests!`], which
 //! expands to one `#[tokio::test]` per case below, each on a fresh, empty store.
 
-use medvault_domain::{MasterKeyId, PatientId, WrappedDataKey};
+use medvault_domain::{
+    Actor, AuditAction, AuditEvent, AuditedResource, Email, MasterKeyId, Outcome, PatientId, Role,
+    Roles, Session, SessionId, UnixMillis, User, UserId, UserStatus, WrappedDataKey,
+};
 
-use crate::{Store, StoreError};
+use crate::{
+    RefreshTokenRecord, Rotation, SigningKeyRecord, SigningKeyState, Store, StoreError, UserFilter,
+};
 
 /// A fresh, empty store for one test case.
 #[allow(async_fn_in_trait)] // used only by tests, never as `dyn`
@@ -32,6 +37,23 @@ macro_rules! conformance_tests {
             rewrap_of_a_missing_key_is_not_found,
             data_keys_wrapped_by_lists_one_master_key_in_batches,
             destroyed_data_key_is_gone,
+            user_round_trips_by_id_and_email,
+            duplicate_email_conflicts,
+            password_hash_is_kept_apart_and_replaceable,
+            update_replaces_mutable_fields,
+            deleting_a_user_deletes_their_sessions,
+            users_list_by_filter_in_pages,
+            only_active_admins_are_counted,
+            live_sessions_exclude_revoked_and_expired,
+            a_refresh_token_is_spent_exactly_once,
+            concurrent_refreshes_have_one_winner,
+            an_unknown_refresh_token_is_not_found,
+            tokens_of_dead_sessions_do_not_rotate,
+            rotation_never_extends_past_the_absolute_deadline,
+            revocation_is_reported_and_listed,
+            signing_keys_rotate_through_their_states,
+            at_most_one_active_and_one_next_signing_key,
+            audit_events_read_back_in_append_order,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -213,4 +235,540 @@ pub async fn destroyed_data_key_is_gone(store: &dyn Store) {
         store.data_key(kept).await.is_ok(),
         "other patients' keys survive"
     );
+}
+
+const T0: UnixMillis = UnixMillis(1_800_000_000_000);
+
+fn user(email: &str, roles: &[Role]) -> User {
+    User {
+        id: UserId::new(),
+        email: email.parse().expect("email"),
+        display_name: Some("Dr Test".parse().expect("name")),
+        status: UserStatus::Active,
+        roles: Roles::new(roles.iter().copied()).expect("roles"),
+        patient_id: None,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+fn session_of(user: &User, idle_secs: i64, absolute_secs: i64) -> Session {
+    Session {
+        id: SessionId::new(),
+        user_id: user.id,
+        created_at: T0,
+        last_seen_at: T0,
+        idle_expires_at: T0.plus_secs(idle_secs),
+        absolute_expires_at: T0.plus_secs(absolute_secs),
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("conformance".into()),
+        amr: vec!["pwd".into()],
+        revoked_at: None,
+    }
+}
+
+fn token(session: &Session, n: u8, ttl_secs: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        digest: [n; 32],
+        session_id: session.id,
+        issued_at: T0,
+        expires_at: T0.plus_secs(ttl_secs),
+    }
+}
+
+/// A user with a live session (15 min idle, 12 h absolute) and its first refresh token.
+async fn signed_in(store: &dyn Store, email: &str) -> (User, Session) {
+    let user = user(email, &[Role::Physician]);
+    store
+        .insert_user(&user, Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"))
+        .await
+        .expect("user");
+    let session = session_of(&user, 900, 43_200);
+    store
+        .insert_session(&session, &token(&session, 1, 86_400))
+        .await
+        .expect("session");
+    (user, session)
+}
+
+pub async fn user_round_trips_by_id_and_email(store: &dyn Store) {
+    let mut jane = user("jane@example.org", &[Role::Patient]);
+    jane.patient_id = Some(PatientId::new());
+    store.insert_user(&jane, None).await.expect("insert");
+    assert_eq!(store.user(jane.id).await.expect("by id"), jane);
+    assert_eq!(
+        store.user_by_email(&jane.email).await.expect("by email"),
+        jane
+    );
+    let missing: Email = "nobody@example.org".parse().expect("email");
+    assert!(matches!(
+        store.user_by_email(&missing).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.user(UserId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn duplicate_email_conflicts(store: &dyn Store) {
+    store
+        .insert_user(&user("dup@example.org", &[Role::Nurse]), None)
+        .await
+        .expect("first");
+    let second = store
+        .insert_user(&user("dup@example.org", &[Role::Admin]), None)
+        .await;
+    assert!(matches!(second, Err(StoreError::Conflict)), "{second:?}");
+}
+
+pub async fn password_hash_is_kept_apart_and_replaceable(store: &dyn Store) {
+    let jane = user("jane@example.org", &[Role::Nurse]);
+    store
+        .insert_user(&jane, Some("$argon2id$first"))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.password_hash(jane.id).await.expect("read").as_deref(),
+        Some("$argon2id$first")
+    );
+    store
+        .set_password_hash(jane.id, "$argon2id$second", T0.plus_secs(5))
+        .await
+        .expect("set");
+    assert_eq!(
+        store.password_hash(jane.id).await.expect("read").as_deref(),
+        Some("$argon2id$second")
+    );
+    assert_eq!(
+        store.user(jane.id).await.expect("read").updated_at,
+        T0.plus_secs(5)
+    );
+    let missing = store
+        .set_password_hash(UserId::new(), "$argon2id$x", T0)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+pub async fn update_replaces_mutable_fields(store: &dyn Store) {
+    let mut jane = user("jane@example.org", &[Role::Nurse]);
+    store.insert_user(&jane, None).await.expect("insert");
+    jane.roles = Roles::new([Role::Physician, Role::Director]).expect("roles");
+    jane.status = UserStatus::Disabled;
+    jane.display_name = None;
+    jane.updated_at = T0.plus_secs(60);
+    store.update_user(&jane).await.expect("update");
+    assert_eq!(store.user(jane.id).await.expect("read"), jane);
+    let ghost = user("ghost@example.org", &[Role::Nurse]);
+    assert!(matches!(
+        store.update_user(&ghost).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn deleting_a_user_deletes_their_sessions(store: &dyn Store) {
+    let (jane, session) = signed_in(store, "jane@example.org").await;
+    store.delete_user(jane.id).await.expect("delete");
+    assert!(matches!(
+        store.user(jane.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.session(session.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_user(jane.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn users_list_by_filter_in_pages(store: &dyn Store) {
+    for (email, role) in [
+        ("a@example.org", Role::Nurse),
+        ("b@example.org", Role::Physician),
+        ("c@example.org", Role::Nurse),
+        ("d@example.org", Role::Admin),
+    ] {
+        store
+            .insert_user(&user(email, &[role]), None)
+            .await
+            .expect("insert");
+    }
+    let emails = |users: Vec<User>| {
+        users
+            .into_iter()
+            .map(|u| u.email.to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = UserFilter::default();
+    let first = store.list_users(&all, None, 2).await.expect("page 1");
+    assert_eq!(emails(first.clone()), ["a@example.org", "b@example.org"]);
+    let second = store
+        .list_users(&all, Some(&first[1].email), 2)
+        .await
+        .expect("page 2");
+    assert_eq!(emails(second), ["c@example.org", "d@example.org"]);
+
+    let nurses = UserFilter {
+        role: Some(Role::Nurse),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        emails(store.list_users(&nurses, None, 10).await.expect("nurses")),
+        ["a@example.org", "c@example.org"]
+    );
+    let by_email = UserFilter {
+        email: Some("b@example.org".parse().expect("email")),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        emails(store.list_users(&by_email, None, 10).await.expect("email")),
+        ["b@example.org"]
+    );
+    let disabled = UserFilter {
+        status: Some(UserStatus::Disabled),
+        ..UserFilter::default()
+    };
+    assert!(store
+        .list_users(&disabled, None, 10)
+        .await
+        .expect("disabled")
+        .is_empty());
+}
+
+pub async fn only_active_admins_are_counted(store: &dyn Store) {
+    assert_eq!(store.count_active_admins().await.expect("count"), 0);
+    store
+        .insert_user(
+            &user("root@example.org", &[Role::Admin, Role::Auditor]),
+            None,
+        )
+        .await
+        .expect("admin");
+    let mut former = user("former@example.org", &[Role::Admin]);
+    former.status = UserStatus::Disabled;
+    store
+        .insert_user(&former, None)
+        .await
+        .expect("disabled admin");
+    // "administrator" must not match "admin".
+    store
+        .insert_user(&user("nurse@example.org", &[Role::Nurse]), None)
+        .await
+        .expect("nurse");
+    assert_eq!(store.count_active_admins().await.expect("count"), 1);
+}
+
+pub async fn live_sessions_exclude_revoked_and_expired(store: &dyn Store) {
+    let (jane, live) = signed_in(store, "jane@example.org").await;
+    let revoked = session_of(&jane, 900, 43_200);
+    store
+        .insert_session(&revoked, &token(&revoked, 2, 60))
+        .await
+        .expect("insert");
+    store.revoke_session(revoked.id, T0).await.expect("revoke");
+    let idle = session_of(&jane, 10, 43_200);
+    store
+        .insert_session(&idle, &token(&idle, 3, 60))
+        .await
+        .expect("insert");
+
+    let sessions = store
+        .live_sessions(jane.id, T0.plus_secs(60))
+        .await
+        .expect("list");
+    assert_eq!(sessions, vec![live.clone()]);
+    assert_eq!(store.session(live.id).await.expect("read"), live);
+}
+
+pub async fn a_refresh_token_is_spent_exactly_once(store: &dyn Store) {
+    let (_, session) = signed_in(store, "jane@example.org").await;
+    let now = T0.plus_secs(60);
+    let next = token(&session, 2, 86_400);
+    let rotated = store
+        .rotate_refresh_token(&[1; 32], &next, now, now.plus_secs(900))
+        .await
+        .expect("rotate");
+    let Rotation::Rotated(touched) = rotated else {
+        panic!("expected rotation, got {rotated:?}")
+    };
+    assert_eq!(touched.last_seen_at, now);
+    assert_eq!(touched.idle_expires_at, now.plus_secs(900));
+    assert_eq!(store.session(session.id).await.expect("read"), touched);
+
+    let replay = store
+        .rotate_refresh_token(&[1; 32], &token(&session, 3, 60), now, now)
+        .await
+        .expect("replay");
+    assert_eq!(replay, Rotation::Reused(session.id));
+    let chained = store
+        .rotate_refresh_token(&[2; 32], &token(&session, 4, 60), now, now.plus_secs(900))
+        .await;
+    assert!(
+        matches!(chained, Ok(Rotation::Rotated(_))),
+        "the new token works: {chained:?}"
+    );
+}
+
+pub async fn concurrent_refreshes_have_one_winner(store: &dyn Store) {
+    let (_, session) = signed_in(store, "jane@example.org").await;
+    let now = T0.plus_secs(1);
+    let (a, b) = (token(&session, 7, 60), token(&session, 8, 60));
+    let (ra, rb) = tokio::join!(
+        store.rotate_refresh_token(&[1; 32], &a, now, now.plus_secs(900)),
+        store.rotate_refresh_token(&[1; 32], &b, now, now.plus_secs(900)),
+    );
+    let outcomes = [ra.expect("a"), rb.expect("b")];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Rotation::Rotated(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&Rotation::Reused(session.id)),
+        "{outcomes:?}"
+    );
+}
+
+pub async fn an_unknown_refresh_token_is_not_found(store: &dyn Store) {
+    let (_, session) = signed_in(store, "jane@example.org").await;
+    let result = store
+        .rotate_refresh_token(&[9; 32], &token(&session, 2, 60), T0, T0)
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+}
+
+pub async fn tokens_of_dead_sessions_do_not_rotate(store: &dyn Store) {
+    let (_, session) = signed_in(store, "jane@example.org").await;
+    // Past the 15-minute idle deadline: the session is over, the token is not spent.
+    let late = T0.plus_secs(901);
+    let result = store
+        .rotate_refresh_token(&[1; 32], &token(&session, 2, 60), late, late.plus_secs(900))
+        .await;
+    assert_eq!(result.expect("rotate"), Rotation::Dead(session.id));
+
+    // A revoked session's live token is dead too: logout kills the whole family.
+    let joe = user("joe@example.org", &[Role::Nurse]);
+    store.insert_user(&joe, None).await.expect("user");
+    let revoked = session_of(&joe, 900, 43_200);
+    store
+        .insert_session(&revoked, &token(&revoked, 5, 86_400))
+        .await
+        .expect("session");
+    store.revoke_session(revoked.id, T0).await.expect("revoke");
+    let result = store
+        .rotate_refresh_token(&[5; 32], &token(&revoked, 6, 60), T0, T0.plus_secs(900))
+        .await;
+    assert_eq!(result.expect("rotate"), Rotation::Dead(revoked.id));
+
+    // An expired token of a live session is dead, and stays unspent.
+    let (_, live) = (joe.clone(), session_of(&joe, 900, 43_200));
+    store
+        .insert_session(&live, &token(&live, 7, 10))
+        .await
+        .expect("session");
+    let after = T0.plus_secs(11);
+    let result = store
+        .rotate_refresh_token(&[7; 32], &token(&live, 8, 60), after, after)
+        .await;
+    assert_eq!(result.expect("rotate"), Rotation::Dead(live.id));
+}
+
+pub async fn rotation_never_extends_past_the_absolute_deadline(store: &dyn Store) {
+    let jane = user("jane@example.org", &[Role::Nurse]);
+    store.insert_user(&jane, None).await.expect("user");
+    let session = session_of(&jane, 900, 1_000);
+    store
+        .insert_session(&session, &token(&session, 1, 86_400))
+        .await
+        .expect("session");
+    let now = T0.plus_secs(800);
+    let rotated = store
+        .rotate_refresh_token(&[1; 32], &token(&session, 2, 60), now, now.plus_secs(900))
+        .await;
+    let Ok(Rotation::Rotated(touched)) = rotated else {
+        panic!("{rotated:?}")
+    };
+    assert_eq!(touched.idle_expires_at, session.absolute_expires_at);
+}
+
+pub async fn revocation_is_reported_and_listed(store: &dyn Store) {
+    let (jane, first) = signed_in(store, "jane@example.org").await;
+    let second = session_of(&jane, 900, 43_200);
+    store
+        .insert_session(&second, &token(&second, 2, 60))
+        .await
+        .expect("insert");
+
+    assert!(store
+        .revoke_session(first.id, T0.plus_secs(1))
+        .await
+        .expect("revoke"));
+    assert!(
+        !store
+            .revoke_session(first.id, T0.plus_secs(2))
+            .await
+            .expect("again"),
+        "already revoked"
+    );
+    assert!(matches!(
+        store.revoke_session(SessionId::new(), T0).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let rest = store
+        .revoke_sessions_of(jane.id, T0.plus_secs(3))
+        .await
+        .expect("revoke all");
+    assert_eq!(rest, vec![second.id]);
+    let mut since = store.sessions_revoked_since(T0).await.expect("since");
+    since.sort();
+    let mut expected = vec![first.id, second.id];
+    expected.sort();
+    assert_eq!(since, expected);
+    assert_eq!(
+        store
+            .sessions_revoked_since(T0.plus_secs(2))
+            .await
+            .expect("later"),
+        vec![second.id]
+    );
+}
+
+fn signing_key(kid: &str, state: SigningKeyState) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        sealed_private: vec![1, 2, 3],
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        state,
+        created_at: T0,
+        state_since: T0,
+        publish_until: None,
+    }
+}
+
+fn states(keys: &[SigningKeyRecord]) -> Vec<(String, SigningKeyState)> {
+    let mut states: Vec<_> = keys.iter().map(|k| (k.kid.clone(), k.state)).collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    states
+}
+
+pub async fn signing_keys_rotate_through_their_states(store: &dyn Store) {
+    store
+        .insert_signing_key(&signing_key("k1", SigningKeyState::Active))
+        .await
+        .expect("k1");
+    store
+        .insert_signing_key(&signing_key("k2", SigningKeyState::Next))
+        .await
+        .expect("k2");
+    let until = T0.plus_secs(960);
+    store
+        .rotate_signing_keys(&signing_key("k3", SigningKeyState::Next), T0, until)
+        .await
+        .expect("rotate");
+
+    let keys = store.published_signing_keys().await.expect("list");
+    assert_eq!(
+        states(&keys),
+        [
+            ("k1".into(), SigningKeyState::Retiring),
+            ("k2".into(), SigningKeyState::Active),
+            ("k3".into(), SigningKeyState::Next)
+        ]
+    );
+    assert_eq!(
+        keys.iter()
+            .find(|k| k.kid == "k1")
+            .expect("k1")
+            .publish_until,
+        Some(until)
+    );
+
+    assert_eq!(
+        store
+            .retire_signing_keys(until.plus_secs(-1))
+            .await
+            .expect("early"),
+        0
+    );
+    assert_eq!(store.retire_signing_keys(until).await.expect("due"), 1);
+    let keys = store.published_signing_keys().await.expect("list");
+    assert_eq!(
+        states(&keys),
+        [
+            ("k2".into(), SigningKeyState::Active),
+            ("k3".into(), SigningKeyState::Next)
+        ]
+    );
+}
+
+pub async fn at_most_one_active_and_one_next_signing_key(store: &dyn Store) {
+    store
+        .insert_signing_key(&signing_key("k1", SigningKeyState::Active))
+        .await
+        .expect("k1");
+    let second = store
+        .insert_signing_key(&signing_key("k2", SigningKeyState::Active))
+        .await;
+    assert!(matches!(second, Err(StoreError::Conflict)), "{second:?}");
+    // With no next key there is nothing to promote.
+    let rotate = store
+        .rotate_signing_keys(&signing_key("k3", SigningKeyState::Next), T0, T0)
+        .await;
+    assert!(matches!(rotate, Err(StoreError::Conflict)), "{rotate:?}");
+    assert_eq!(
+        states(&store.published_signing_keys().await.expect("list")),
+        [("k1".into(), SigningKeyState::Active)]
+    );
+}
+
+pub async fn audit_events_read_back_in_append_order(store: &dyn Store) {
+    let jane = UserId::new();
+    let events = [
+        AuditEvent {
+            at: T0,
+            actor: Actor::Anonymous,
+            action: AuditAction::LoginFailure,
+            outcome: Outcome::Denied,
+            resource: None,
+            patient: None,
+            purpose: None,
+            session: None,
+            source_ip: Some("192.0.2.7".into()),
+            request_id: Some("req-1".into()),
+        },
+        AuditEvent {
+            at: T0.plus_secs(1),
+            actor: Actor::User {
+                id: jane,
+                roles: vec![Role::Nurse, Role::Physician],
+            },
+            action: AuditAction::LoginSuccess,
+            outcome: Outcome::Success,
+            resource: Some(AuditedResource {
+                kind: "User".into(),
+                id: jane.to_string(),
+            }),
+            patient: Some(PatientId::new()),
+            purpose: Some(medvault_domain::PurposeOfUse::Treatment),
+            session: Some(SessionId::new()),
+            source_ip: None,
+            request_id: None,
+        },
+    ];
+    let first = store.append_audit_event(&events[0]).await.expect("append");
+    let second = store.append_audit_event(&events[1]).await.expect("append");
+    assert!(second > first);
+    let read = store.audit_events(first, 10).await.expect("read");
+    assert_eq!(
+        read,
+        vec![(first, events[0].clone()), (second, events[1].clone())]
+    );
+    assert_eq!(store.audit_events(second, 10).await.expect("tail").len(), 1);
 }

@@ -3,24 +3,44 @@
 //! Backends (`medvault-store-sqlite`, `medvault-store-postgres`) implement every trait and
 //! prove it by running the [`conformance`] suite. Services depend only on these traits.
 
+mod audit;
 mod error;
 mod keys;
 mod meta;
 mod open;
+mod sessions;
+mod signing_keys;
+mod users;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "sqlx")]
+pub mod sql;
 
+pub use audit::AuditStore;
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
+pub use sessions::{RefreshTokenRecord, Rotation, SessionStore};
+pub use signing_keys::{SigningKeyRecord, SigningKeyState, SigningKeyStore};
+pub use users::{UserFilter, UserStore};
 
 /// Everything medvault stores, behind one handle that `AppState` keeps as `Arc<dyn Store>`.
 #[async_trait::async_trait]
-pub trait Store: MetaStore + DataKeyStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    MetaStore
+    + DataKeyStore
+    + UserStore
+    + SessionStore
+    + SigningKeyStore
+    + AuditStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

@@ -1,0 +1,183 @@
+//! The one audit event type every context writes (HIPAA §164.312(b)).
+//!
+//! Events hold ids and codes only, never PHI content: no names, values or free text
+//! from records. The types enforce it: every field is an id, an enum or a bounded code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PatientId, Role, SessionId, UnixMillis, UserId};
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    User {
+        id: UserId,
+        roles: Vec<Role>,
+    },
+    /// An OAuth client acting for itself (client credentials).
+    Client {
+        id: String,
+    },
+    /// Someone not (yet) identified, e.g. a failed login for an unknown account.
+    Anonymous,
+    /// medvault itself or an operator at the CLI.
+    System,
+}
+
+/// What was done. New actions get new variants; stored as their dotted code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditAction {
+    #[serde(rename = "login.success")]
+    LoginSuccess,
+    #[serde(rename = "login.failure")]
+    LoginFailure,
+    #[serde(rename = "token.refresh")]
+    TokenRefresh,
+    #[serde(rename = "token.reuse_detected")]
+    TokenReuseDetected,
+    #[serde(rename = "session.end")]
+    SessionEnd,
+    #[serde(rename = "user.create")]
+    UserCreate,
+    #[serde(rename = "user.update")]
+    UserUpdate,
+    #[serde(rename = "user.role_change")]
+    UserRoleChange,
+    #[serde(rename = "user.password_change")]
+    UserPasswordChange,
+    #[serde(rename = "user.delete")]
+    UserDelete,
+    #[serde(rename = "keys.rotate")]
+    KeysRotate,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 11] = [
+        Self::LoginSuccess,
+        Self::LoginFailure,
+        Self::TokenRefresh,
+        Self::TokenReuseDetected,
+        Self::SessionEnd,
+        Self::UserCreate,
+        Self::UserUpdate,
+        Self::UserRoleChange,
+        Self::UserPasswordChange,
+        Self::UserDelete,
+        Self::KeysRotate,
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.code() == code)
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::LoginSuccess => "login.success",
+            Self::LoginFailure => "login.failure",
+            Self::TokenRefresh => "token.refresh",
+            Self::TokenReuseDetected => "token.reuse_detected",
+            Self::SessionEnd => "session.end",
+            Self::UserCreate => "user.create",
+            Self::UserUpdate => "user.update",
+            Self::UserRoleChange => "user.role_change",
+            Self::UserPasswordChange => "user.password_change",
+            Self::UserDelete => "user.delete",
+            Self::KeysRotate => "keys.rotate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    /// Refused: bad credentials, not permitted, expired.
+    Denied,
+    /// Failed for a reason of medvault's own.
+    Error,
+}
+
+impl Outcome {
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Success, Self::Denied, Self::Error]
+            .into_iter()
+            .find(|o| o.code() == code)
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why data was touched (HL7 v3 PurposeOfUse, abbreviated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurposeOfUse {
+    Treatment,
+    Payment,
+    Operations,
+    Research,
+    BreakGlass,
+}
+
+impl PurposeOfUse {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Treatment => "treatment",
+            Self::Payment => "payment",
+            Self::Operations => "operations",
+            Self::Research => "research",
+            Self::BreakGlass => "break_glass",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::Treatment,
+            Self::Payment,
+            Self::Operations,
+            Self::Research,
+            Self::BreakGlass,
+        ]
+        .into_iter()
+        .find(|p| p.code() == code)
+    }
+}
+
+/// A resource an event is about: a FHIR type and id, or a medvault object such as a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedResource {
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: UnixMillis,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub outcome: Outcome,
+    pub resource: Option<AuditedResource>,
+    pub patient: Option<PatientId>,
+    pub purpose: Option<PurposeOfUse>,
+    pub session: Option<SessionId>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_code_parses_back() {
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::from_code(action.code()), Some(action));
+        }
+    }
+}

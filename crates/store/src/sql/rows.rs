@@ -1,0 +1,248 @@
+//! Row decoding shared by the SQL backends. A row that does not decode is corruption,
+//! reported as a backend failure (never as "not found").
+
+use medvault_domain::{
+    Actor, AuditAction, AuditEvent, AuditedResource, Email, MasterKeyId, Outcome, PurposeOfUse,
+    Roles, Session, UnixMillis, User, WrappedDataKey,
+};
+
+use crate::{SigningKeyRecord, SigningKeyState, StoreError};
+
+pub fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Backend(format!("corrupt {what} row").into())
+}
+
+fn parse<T: std::str::FromStr>(value: &str, what: &'static str) -> Result<T, StoreError> {
+    value.parse().map_err(|_| corrupt(what))
+}
+
+fn parse_opt<T: std::str::FromStr>(
+    value: Option<String>,
+    what: &'static str,
+) -> Result<Option<T>, StoreError> {
+    value.map(|v| parse(&v, what)).transpose()
+}
+
+pub type DataKeyRow = (String, String, Vec<u8>);
+
+pub fn data_key(row: DataKeyRow) -> Result<WrappedDataKey, StoreError> {
+    let (patient, master_key_id, sealed) = row;
+    Ok(WrappedDataKey {
+        patient: parse(&patient, "data key")?,
+        master_key_id: parse::<MasterKeyId>(&master_key_id, "data key")?,
+        sealed,
+    })
+}
+
+pub const USER_COLUMNS: &str =
+    "id, email, display_name, status, roles, patient_id, created_at, updated_at";
+
+pub type UserRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+pub fn user(row: UserRow) -> Result<User, StoreError> {
+    let (id, email, display_name, status, roles, patient_id, created_at, updated_at) = row;
+    Ok(User {
+        id: parse(&id, "user")?,
+        email: parse::<Email>(&email, "user")?,
+        display_name: parse_opt(display_name, "user")?,
+        status: parse(&status, "user")?,
+        roles: Roles::from_space_separated(&roles).map_err(|_| corrupt("user"))?,
+        patient_id: parse_opt(patient_id, "user")?,
+        created_at: UnixMillis(created_at),
+        updated_at: UnixMillis(updated_at),
+    })
+}
+
+pub const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen_at, idle_expires_at, \
+     absolute_expires_at, ip, user_agent, amr, revoked_at";
+
+pub type SessionRow = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+);
+
+pub fn session(row: SessionRow) -> Result<Session, StoreError> {
+    let (id, user_id, created, last_seen, idle, absolute, ip, user_agent, amr, revoked) = row;
+    Ok(Session {
+        id: parse(&id, "session")?,
+        user_id: parse(&user_id, "session")?,
+        created_at: UnixMillis(created),
+        last_seen_at: UnixMillis(last_seen),
+        idle_expires_at: UnixMillis(idle),
+        absolute_expires_at: UnixMillis(absolute),
+        ip,
+        user_agent,
+        amr: amr.split_whitespace().map(str::to_owned).collect(),
+        revoked_at: revoked.map(UnixMillis),
+    })
+}
+
+pub const SIGNING_KEY_COLUMNS: &str =
+    "kid, alg, sealed_private, public_jwk, state, created_at, state_since, publish_until";
+
+pub type SigningKeyRow = (
+    String,
+    String,
+    Vec<u8>,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+pub fn signing_key(row: SigningKeyRow) -> Result<SigningKeyRecord, StoreError> {
+    let (kid, alg, sealed_private, public_jwk, state, created_at, state_since, publish_until) = row;
+    Ok(SigningKeyRecord {
+        kid,
+        alg,
+        sealed_private,
+        public_jwk,
+        state: SigningKeyState::parse(&state).ok_or_else(|| corrupt("signing key"))?,
+        created_at: UnixMillis(created_at),
+        state_since: UnixMillis(state_since),
+        publish_until: publish_until.map(UnixMillis),
+    })
+}
+
+pub const AUDIT_COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_roles, action, outcome, \
+     resource_kind, resource_id, patient_id, purpose, session_id, source_ip, request_id";
+
+pub type AuditRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The columns an event is stored as, in `AUDIT_COLUMNS` order after `seq`.
+#[derive(Debug)]
+pub struct AuditColumns {
+    pub at: i64,
+    pub actor_kind: &'static str,
+    pub actor_id: Option<String>,
+    pub actor_roles: Option<String>,
+    pub action: &'static str,
+    pub outcome: &'static str,
+    pub resource_kind: Option<String>,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub purpose: Option<&'static str>,
+    pub session_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+pub fn audit_columns(event: &AuditEvent) -> AuditColumns {
+    let (actor_kind, actor_id, actor_roles) = match &event.actor {
+        Actor::User { id, roles } => (
+            "user",
+            Some(id.to_string()),
+            Some(
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ),
+        Actor::Client { id } => ("client", Some(id.clone()), None),
+        Actor::Anonymous => ("anonymous", None, None),
+        Actor::System => ("system", None, None),
+    };
+    AuditColumns {
+        at: event.at.0,
+        actor_kind,
+        actor_id,
+        actor_roles,
+        action: event.action.code(),
+        outcome: event.outcome.code(),
+        resource_kind: event.resource.as_ref().map(|r| r.kind.clone()),
+        resource_id: event.resource.as_ref().map(|r| r.id.clone()),
+        patient_id: event.patient.map(|p| p.to_string()),
+        purpose: event.purpose.map(PurposeOfUse::code),
+        session_id: event.session.map(|s| s.to_string()),
+        source_ip: event.source_ip.clone(),
+        request_id: event.request_id.clone(),
+    }
+}
+
+pub fn audit_event(row: AuditRow) -> Result<(u64, AuditEvent), StoreError> {
+    let (
+        seq,
+        at,
+        kind,
+        actor_id,
+        actor_roles,
+        action,
+        outcome,
+        rkind,
+        rid,
+        patient,
+        purpose,
+        session,
+        ip,
+        request_id,
+    ) = row;
+    let actor = match (kind.as_str(), actor_id) {
+        ("user", Some(id)) => Actor::User {
+            id: parse(&id, "audit")?,
+            roles: actor_roles
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|r| parse(r, "audit"))
+                .collect::<Result<_, _>>()?,
+        },
+        ("client", Some(id)) => Actor::Client { id },
+        ("anonymous", None) => Actor::Anonymous,
+        ("system", None) => Actor::System,
+        _ => return Err(corrupt("audit")),
+    };
+    let resource = match (rkind, rid) {
+        (Some(kind), Some(id)) => Some(AuditedResource { kind, id }),
+        (None, None) => None,
+        _ => return Err(corrupt("audit")),
+    };
+    let event = AuditEvent {
+        at: UnixMillis(at),
+        actor,
+        action: AuditAction::from_code(&action).ok_or_else(|| corrupt("audit"))?,
+        outcome: Outcome::from_code(&outcome).ok_or_else(|| corrupt("audit"))?,
+        resource,
+        patient: parse_opt(patient, "audit")?,
+        purpose: purpose
+            .map(|p| PurposeOfUse::from_code(&p).ok_or_else(|| corrupt("audit")))
+            .transpose()?,
+        session: parse_opt(session, "audit")?,
+        source_ip: ip,
+        request_id,
+    };
+    Ok((u64::try_from(seq).map_err(|_| corrupt("audit"))?, event))
+}
