@@ -11,7 +11,10 @@ mod data_key;
 mod derive;
 mod envelope;
 mod error;
+pub mod jwt;
 mod master_key;
+mod opaque;
+pub mod password;
 mod provider;
 pub mod tls;
 
@@ -20,4 +23,5 @@ pub use derive::{KeyPurpose, PurposeKey};
 pub use error::CryptoError;
 pub use master_key::MasterKey;
 pub use medvault_domain::WrappedDataKey;
+pub use opaque::OpaqueToken;
 pub use provider::{EnvKeyProvider, FileKeyProvider, KeyProvider, KeyProviderError};

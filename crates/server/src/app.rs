@@ -19,13 +19,15 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::http::metrics::Metrics;
 use crate::http::security_headers::SecurityHeaders;
 use crate::http::{metrics, problems, request_id, security_headers};
-use crate::{ops, ApiError};
+use crate::identity::Identity;
+use crate::{identity, ops, ApiError};
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    pub identity: Arc<Identity>,
 }
 
 /// Limits applied to every request.
@@ -36,17 +38,38 @@ pub struct HttpLimits {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "medvault",
-    description = "Identity, consent, audit and an encrypted FHIR R4 record store for healthcare apps."
-))]
+#[openapi(
+    info(
+        title = "medvault",
+        description = "Identity, consent, audit and an encrypted FHIR R4 record store for healthcare apps."
+    ),
+    modifiers(&BearerAuth)
+)]
 struct ApiDoc;
+
+/// Declares the `bearer` scheme that authenticated operations name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// Every route, with its OpenAPI description collected as it is added.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // New bounded contexts merge their `router()` here.
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
+        .merge(identity::api::router())
         .split_for_parts()
 }
 

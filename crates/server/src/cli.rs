@@ -8,9 +8,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use medvault_crypto::password::HashParams;
+
 use crate::app::HttpLimits;
 use crate::config::{parse_public_url, Database, ServeConfig, Tls};
 use crate::error::error_chain;
+use crate::identity::config::{IdentityConfig, PasswordSettings};
+use crate::identity::users::NewUser;
+use crate::telemetry::LogTarget;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +53,88 @@ pub enum Command {
     /// TLS helpers.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// How passwords are hashed and which are accepted.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PasswordArgs {
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    #[arg(long, env = "MEDVAULT_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (OWASP: 2).
+    #[arg(long, env = "MEDVAULT_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// Argon2id lanes (OWASP: 1).
+    #[arg(long, env = "MEDVAULT_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+    /// Minimum zxcvbn strength (0 to 4) of a new password.
+    #[arg(long, env = "MEDVAULT_PASSWORD_MIN_SCORE", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(0..=4))]
+    pub password_min_score: u8,
+}
+
+impl From<PasswordArgs> for PasswordSettings {
+    fn from(args: PasswordArgs) -> Self {
+        Self {
+            hash: HashParams {
+                memory_kib: args.argon2_memory_kib,
+                iterations: args.argon2_iterations,
+                parallelism: args.argon2_parallelism,
+            },
+            min_score: args.password_min_score,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// A role: patient, nurse, physician, director, admin, auditor or researcher. Repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The FHIR Patient id of a patient user.
+        #[arg(long)]
+        patient_id: Option<String>,
+        /// Read the password from standard input (never from the command line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List users.
+    List,
+    /// Disable a user and end their sessions.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Promote the next token-signing key and publish a new next key.
+    Rotate,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +171,24 @@ pub struct ServeArgs {
     /// Seed synthetic users and patients and print their logins.
     #[arg(long, env = "MEDVAULT_DEMO")]
     pub demo: bool,
+
+    /// Access-token lifetime in seconds (300 to 900).
+    #[arg(long, env = "MEDVAULT_ACCESS_TOKEN_TTL_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(i64).range(IdentityConfig::MIN_ACCESS_TOKEN_TTL_SECS..=IdentityConfig::MAX_ACCESS_TOKEN_TTL_SECS))]
+    pub access_token_ttl_secs: i64,
+
+    /// A session unused for this many seconds ends (HIPAA automatic logoff).
+    #[arg(long, env = "MEDVAULT_SESSION_IDLE_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_idle_secs: i64,
+
+    /// A session ends this many seconds after sign-in, however active.
+    #[arg(long, env = "MEDVAULT_SESSION_ABSOLUTE_SECS", default_value_t = 12 * 3600,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_absolute_secs: i64,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,7 +208,11 @@ pub enum TlsCommand {
 /// stderr and a non-zero exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    let logs = match cli.command {
+        Command::Serve(_) => LogTarget::Stdout,
+        _ => LogTarget::Stderr,
+    };
+    crate::telemetry::init(logs);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -113,7 +222,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn run(cli: Cli) -> CliResult {
     let database = Database::resolve(&cli.data_dir, cli.database_url.as_deref())?;
     match cli.command {
         Command::Serve(args) => {
@@ -132,9 +241,22 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 },
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 demo: args.demo,
+                identity: crate::config::IdentityArgs {
+                    access_token_ttl_secs: args.access_token_ttl_secs,
+                    session_idle_secs: args.session_idle_secs,
+                    session_absolute_secs: args.session_absolute_secs,
+                    password: args.password.into(),
+                },
             };
             runtime()?.block_on(crate::serve::run(config))?;
         }
+        Command::User(command) => runtime()?.block_on(user(&cli.data_dir, &database, command))?,
+        Command::Keys(KeysCommand::Rotate) => runtime()?.block_on(async {
+            let (store, master) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+            let rotated = crate::identity::cli::rotate_keys(store.as_ref(), &master).await;
+            store.close().await;
+            rotated
+        })?,
         Command::Tls(TlsCommand::SelfSigned { out_dir, names }) => {
             let out_dir = out_dir.unwrap_or_else(|| cli.data_dir.join("tls"));
             let written = crate::tls::write_self_signed(&out_dir, &names)?;
@@ -152,6 +274,48 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     Ok(())
 }
+
+async fn user(data_dir: &std::path::Path, database: &Database, command: UserCommand) -> CliResult {
+    use crate::identity::cli;
+    let (store, _master) = crate::storage::open_and_unseal(data_dir, database).await?;
+    let store_ref = store.as_ref();
+    let result = match command {
+        UserCommand::Add {
+            email,
+            roles,
+            name,
+            patient_id,
+            password_stdin,
+            password,
+        } => {
+            let secret = if password_stdin {
+                Some(cli::password_from_stdin()?)
+            } else {
+                None
+            };
+            let new = NewUser {
+                email,
+                display_name: name,
+                roles,
+                password: secret,
+                patient_id,
+            };
+            cli::add(store_ref, password.into(), new).await
+        }
+        UserCommand::List => cli::list(store_ref).await,
+        UserCommand::Disable { email } => cli::disable(store_ref, &email).await,
+        UserCommand::SetPassword {
+            email, password, ..
+        } => {
+            let secret = cli::password_from_stdin()?;
+            cli::set_password(store_ref, password.into(), &email, secret).await
+        }
+    };
+    store.close().await;
+    result
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

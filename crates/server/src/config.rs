@@ -57,6 +57,16 @@ pub struct ServeConfig {
     pub limits: HttpLimits,
     pub shutdown_grace: Duration,
     pub demo: bool,
+    pub identity: IdentityArgs,
+}
+
+/// Identity settings known before the public URL (and so the token issuer) is.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityArgs {
+    pub access_token_ttl_secs: i64,
+    pub session_idle_secs: i64,
+    pub session_absolute_secs: i64,
+    pub password: crate::identity::config::PasswordSettings,
 }
 
 impl ServeConfig {
@@ -66,6 +76,17 @@ impl ServeConfig {
             return Err(ConfigError::PlainHttpOnNetwork(self.listen));
         }
         Ok(())
+    }
+
+    pub fn identity_for(&self, public_url: &str) -> crate::identity::config::IdentityConfig {
+        crate::identity::config::IdentityConfig {
+            issuer: public_url.to_owned(),
+            audience: public_url.to_owned(),
+            access_token_ttl_secs: self.identity.access_token_ttl_secs,
+            session_idle_secs: self.identity.session_idle_secs,
+            session_absolute_secs: self.identity.session_absolute_secs,
+            password: self.identity.password,
+        }
     }
 
     pub fn public_url_for(&self, bound: SocketAddr) -> String {

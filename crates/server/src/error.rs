@@ -21,6 +21,19 @@ pub enum ApiError {
     UnsupportedMediaType { detail: String },
     #[error("request body too large")]
     PayloadTooLarge,
+    /// RFC 6750 §3 for bearer tokens; `code` is the `error` member of the body.
+    #[error("unauthorized")]
+    Unauthorized { code: &'static str, bearer: bool },
+    /// A request the protocol itself rules out, e.g. a malformed `Authorization` header.
+    #[error("invalid request")]
+    InvalidRequest { detail: &'static str },
+    #[error("forbidden")]
+    Forbidden,
+    #[error("conflict")]
+    Conflict { detail: String },
+    /// Well-formed JSON whose values break a rule (a weak password, an unknown role).
+    #[error("unprocessable")]
+    Unprocessable { detail: String },
     #[error("service unavailable")]
     Unavailable { detail: &'static str },
     /// Anything unexpected. The cause is logged with the request id; the client gets
@@ -43,6 +56,8 @@ pub struct Problem {
     /// when the status code says everything.
     pub kind: &'static str,
     pub detail: Option<String>,
+    /// A machine-readable code, rendered as the `error` member (e.g. `invalid_credentials`).
+    pub code: Option<&'static str>,
 }
 
 impl Problem {
@@ -52,14 +67,62 @@ impl Problem {
             status,
             kind: "about:blank",
             detail: None,
+            code: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut code = None;
         let (status, kind, detail) = match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "about:blank", None),
+            Self::Unauthorized {
+                code: error,
+                bearer,
+            } => {
+                code = Some(error);
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                if bearer {
+                    let challenge = format!("Bearer error=\"{error}\"");
+                    response.headers_mut().insert(
+                        axum::http::header::WWW_AUTHENTICATE,
+                        challenge
+                            .parse()
+                            .expect("a static challenge is a valid header"),
+                    );
+                }
+                response.extensions_mut().insert(Problem {
+                    status: StatusCode::UNAUTHORIZED,
+                    kind: "urn:medvault:problem:unauthorized",
+                    detail: None,
+                    code,
+                });
+                return response;
+            }
+            Self::InvalidRequest { detail } => {
+                code = Some("invalid_request");
+                (
+                    StatusCode::BAD_REQUEST,
+                    "urn:medvault:problem:invalid-request",
+                    Some(detail.to_owned()),
+                )
+            }
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "urn:medvault:problem:forbidden",
+                Some("your roles do not permit this".to_owned()),
+            ),
+            Self::Conflict { detail } => (
+                StatusCode::CONFLICT,
+                "urn:medvault:problem:conflict",
+                Some(detail),
+            ),
+            Self::Unprocessable { detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "urn:medvault:problem:invalid-value",
+                Some(detail),
+            ),
             Self::MalformedJson { detail } => (
                 StatusCode::BAD_REQUEST,
                 "urn:medvault:problem:malformed-json",
@@ -96,12 +159,23 @@ impl IntoResponse for ApiError {
             status,
             kind,
             detail,
+            code,
         });
         response
     }
 }
 
 /// `outer: inner: innermost`, for one log field or one line on stderr.
+impl From<medvault_store::StoreError> for ApiError {
+    fn from(err: medvault_store::StoreError) -> Self {
+        match err {
+            medvault_store::StoreError::NotFound => Self::NotFound,
+            // A backend outage is an outage, never "not found".
+            other => Self::internal(other),
+        }
+    }
+}
+
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut line = err.to_string();
     let mut source = err.source();

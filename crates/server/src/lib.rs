@@ -2,10 +2,13 @@
 //! and the `medvault` CLI that starts it.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod keyring;
 pub mod ops;
 pub mod serve;

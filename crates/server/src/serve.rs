@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::app::{self, AppState};
 use crate::config::{ConfigError, ServeConfig};
 use crate::http::metrics::Metrics;
-use crate::keyring::{self, UnsealError};
+use crate::identity::Identity;
 use crate::storage;
 use crate::tls::{self, TlsError};
 
@@ -21,12 +21,10 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot create the data dir {0}")]
-    DataDir(String, #[source] std::io::Error),
     #[error(transparent)]
-    Open(#[from] medvault_store::OpenError),
+    Start(#[from] storage::StartError),
     #[error(transparent)]
-    Unseal(#[from] UnsealError),
+    Identity(#[from] crate::identity::IdentityError),
     #[error("cannot listen on {0}")]
     Listen(SocketAddr, #[source] std::io::Error),
     #[error("cannot install signal handlers")]
@@ -38,40 +36,54 @@ pub enum ServeError {
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     config.check_transport()?;
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
-    storage::ensure_data_dir(&config.data_dir)
-        .map_err(|e| ServeError::DataDir(config.data_dir.display().to_string(), e))?;
-    let store = storage::open(&config.database).await?;
-    let provider = keyring::provider(&config.data_dir);
-    let master_key = match keyring::unseal(store.as_ref(), provider.as_ref()).await {
-        Ok(key) => key,
-        Err(err) => {
-            store.close().await;
-            return Err(err.into());
-        }
-    };
-    if config.demo {
-        tracing::warn!("--demo: no demo data is seeded yet; the identity and FHIR contexts add it");
-    }
-
-    let state = AppState {
-        store: store.clone(),
-        metrics: Arc::new(Metrics::new()),
-    };
-    let app = app::router(state, config.limits, tls.is_some())
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let (store, master_key) = storage::open_and_unseal(&config.data_dir, &config.database).await?;
+    let master_key_id = master_key.id();
+    // The issuer is the public URL, which may name the port: bind before anything else.
     let listener = std::net::TcpListener::bind(config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| ServeError::Listen(config.listen, e))?;
     let bound = listener
         .local_addr()
         .map_err(|e| ServeError::Listen(config.listen, e))?;
+    let public_url = config.public_url_for(bound);
+    let identity_config = config.identity_for(&public_url);
+    let identity =
+        match Identity::start(store.as_ref(), Arc::new(master_key), identity_config).await {
+            Ok(identity) => Arc::new(identity),
+            Err(err) => {
+                store.close().await;
+                return Err(err.into());
+            }
+        };
+    if config.demo {
+        tracing::warn!("--demo: no demo data is seeded yet; the FHIR context adds it");
+    }
+    let admins = store
+        .count_active_admins()
+        .await
+        .map_err(crate::identity::IdentityError::from)?;
+    if admins == 0 {
+        tracing::warn!(
+            "no admin exists yet; create one with: medvault user add --email you@example.org \
+             --role admin --password-stdin"
+        );
+    }
+
+    let state = AppState {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::new()),
+        identity,
+    };
+    let sync = tokio::spawn(keep_in_sync(state.clone()));
+    let app = app::router(state, config.limits, tls.is_some())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let stopping = shutdown_on_signal()?;
     tracing::info!(
         addr = %bound,
-        public_url = %config.public_url_for(bound),
+        public_url = %public_url,
         tls = tls.is_some(),
         database = store.backend(),
-        master_key_id = %master_key.id(),
+        master_key_id = %master_key_id,
         "listening"
     );
 
@@ -111,6 +123,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
                 .await
         }
     };
+    sync.abort();
+    sync.abort();
     store.close().await;
     served.map_err(ServeError::Serve)?;
     tracing::info!("shutdown complete");
@@ -134,4 +148,18 @@ fn shutdown_on_signal() -> Result<watch::Receiver<bool>, ServeError> {
         std::future::pending::<()>().await;
     });
     Ok(rx)
+}
+
+/// How soon a revocation or key rotation made elsewhere (CLI, other instances) takes effect here.
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn keep_in_sync(state: AppState) {
+    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(err) = state.identity.sync(state.store.as_ref()).await {
+            tracing::error!(error = %crate::error::error_chain(&err), "identity sync failed; retrying");
+        }
+    }
 }

@@ -10,6 +10,7 @@ use medvault_store_postgres::PostgresStore;
 use medvault_store_sqlite::SqliteStore;
 
 use crate::config::Database;
+use crate::keyring::{self, UnsealError};
 
 pub async fn open(database: &Database) -> Result<Arc<dyn Store>, OpenError> {
     Ok(match database {
@@ -21,4 +22,32 @@ pub async fn open(database: &Database) -> Result<Arc<dyn Store>, OpenError> {
 /// Creates the data dir private to this user (0700) if it does not exist yet.
 pub fn ensure_data_dir(path: &Path) -> std::io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data dir {0}")]
+    DataDir(String, #[source] std::io::Error),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Unseal(#[from] UnsealError),
+}
+
+/// What every command does first: the data dir, the database (migrated), the master key.
+pub async fn open_and_unseal(
+    data_dir: &Path,
+    database: &Database,
+) -> Result<(Arc<dyn Store>, medvault_crypto::MasterKey), StartError> {
+    ensure_data_dir(data_dir)
+        .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+    let store = open(database).await?;
+    let provider = keyring::provider(data_dir);
+    match keyring::unseal(store.as_ref(), provider.as_ref()).await {
+        Ok(key) => Ok((store, key)),
+        Err(err) => {
+            store.close().await;
+            Err(err.into())
+        }
+    }
 }

@@ -9,7 +9,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
-pub fn init() {
+/// Where log lines go: the server's stdout, or stderr for commands whose stdout is their output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    Stderr,
+}
+
+pub fn init(target: LogTarget) {
     let (filter, invalid) = match std::env::var("MEDVAULT_LOG") {
         Ok(value) => match value.parse::<Targets>() {
             Ok(filter) => (filter, None),
@@ -22,7 +29,12 @@ pub fn init() {
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_writer(std::io::stdout);
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            match target {
+                LogTarget::Stdout => Box::new(std::io::stdout()),
+                LogTarget::Stderr => Box::new(std::io::stderr()),
+            }
+        });
     // A second initialisation (tests calling into the library) keeps the first subscriber.
     if tracing_subscriber::registry()
         .with(filter)

@@ -50,14 +50,14 @@ pub trait SessionStore {
         now: UnixMillis,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Spends the token with digest `presented` and stores `next` in its place, in one
-    /// transaction; the session's `last_seen_at` becomes `now` and its idle deadline
-    /// `idle_expires_at` (capped by the absolute one). [`StoreError::NotFound`] when no such
-    /// token was ever issued.
+    /// In one transaction: spends the token with digest `presented`, moves the session's
+    /// `last_seen_at` to `now` and its idle deadline to `idle_expires_at` (capped by the
+    /// absolute one), and issues the token with digest `next` in the same session, expiring
+    /// at that idle deadline. [`StoreError::NotFound`] when no such token was ever issued.
     async fn rotate_refresh_token(
         &self,
         presented: &[u8; 32],
-        next: &RefreshTokenRecord,
+        next: &[u8; 32],
         now: UnixMillis,
         idle_expires_at: UnixMillis,
     ) -> Result<Rotation, StoreError>;

@@ -26,6 +26,8 @@ struct Body9457<'a> {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
     request_id: Option<&'a str>,
 }
 
@@ -47,6 +49,7 @@ pub async fn render(request: Request, next: Next) -> Response {
         title: problem.status.canonical_reason().unwrap_or("Error"),
         status: problem.status.as_u16(),
         detail: problem.detail.as_deref(),
+        error: problem.code,
         request_id: request_id.as_ref().map(RequestId::as_str),
     })
     .expect("a problem always serializes");

@@ -226,7 +226,7 @@ macro_rules! __impl_sql_sessions {
             async fn rotate_refresh_token(
                 &self,
                 presented: &[u8; 32],
-                next: &$crate::RefreshTokenRecord,
+                next: &[u8; 32],
                 now: medvault_domain::UnixMillis,
                 idle_expires_at: medvault_domain::UnixMillis,
             ) -> Result<$crate::Rotation, $crate::StoreError> {
@@ -267,6 +267,12 @@ macro_rules! __impl_sql_sessions {
                     .bind(&session_id)
                     .execute(&mut *tx)
                     .await?;
+                let next = $crate::RefreshTokenRecord {
+                    digest: *next,
+                    session_id: session.id,
+                    issued_at: now,
+                    expires_at: session.idle_expires_at,
+                };
                 $crate::__sql_insert_refresh_token!(next, &mut *tx);
                 tx.commit().await?;
                 Ok($crate::Rotation::Rotated(session))

@@ -1,0 +1,104 @@
+//! `/api/v1/auth/*`: first-party sign-in for the project's own web and mobile apps.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use medvault_crypto::password::Password;
+use medvault_crypto::OpaqueToken;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::{ApiJson, RequestContext};
+use crate::identity::sessions;
+use crate::identity::tokens::TokenPair;
+use crate::identity::Principal;
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: Password,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    /// Single use: each refresh returns a new one and spends the old.
+    refresh_token: String,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token.expose().to_owned(),
+        }
+    }
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = LoginRequest, responses(
+    (status = 200, description = "Signed in", body = TokenResponse),
+    (status = 401, description = "`invalid_credentials`: the same for an unknown email, a wrong password and a disabled account", content_type = "application/problem+json"),
+    (status = 422, description = "Malformed email or password", content_type = "application/problem+json"),
+))]
+async fn login(
+    State(state): State<AppState>,
+    context: RequestContext,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let pair = sessions::login(&state, &context, &request.email, request.password).await?;
+    Ok(Json(pair.into()))
+}
+
+/// Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "identity", request_body = RefreshRequest, responses(
+    (status = 200, description = "A new token pair", body = TokenResponse),
+    (status = 401, description = "`invalid_grant`: unknown, spent, expired or revoked", content_type = "application/problem+json"),
+))]
+async fn refresh(
+    State(state): State<AppState>,
+    context: RequestContext,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let presented = OpaqueToken::presented(request.refresh_token);
+    let pair = sessions::refresh(&state, &context, presented).await?;
+    Ok(Json(pair.into()))
+}
+
+/// End the current session: its access and refresh tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "identity", security(("bearer" = [])), responses(
+    (status = 204, description = "Signed out"),
+    (status = 401, description = "No valid access token", content_type = "application/problem+json"),
+))]
+async fn logout(
+    State(state): State<AppState>,
+    context: RequestContext,
+    principal: Principal,
+) -> Result<StatusCode, ApiError> {
+    sessions::end_session(&state, &context, &principal, principal.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,161 @@
+//! `medvault user …` and `medvault keys rotate`: account and key administration at the
+//! command line, for the first admin and for operators.
+
+use std::io::Read;
+
+use medvault_crypto::password::Password;
+use medvault_crypto::MasterKey;
+use medvault_domain::{AuditAction, Email, UserStatus};
+use medvault_store::{Store, UserFilter};
+use zeroize::Zeroizing;
+
+use crate::audit;
+use crate::identity::config::PasswordSettings;
+use crate::identity::hashing::HashingPool;
+use crate::identity::password_policy::PasswordPolicy;
+use crate::identity::signing;
+use crate::identity::users::{self, NewUser, UserChanges, UserError};
+
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Reads a password from standard input, without its final line break.
+pub fn password_from_stdin() -> std::io::Result<Password> {
+    let mut text = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut text)?;
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(Password::new(trimmed.to_owned()))
+}
+
+fn tools(settings: PasswordSettings) -> Result<(HashingPool, PasswordPolicy), UserError> {
+    let hashing = HashingPool::new(settings.hash)
+        .map_err(|e| UserError::Internal(crate::ApiError::internal(e)))?;
+    Ok((
+        hashing,
+        PasswordPolicy {
+            min_score: settings.min_score,
+        },
+    ))
+}
+
+pub async fn add(store: &dyn Store, settings: PasswordSettings, new: NewUser) -> CliResult {
+    let (hashing, policy) = tools(settings)?;
+    let has_password = new.password.is_some();
+    let user = users::create(store, &hashing, &policy, new).await?;
+    audit::record(
+        store,
+        audit::system_event(AuditAction::UserCreate, Some(user_resource(&user.id))),
+    )
+    .await?;
+    let roles: Vec<_> = user.roles.iter().map(|r| r.as_str()).collect();
+    println!(
+        "created user {} <{}> with roles {}",
+        user.id,
+        user.email,
+        roles.join(", ")
+    );
+    if !has_password {
+        println!(
+            "no password set: run `medvault user set-password --email {} --password-stdin`",
+            user.email
+        );
+    }
+    Ok(())
+}
+
+pub async fn list(store: &dyn Store) -> CliResult {
+    let mut after: Option<Email> = None;
+    println!("{:<36}  {:<8}  {:<24}  email", "id", "status", "roles");
+    loop {
+        let page = store
+            .list_users(&UserFilter::default(), after.as_ref(), 200)
+            .await?;
+        for user in &page {
+            println!(
+                "{:<36}  {:<8}  {:<24}  {}",
+                user.id,
+                user.status.as_str(),
+                user.roles.to_space_separated(),
+                user.email
+            );
+        }
+        match page.last() {
+            Some(last) if page.len() == 200 => after = Some(last.email.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+pub async fn disable(store: &dyn Store, email: &str) -> CliResult {
+    let user = find(store, email).await?;
+    let changes = UserChanges {
+        status: Some(UserStatus::Disabled),
+        ..UserChanges::default()
+    };
+    users::update(store, user.id, changes).await?;
+    // Running servers pick the revocations up within seconds (`Identity::sync`).
+    let ended = store
+        .revoke_sessions_of(user.id, crate::clock::now())
+        .await?;
+    audit::record(
+        store,
+        audit::system_event(AuditAction::UserUpdate, Some(user_resource(&user.id))),
+    )
+    .await?;
+    println!(
+        "disabled {} and ended {} session(s)",
+        user.email,
+        ended.len()
+    );
+    Ok(())
+}
+
+pub async fn set_password(
+    store: &dyn Store,
+    settings: PasswordSettings,
+    email: &str,
+    password: Password,
+) -> CliResult {
+    let (hashing, policy) = tools(settings)?;
+    let user = find(store, email).await?;
+    users::set_password(store, &hashing, &policy, user.id, password).await?;
+    audit::record(
+        store,
+        audit::system_event(
+            AuditAction::UserPasswordChange,
+            Some(user_resource(&user.id)),
+        ),
+    )
+    .await?;
+    println!("password updated for {}", user.email);
+    Ok(())
+}
+
+pub async fn rotate_keys(store: &dyn Store, master: &MasterKey) -> CliResult {
+    let kid = signing::rotate(store, master, crate::clock::now()).await?;
+    let resource = medvault_domain::AuditedResource {
+        kind: "SigningKey".into(),
+        id: kid.clone(),
+    };
+    audit::record(
+        store,
+        audit::system_event(AuditAction::KeysRotate, Some(resource)),
+    )
+    .await?;
+    println!(
+        "key {kid} now signs new tokens; the previous key stays published until its tokens expire"
+    );
+    Ok(())
+}
+
+async fn find(store: &dyn Store, email: &str) -> Result<medvault_domain::User, UserError> {
+    let email: Email = email.parse().map_err(|_| UserError::InvalidEmail)?;
+    Ok(store.user_by_email(&email).await?)
+}
+
+fn user_resource(id: &medvault_domain::UserId) -> medvault_domain::AuditedResource {
+    medvault_domain::AuditedResource {
+        kind: "User".into(),
+        id: id.to_string(),
+    }
+}

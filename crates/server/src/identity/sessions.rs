@@ -1,0 +1,236 @@
+//! Sign-in, refresh-token rotation and sign-out.
+
+use std::sync::Arc;
+
+use medvault_crypto::password::{Password, Verification};
+use medvault_crypto::OpaqueToken;
+use medvault_domain::{
+    Actor, AuditAction, Email, Outcome, Session, SessionId, User, UserId, UserStatus,
+};
+use medvault_store::{RefreshTokenRecord, Rotation, StoreError};
+
+use crate::audit;
+use crate::clock::now;
+use crate::http::RequestContext;
+use crate::identity::password_policy::MAX_CHARS;
+use crate::identity::principal::Principal;
+use crate::identity::tokens::TokenPair;
+use crate::{ApiError, AppState};
+
+const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized {
+    code: "invalid_credentials",
+    bearer: false,
+};
+const INVALID_GRANT: ApiError = ApiError::Unauthorized {
+    code: "invalid_grant",
+    bearer: false,
+};
+
+fn actor(user: &User) -> Actor {
+    Actor::User {
+        id: user.id,
+        roles: user.roles.iter().collect(),
+    }
+}
+
+/// Checks email and password. Unknown, disabled and password-less accounts are refused
+/// exactly like a wrong password, after the same Argon2 work.
+pub async fn login(
+    state: &AppState,
+    context: &RequestContext,
+    email: &str,
+    password: Password,
+) -> Result<TokenPair, ApiError> {
+    let email: Email = email.parse().map_err(|_| ApiError::Unprocessable {
+        detail: "email is not a valid address".into(),
+    })?;
+    let length = password.expose().chars().count();
+    if length == 0 || length > MAX_CHARS {
+        return Err(ApiError::Unprocessable {
+            detail: format!("password must have 1 to {MAX_CHARS} characters"),
+        });
+    }
+    let store = state.store.as_ref();
+    let user = match store.user_by_email(&email).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(err) => return Err(err.into()),
+    };
+    let stored = match &user {
+        Some(user) if user.status == UserStatus::Active => store.password_hash(user.id).await?,
+        _ => None,
+    };
+    let password = Arc::new(password);
+    let verdict = state
+        .identity
+        .hashing
+        .verify(password.clone(), stored)
+        .await?;
+    if verdict == Verification::Mismatch {
+        let mut event = audit::event(
+            context,
+            Actor::Anonymous,
+            AuditAction::LoginFailure,
+            Outcome::Denied,
+        );
+        if let Some(user) = &user {
+            // Which account was tried matters for lockout and forensics; the client never learns it.
+            event = audit::about(event, "User", user.id);
+        }
+        audit::record(store, event).await?;
+        return Err(INVALID_CREDENTIALS);
+    }
+    let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
+    if verdict == Verification::MatchNeedsRehash {
+        let rehashed = state.identity.hashing.hash(password).await?;
+        store.set_password_hash(user.id, &rehashed, now()).await?;
+        tracing::info!(user_id = %user.id, "password rehashed with the current parameters");
+    }
+    start_session(state, context, &user, vec!["pwd".into()]).await
+}
+
+async fn start_session(
+    state: &AppState,
+    context: &RequestContext,
+    user: &User,
+    amr: Vec<String>,
+) -> Result<TokenPair, ApiError> {
+    let config = &state.identity.config;
+    let at = now();
+    let session = Session {
+        id: SessionId::new(),
+        user_id: user.id,
+        created_at: at,
+        last_seen_at: at,
+        idle_expires_at: at.plus_secs(config.session_idle_secs.min(config.session_absolute_secs)),
+        absolute_expires_at: at.plus_secs(config.session_absolute_secs),
+        ip: context.ip.clone(),
+        user_agent: context.user_agent.clone(),
+        amr,
+        revoked_at: None,
+    };
+    let refresh_token = OpaqueToken::generate();
+    let record = RefreshTokenRecord {
+        digest: refresh_token.digest(),
+        session_id: session.id,
+        issued_at: at,
+        expires_at: session.idle_expires_at,
+    };
+    state.store.insert_session(&session, &record).await?;
+    let event = audit::event(
+        context,
+        actor(user),
+        AuditAction::LoginSuccess,
+        Outcome::Success,
+    );
+    audit::record(state.store.as_ref(), audit::with_session(event, session.id)).await?;
+    let (access_token, expires_in) = state.identity.access_token(user, &session, at);
+    Ok(TokenPair {
+        access_token,
+        expires_in,
+        refresh_token,
+    })
+}
+
+/// Spends a refresh token for a new pair. Presenting a spent token means a copy exists:
+/// the whole session (the token family) is revoked (RFC 9700 §4.14). There is no grace
+/// period for concurrent refreshes: a client must serialise its refreshes.
+pub async fn refresh(
+    state: &AppState,
+    context: &RequestContext,
+    presented: OpaqueToken,
+) -> Result<TokenPair, ApiError> {
+    let store = state.store.as_ref();
+    let at = now();
+    let next = OpaqueToken::generate();
+    let idle_deadline = at.plus_secs(state.identity.config.session_idle_secs);
+    let rotation = match store
+        .rotate_refresh_token(&presented.digest(), &next.digest(), at, idle_deadline)
+        .await
+    {
+        Ok(rotation) => rotation,
+        Err(StoreError::NotFound) => return Err(INVALID_GRANT),
+        Err(err) => return Err(err.into()),
+    };
+    let session = match rotation {
+        Rotation::Rotated(session) => session,
+        Rotation::Dead(_) => return Err(INVALID_GRANT),
+        Rotation::Reused(session_id) => {
+            let session = store.session(session_id).await?;
+            revoke(state, session_id).await?;
+            let user = store.user(session.user_id).await?;
+            let event = audit::event(
+                context,
+                actor(&user),
+                AuditAction::TokenReuseDetected,
+                Outcome::Denied,
+            );
+            audit::record(store, audit::with_session(event, session_id)).await?;
+            tracing::warn!(session_id = %session_id, "refresh token reuse: session revoked");
+            return Err(INVALID_GRANT);
+        }
+    };
+    let user = store.user(session.user_id).await?;
+    if user.status != UserStatus::Active {
+        revoke(state, session.id).await?;
+        return Err(INVALID_GRANT);
+    }
+    let event = audit::event(
+        context,
+        actor(&user),
+        AuditAction::TokenRefresh,
+        Outcome::Success,
+    );
+    audit::record(store, audit::with_session(event, session.id)).await?;
+    let (access_token, expires_in) = state.identity.access_token(&user, &session, at);
+    Ok(TokenPair {
+        access_token,
+        expires_in,
+        refresh_token: next,
+    })
+}
+
+/// Ends one of the principal's sessions: its access tokens fail from the next request on,
+/// its refresh tokens are dead. [`ApiError::NotFound`] for someone else's session.
+pub async fn end_session(
+    state: &AppState,
+    context: &RequestContext,
+    principal: &Principal,
+    session_id: SessionId,
+) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    let session = store.session(session_id).await?;
+    if session.user_id != principal.user_id {
+        return Err(ApiError::NotFound);
+    }
+    revoke(state, session_id).await?;
+    let actor = Actor::User {
+        id: principal.user_id,
+        roles: principal.roles.clone(),
+    };
+    let event = audit::event(context, actor, AuditAction::SessionEnd, Outcome::Success);
+    audit::record(store, audit::with_session(event, session_id)).await
+}
+
+/// Revokes in the store (the source of truth) and in this instance's list at once.
+pub async fn revoke(state: &AppState, session_id: SessionId) -> Result<(), ApiError> {
+    let at = now();
+    state.store.revoke_session(session_id, at).await?;
+    state.identity.revoked.insert(session_id, at);
+    Ok(())
+}
+
+/// Ends every session of a user, e.g. when the account is disabled.
+pub async fn revoke_all_of(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    let ended = state.store.revoke_sessions_of(user, now()).await?;
+    forget(state, ended);
+    Ok(())
+}
+
+/// Adds sessions the store has already revoked to this instance's list.
+pub fn forget(state: &AppState, ended: Vec<SessionId>) {
+    let at = now();
+    for session in ended {
+        state.identity.revoked.insert(session, at);
+    }
+}

@@ -1,0 +1,62 @@
+//! Access tokens (RFC 9068 JWT profile) and the token pair login and refresh hand out.
+
+use medvault_crypto::OpaqueToken;
+use medvault_domain::{Role, Session, SessionId, UnixMillis, User, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Identity;
+
+/// The claims of a first-party access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: UserId,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// The session; logging out revokes every token that names it.
+    pub sid: SessionId,
+    pub roles: Vec<Role>,
+    pub scope: String,
+    /// RFC 8176 authentication methods, e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+}
+
+/// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
+pub const FIRST_PARTY_SCOPE: &str = "medvault.api";
+
+/// What a successful login or refresh returns.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: OpaqueToken,
+}
+
+impl Identity {
+    /// Signs an access token for `user` in `session`. It never outlives the session: its
+    /// expiry is capped by the idle and absolute deadlines.
+    pub fn access_token(&self, user: &User, session: &Session, now: UnixMillis) -> (String, i64) {
+        let iat = now.as_secs();
+        let exp = iat
+            .saturating_add(self.config.access_token_ttl_secs)
+            .min(session.idle_expires_at.as_secs())
+            .min(session.absolute_expires_at.as_secs());
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: user.id,
+            aud: self.config.audience.clone(),
+            exp,
+            iat,
+            nbf: iat,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session.id,
+            roles: user.roles.iter().collect(),
+            scope: FIRST_PARTY_SCOPE.to_owned(),
+            amr: session.amr.clone(),
+        };
+        (self.keys.signer().sign(&claims), (exp - iat).max(0))
+    }
+}
