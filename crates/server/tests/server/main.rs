@@ -4,9 +4,15 @@
 // Test helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used)]
 
+mod realm;
 mod support;
 
 mod errors;
+mod identity_admin;
+mod identity_cli;
+mod identity_login;
+mod identity_sessions;
+mod identity_tokens;
 mod logs;
 mod ops;
 mod postgres;

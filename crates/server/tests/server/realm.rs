@@ -1,0 +1,211 @@
+//! A running server with known secrets, users made through the CLI, and token helpers:
+//! the fixture the identity tests share.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use medvault_crypto::jwt::SigningKey;
+use medvault_crypto::MasterKey;
+use medvault_store::{SigningKeyState, SigningKeyStore, Store};
+use serde_json::{json, Value};
+
+use crate::support::{medvault, Server};
+
+/// The master key every realm runs with, so tests can open what the server sealed.
+pub const MASTER_KEY: &str = "S2V5LWZvci1tZWR2YXVsdC1pbnRlZ3JhdGlvbi10ZXM=";
+pub const PASSWORD: &str = "Correct-Horse-Battery-Staple-7";
+
+pub struct Realm {
+    pub server: Server,
+    pub temp: tempfile::TempDir,
+    pub client: reqwest::Client,
+    fast_hashing: bool,
+}
+
+impl Realm {
+    /// A server with cheap Argon2 parameters (hashing cost is not what these tests test).
+    pub async fn start(args: &[&str]) -> Self {
+        Self::start_with(args, true).await
+    }
+
+    pub async fn start_with(args: &[&str], fast_hashing: bool) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let realm_env = Self::env_for(fast_hashing);
+        let mut command = medvault(temp.path());
+        command.envs(realm_env);
+        let server = Server::start_with(command, args).await;
+        Self {
+            server,
+            temp,
+            client: reqwest::Client::new(),
+            fast_hashing,
+        }
+    }
+
+    fn env_for(fast_hashing: bool) -> Vec<(&'static str, &'static str)> {
+        let mut env = vec![("MEDVAULT_MASTER_KEY", MASTER_KEY)];
+        if fast_hashing {
+            env.extend([
+                ("MEDVAULT_ARGON2_MEMORY_KIB", "256"),
+                ("MEDVAULT_ARGON2_ITERATIONS", "1"),
+            ]);
+        }
+        env
+    }
+
+    /// `medvault` on this realm's data dir and secrets.
+    pub fn cli(&self) -> Command {
+        let mut command = medvault(self.temp.path());
+        command.envs(Self::env_for(self.fast_hashing));
+        command
+    }
+
+    /// Runs a CLI command with `stdin`; returns (success, stdout, stderr).
+    pub fn run_cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        let mut child = self
+            .cli()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        (
+            output.status.success(),
+            text(output.stdout),
+            text(output.stderr),
+        )
+    }
+
+    /// Creates a user with [`PASSWORD`] through `medvault user add`.
+    pub fn add_user(&self, email: &str, roles: &[&str]) {
+        let mut args = vec!["user", "add", "--email", email, "--password-stdin"];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        let (ok, _, stderr) = self.run_cli(&args, PASSWORD);
+        assert!(ok, "user add failed: {stderr}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs in and returns (access token, refresh token).
+    pub async fn tokens(&self, email: &str) -> (String, String) {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login of {email}");
+        let body: Value = response.json().await.unwrap();
+        (
+            body["access_token"].as_str().unwrap().into(),
+            body["refresh_token"].as_str().unwrap().into(),
+        )
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me_status(&self, token: &str) -> u16 {
+        self.get("/api/v1/me", token).await.status().as_u16()
+    }
+
+    /// The realm's own database, opened beside the running server.
+    pub async fn store(&self) -> medvault_store_sqlite::SqliteStore {
+        medvault_store_sqlite::SqliteStore::open(&self.temp.path().join("medvault.db"))
+            .await
+            .unwrap()
+    }
+
+    /// The server's active signing key, unsealed with the realm's master key: lets a test
+    /// forge tokens that differ from genuine ones in exactly one respect.
+    pub async fn active_signing_key(&self) -> SigningKey {
+        let store = self.store().await;
+        let keys = store.published_signing_keys().await.unwrap();
+        store.close().await;
+        let active = keys
+            .into_iter()
+            .find(|k| k.state == SigningKeyState::Active)
+            .unwrap();
+        let master = MasterKey::from_base64(MASTER_KEY).unwrap();
+        SigningKey::unseal(&master, active.kid, &active.sealed_private).unwrap()
+    }
+
+    /// Claims a genuine token for `sub` in `sid` would carry, for forging variations.
+    pub fn claims(&self, sub: &str, sid: &str) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        json!({
+            "iss": self.server.base_url, "aud": self.server.base_url, "sub": sub, "sid": sid,
+            "iat": now, "nbf": now, "exp": now + 600, "jti": "forged", "roles": ["admin"],
+            "scope": "medvault.api", "amr": ["pwd"],
+        })
+    }
+}
+
+/// A response body without its request id, for comparing two answers.
+pub async fn body_without_request_id(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let mut body: Value = response.json().await.unwrap();
+    body.as_object_mut().unwrap().remove("request_id");
+    (status, body)
+}
+
+/// The claims of a JWT, without verifying it (the server does that).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+pub fn header_of(token: &str) -> Value {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
