@@ -1,6 +1,6 @@
 //! Sign-in through `/api/v1/auth/login`, and the profile it unlocks.
 
-use medvault_store::{AuditStore, Store, UserStore};
+use medvault_store::{AuditStore, Store};
 use serde_json::json;
 
 use crate::realm::{body_without_request_id, claims_of, header_of, Realm, PASSWORD};
@@ -68,13 +68,7 @@ async fn the_stored_password_is_an_argon2id_hash_with_owasp_parameters() {
         200
     );
 
-    let store = realm.store().await;
-    let user = store
-        .user_by_email(&"jane@example.org".parse().unwrap())
-        .await
-        .unwrap();
-    let hash = store.password_hash(user.id).await.unwrap().unwrap();
-    store.close().await;
+    let hash = realm.stored_password_hash("jane@example.org").await;
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -91,13 +85,7 @@ async fn a_hash_with_old_parameters_is_upgraded_at_login() {
         200
     );
 
-    let store = realm.store().await;
-    let user = store
-        .user_by_email(&"jane@example.org".parse().unwrap())
-        .await
-        .unwrap();
-    let hash = store.password_hash(user.id).await.unwrap().unwrap();
-    store.close().await;
+    let hash = realm.stored_password_hash("jane@example.org").await;
     assert!(hash.starts_with("$argon2id$v=19$m=512,t=1,p=1$"), "{hash}");
 }
 

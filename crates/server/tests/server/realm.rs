@@ -155,6 +155,35 @@ impl Realm {
             .unwrap()
     }
 
+    /// The PHC string stored for `email`, read straight from the database.
+    pub async fn stored_password_hash(&self, email: &str) -> String {
+        use medvault_store::UserStore;
+        let store = self.store().await;
+        let user = store.user_by_email(&email.parse().unwrap()).await.unwrap();
+        let hash = store.password_hash(user.id).await.unwrap().unwrap();
+        store.close().await;
+        hash
+    }
+
+    /// The `kid`s the JWKS publishes.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let jwks: Value = self
+            .client
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The server's active signing key, unsealed with the realm's master key: lets a test
     /// forge tokens that differ from genuine ones in exactly one respect.
     pub async fn active_signing_key(&self) -> SigningKey {
