@@ -7,6 +7,7 @@
 //! - [`PurposeKey`]: keys derived from the KEK with HKDF, one per [`KeyPurpose`].
 //! - [`DataKey`]: a per-patient data key (DEK), stored only wrapped by the KEK.
 
+pub mod audit_chain;
 mod data_key;
 mod derive;
 mod envelope;

@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::audit::AuditTrail;
 use crate::http::metrics::Metrics;
 use crate::http::security_headers::SecurityHeaders;
 use crate::http::{metrics, problems, request_id, security_headers};
@@ -28,6 +29,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub identity: Arc<Identity>,
+    pub audit: Arc<AuditTrail>,
 }
 
 /// Limits applied to every request.
@@ -70,6 +72,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(identity::api::router())
+        .merge(crate::audit::api::router())
         .split_for_parts()
 }
 

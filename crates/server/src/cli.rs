@@ -11,10 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use medvault_crypto::password::HashParams;
 
 use crate::app::HttpLimits;
+use crate::audit::AuditConfig;
 use crate::config::{parse_public_url, Database, ServeConfig, Tls};
 use crate::error::error_chain;
 use crate::identity::config::{IdentityConfig, PasswordSettings};
 use crate::identity::users::NewUser;
+use crate::storage::Operator;
 use crate::telemetry::LogTarget;
 
 #[derive(Debug, Parser)]
@@ -42,9 +44,34 @@ pub struct Cli {
     )]
     pub database_url: Option<String>,
 
+    /// Append-only file of signed audit checkpoints, kept apart from the database.
+    /// Defaults to <data-dir>/audit-checkpoints.jsonl.
+    #[arg(long, global = true, env = "MEDVAULT_AUDIT_CHECKPOINT_FILE")]
+    pub audit_checkpoint_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
+
+impl Cli {
+    fn checkpoint_file(&self) -> PathBuf {
+        self.audit_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-checkpoints.jsonl"))
+    }
+
+    /// Audit settings for commands other than `serve`: they checkpoint when they finish.
+    fn audit_config(&self) -> AuditConfig {
+        AuditConfig {
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_SECS),
+            checkpoint_file: self.checkpoint_file(),
+        }
+    }
+}
+
+const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+const DEFAULT_CHECKPOINT_SECS: u64 = 60;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -59,6 +86,20 @@ pub enum Command {
     /// Manage token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain, check every checkpoint signature, and compare the database
+    /// with the checkpoint file. Exits 0 when intact; otherwise names the first bad entry.
+    Verify {
+        /// Start at this sequence number (from the checkpoint before it).
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
 }
 
 /// How passwords are hashed and which are accepted.
@@ -92,7 +133,7 @@ impl From<PasswordArgs> for PasswordSettings {
     }
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
     /// Create a user.
     Add {
@@ -189,6 +230,16 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    /// Sign an audit checkpoint after this many new entries.
+    #[arg(long, env = "MEDVAULT_AUDIT_CHECKPOINT_EVERY", default_value_t = DEFAULT_CHECKPOINT_EVERY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_checkpoint_every: u64,
+
+    /// ...or when new entries are this many seconds old.
+    #[arg(long, env = "MEDVAULT_AUDIT_CHECKPOINT_SECS", default_value_t = DEFAULT_CHECKPOINT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_checkpoint_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,10 +275,11 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> CliResult {
     let database = Database::resolve(&cli.data_dir, cli.database_url.as_deref())?;
+    let checkpoint_file = cli.checkpoint_file();
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig {
-                data_dir: cli.data_dir,
+                data_dir: cli.data_dir.clone(),
                 database,
                 listen: args.listen,
                 public_url: args.public_url,
@@ -241,6 +293,11 @@ fn run(cli: Cli) -> CliResult {
                 },
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 demo: args.demo,
+                audit: AuditConfig {
+                    checkpoint_every: args.audit_checkpoint_every,
+                    checkpoint_interval: Duration::from_secs(args.audit_checkpoint_secs),
+                    checkpoint_file,
+                },
                 identity: crate::config::IdentityArgs {
                     access_token_ttl_secs: args.access_token_ttl_secs,
                     session_idle_secs: args.session_idle_secs,
@@ -250,13 +307,39 @@ fn run(cli: Cli) -> CliResult {
             };
             runtime()?.block_on(crate::serve::run(config))?;
         }
-        Command::User(command) => runtime()?.block_on(user(&cli.data_dir, &database, command))?,
+        Command::User(ref command) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let result = user(&operator, command).await;
+            operator.close().await;
+            result
+        })?,
         Command::Keys(KeysCommand::Rotate) => runtime()?.block_on(async {
-            let (store, master) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
-            let rotated = crate::identity::cli::rotate_keys(store.as_ref(), &master).await;
-            store.close().await;
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let (store, trail) = (operator.store.as_ref(), &operator.trail);
+            let rotated = crate::identity::cli::rotate_keys(store, trail, &operator.master).await;
+            operator.close().await;
             rotated
         })?,
+        Command::Audit(AuditCommand::Verify { from }) => {
+            let outcome = runtime()?.block_on(async {
+                let (store, master) =
+                    crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+                let outcome =
+                    crate::audit::cli::run(store.as_ref(), &master, &checkpoint_file, from).await;
+                store.close().await;
+                outcome.map_err(CliError::from)
+            })?;
+            match outcome {
+                Ok(summary) => println!("{summary}"),
+                Err(damage) => {
+                    return Err(format!(
+                        "audit trail damaged: first bad entry {}: {} ({})",
+                        damage.seq, damage.kind, damage.detail
+                    )
+                    .into())
+                }
+            }
+        }
         Command::Tls(TlsCommand::SelfSigned { out_dir, names }) => {
             let out_dir = out_dir.unwrap_or_else(|| cli.data_dir.join("tls"));
             let written = crate::tls::write_self_signed(&out_dir, &names)?;
@@ -275,11 +358,10 @@ fn run(cli: Cli) -> CliResult {
     Ok(())
 }
 
-async fn user(data_dir: &std::path::Path, database: &Database, command: UserCommand) -> CliResult {
+async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
     use crate::identity::cli;
-    let (store, _master) = crate::storage::open_and_unseal(data_dir, database).await?;
-    let store_ref = store.as_ref();
-    let result = match command {
+    let (store_ref, trail) = (operator.store.as_ref(), &operator.trail);
+    match command.clone() {
         UserCommand::Add {
             email,
             roles,
@@ -300,22 +382,21 @@ async fn user(data_dir: &std::path::Path, database: &Database, command: UserComm
                 password: secret,
                 patient_id,
             };
-            cli::add(store_ref, password.into(), new).await
+            cli::add(store_ref, trail, password.into(), new).await
         }
         UserCommand::List => cli::list(store_ref).await,
-        UserCommand::Disable { email } => cli::disable(store_ref, &email).await,
+        UserCommand::Disable { email } => cli::disable(store_ref, trail, &email).await,
         UserCommand::SetPassword {
             email, password, ..
         } => {
             let secret = cli::password_from_stdin()?;
-            cli::set_password(store_ref, password.into(), &email, secret).await
+            cli::set_password(store_ref, trail, password.into(), &email, secret).await
         }
-    };
-    store.close().await;
-    result
+    }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type CliError = Box<dyn std::error::Error + Send + Sync>;
+type CliResult = Result<(), CliError>;
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -57,6 +57,7 @@ pub struct ServeConfig {
     pub limits: HttpLimits,
     pub shutdown_grace: Duration,
     pub demo: bool,
+    pub audit: crate::audit::AuditConfig,
     pub identity: IdentityArgs,
 }
 

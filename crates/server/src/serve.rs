@@ -25,6 +25,8 @@ pub enum ServeError {
     Start(#[from] storage::StartError),
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::checkpoints::CheckpointError),
     #[error("cannot listen on {0}")]
     Listen(SocketAddr, #[source] std::io::Error),
     #[error("cannot install signal handlers")]
@@ -46,11 +48,22 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         .local_addr()
         .map_err(|e| ServeError::Listen(config.listen, e))?;
     let public_url = config.public_url_for(bound);
+    let trail =
+        match crate::audit::AuditTrail::start(store.clone(), &master_key, config.audit.clone())
+            .await
+        {
+            Ok(trail) => Arc::new(trail),
+            Err(err) => {
+                store.close().await;
+                return Err(err.into());
+            }
+        };
     let identity_config = config.identity_for(&public_url);
     let identity =
         match Identity::start(store.as_ref(), Arc::new(master_key), identity_config).await {
             Ok(identity) => Arc::new(identity),
             Err(err) => {
+                trail.close().await;
                 store.close().await;
                 return Err(err.into());
             }
@@ -73,6 +86,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         store: store.clone(),
         metrics: Arc::new(Metrics::new()),
         identity,
+        audit: trail.clone(),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let app = app::router(state, config.limits, tls.is_some())
@@ -125,6 +139,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     };
     sync.abort();
     sync.abort();
+    // Flush the trail and checkpoint its head, so the file records where it ended.
+    trail.close().await;
     store.close().await;
     served.map_err(ServeError::Serve)?;
     tracing::info!("shutdown complete");

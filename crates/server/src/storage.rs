@@ -51,3 +51,47 @@ pub async fn open_and_unseal(
         }
     }
 }
+
+/// What an operator's CLI command works with: the store, the master key, and the audit
+/// trail its actions are recorded in.
+#[derive(Debug)]
+pub struct Operator {
+    pub store: Arc<dyn Store>,
+    pub master: medvault_crypto::MasterKey,
+    pub trail: crate::audit::AuditTrail,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::checkpoints::CheckpointError),
+}
+
+impl Operator {
+    pub async fn open(
+        data_dir: &Path,
+        database: &Database,
+        audit: crate::audit::AuditConfig,
+    ) -> Result<Self, OperatorError> {
+        let (store, master) = open_and_unseal(data_dir, database).await?;
+        match crate::audit::AuditTrail::start(store.clone(), &master, audit).await {
+            Ok(trail) => Ok(Self {
+                store,
+                master,
+                trail,
+            }),
+            Err(err) => {
+                store.close().await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Flushes and checkpoints the trail, then closes the store.
+    pub async fn close(self) {
+        self.trail.close().await;
+        self.store.close().await;
+    }
+}

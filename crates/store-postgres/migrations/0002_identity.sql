@@ -1,5 +1,4 @@
--- Identity: users, sessions, refresh tokens, token-signing keys, and the audit events
--- the identity context writes (the audit-trail issue turns this table into a hash chain).
+-- Identity: users, sessions, refresh tokens and token-signing keys.
 -- Times are Unix milliseconds; ids are canonical lowercase UUID text.
 
 CREATE TABLE users (
@@ -49,23 +48,6 @@ CREATE TABLE signing_keys (
     created_at     BIGINT NOT NULL,
     state_since    BIGINT NOT NULL,
     publish_until  BIGINT
-);
-
-CREATE TABLE audit_events (
-    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at            BIGINT NOT NULL,
-    actor_kind    TEXT NOT NULL,
-    actor_id      TEXT,
-    actor_roles   TEXT,
-    action        TEXT NOT NULL,
-    outcome       TEXT NOT NULL,
-    resource_kind TEXT,
-    resource_id   TEXT,
-    patient_id    TEXT,
-    purpose       TEXT,
-    session_id    TEXT,
-    source_ip     TEXT,
-    request_id    TEXT
 );
 
 -- At most one key signs and at most one waits to sign.

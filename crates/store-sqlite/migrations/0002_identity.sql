@@ -1,5 +1,4 @@
--- Identity: users, sessions, refresh tokens, token-signing keys, and the audit events
--- the identity context writes (the audit-trail issue turns this table into a hash chain).
+-- Identity: users, sessions, refresh tokens and token-signing keys.
 -- Times are Unix milliseconds; ids are canonical lowercase UUID text.
 
 CREATE TABLE users (
@@ -49,23 +48,6 @@ CREATE TABLE signing_keys (
     created_at     INTEGER NOT NULL,
     state_since    INTEGER NOT NULL,
     publish_until  INTEGER
-) STRICT;
-
-CREATE TABLE audit_events (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    at            INTEGER NOT NULL,
-    actor_kind    TEXT NOT NULL,
-    actor_id      TEXT,
-    actor_roles   TEXT,
-    action        TEXT NOT NULL,
-    outcome       TEXT NOT NULL,
-    resource_kind TEXT,
-    resource_id   TEXT,
-    patient_id    TEXT,
-    purpose       TEXT,
-    session_id    TEXT,
-    source_ip     TEXT,
-    request_id    TEXT
 ) STRICT;
 
 -- At most one key signs and at most one waits to sign.

@@ -22,6 +22,7 @@ const MIGRATIONS: migrations::Embedded = &[
         "identity",
         include_str!("../migrations/0002_identity.sql"),
     ),
+    (3, "audit", include_str!("../migrations/0003_audit.sql")),
 ];
 
 #[derive(Debug, Clone)]

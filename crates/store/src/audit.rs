@@ -1,16 +1,73 @@
-use medvault_domain::AuditEvent;
+use medvault_domain::{AuditEvent, UnixMillis};
 
 use crate::StoreError;
 
+/// Computes an entry's hash from its sequence number, its predecessor's hash and itself.
+/// Passed in so the store stays free of the chain's cryptography.
+pub type ChainHasher = fn(u64, &[u8; 32], &AuditEvent) -> [u8; 32];
+
+/// One link of the audit chain as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainedEntry {
+    pub seq: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+    pub event: AuditEvent,
+}
+
+/// A signed statement of the chain's head at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub seq: u64,
+    pub head_hash: [u8; 32],
+    pub at: UnixMillis,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+}
+
+/// The checkpoint-signing key, its private half sealed under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKeyRecord {
+    pub key_id: String,
+    pub sealed_private: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: UnixMillis,
+}
+
+impl std::fmt::Debug for AuditKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeyRecord")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait::async_trait]
 pub trait AuditStore {
-    /// Durable on return. Callers fail closed when this fails (DESIGN.md §2.6).
-    async fn append_audit_event(&self, event: &AuditEvent) -> Result<u64, StoreError>;
-
-    /// Events in append order from sequence `from` on, at most `limit`.
-    async fn audit_events(
+    /// Appends `events` as the next links of the chain in one transaction, serialised
+    /// against every other appender (of this or any instance); durable on return.
+    /// Returns their sequence numbers.
+    async fn append_audit_events(
         &self,
-        from: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, AuditEvent)>, StoreError>;
+        events: &[AuditEvent],
+        hasher: ChainHasher,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Entries in sequence order from `from` on, at most `limit`.
+    async fn audit_entries(&self, from: u64, limit: u32) -> Result<Vec<ChainedEntry>, StoreError>;
+
+    /// The last sequence number and its hash; `(0, genesis)` for an empty chain.
+    async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
+
+    /// [`StoreError::Conflict`] when a checkpoint at that sequence exists.
+    async fn insert_audit_checkpoint(&self, checkpoint: &AuditCheckpoint)
+        -> Result<(), StoreError>;
+
+    /// All checkpoints, by sequence.
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// [`StoreError::Conflict`] when a key exists already.
+    async fn insert_audit_key(&self, key: &AuditKeyRecord) -> Result<(), StoreError>;
+
+    async fn audit_key(&self) -> Result<Option<AuditKeyRecord>, StoreError>;
 }

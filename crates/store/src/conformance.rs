@@ -53,7 +53,9 @@ macro_rules! conformance_tests {
             revocation_is_reported_and_listed,
             signing_keys_rotate_through_their_states,
             at_most_one_active_and_one_next_signing_key,
-            audit_events_read_back_in_append_order,
+            audit_events_chain_in_append_order,
+            concurrent_appends_form_one_chain,
+            checkpoints_and_the_checkpoint_key_are_kept,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -724,47 +726,172 @@ pub async fn at_most_one_active_and_one_next_signing_key(store: &dyn Store) {
     );
 }
 
-pub async fn audit_events_read_back_in_append_order(store: &dyn Store) {
-    let jane = UserId::new();
-    let events = [
-        AuditEvent {
-            at: T0,
-            actor: Actor::Anonymous,
-            action: AuditAction::LoginFailure,
-            outcome: Outcome::Denied,
-            resource: None,
-            patient: None,
-            purpose: None,
-            session: None,
-            source_ip: Some("192.0.2.7".into()),
-            request_id: Some("req-1".into()),
+fn audit_event(n: i64) -> AuditEvent {
+    AuditEvent {
+        at: T0.plus_secs(n),
+        actor: Actor::User {
+            id: UserId::new(),
+            roles: vec![Role::Nurse, Role::Physician],
         },
-        AuditEvent {
-            at: T0.plus_secs(1),
-            actor: Actor::User {
-                id: jane,
-                roles: vec![Role::Nurse, Role::Physician],
-            },
-            action: AuditAction::LoginSuccess,
-            outcome: Outcome::Success,
-            resource: Some(AuditedResource {
-                kind: "User".into(),
-                id: jane.to_string(),
-            }),
-            patient: Some(PatientId::new()),
-            purpose: Some(medvault_domain::PurposeOfUse::Treatment),
-            session: Some(SessionId::new()),
-            source_ip: None,
-            request_id: None,
-        },
-    ];
-    let first = store.append_audit_event(&events[0]).await.expect("append");
-    let second = store.append_audit_event(&events[1]).await.expect("append");
-    assert!(second > first);
-    let read = store.audit_events(first, 10).await.expect("read");
-    assert_eq!(
-        read,
-        vec![(first, events[0].clone()), (second, events[1].clone())]
+        action: AuditAction::LoginSuccess,
+        outcome: Outcome::Success,
+        resource: Some(AuditedResource {
+            kind: "User".into(),
+            id: format!("u{n}"),
+        }),
+        patient: Some(PatientId::new()),
+        purpose: Some(medvault_domain::PurposeOfUse::Treatment),
+        session: Some(SessionId::new()),
+        source_ip: Some("192.0.2.7".into()),
+        request_id: Some(format!("req-{n}")),
+    }
+}
+
+/// A stand-in for the real SHA-256 chain hash: the store must only call and keep it.
+fn test_hash(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> [u8; 32] {
+    let mut hash = *prev;
+    hash[0] = hash[0].wrapping_add(1);
+    hash[1..9].copy_from_slice(&seq.to_be_bytes());
+    hash[9] = event.request_id.as_deref().map_or(0, |r| r.len() as u8);
+    hash
+}
+
+pub async fn audit_events_chain_in_append_order(store: &dyn Store) {
+    assert_eq!(store.audit_head().await.expect("head"), (0, [0; 32]));
+    let anonymous = AuditEvent {
+        actor: Actor::Anonymous,
+        resource: None,
+        patient: None,
+        purpose: None,
+        session: None,
+        source_ip: None,
+        request_id: None,
+        ..audit_event(0)
+    };
+    let first = store
+        .append_audit_events(&[anonymous.clone(), audit_event(1)], test_hash)
+        .await
+        .expect("append");
+    let last = audit_event(2);
+    let second = store
+        .append_audit_events(std::slice::from_ref(&last), test_hash)
+        .await
+        .expect("append");
+    assert_eq!((first, second), (vec![1, 2], vec![3]));
+
+    let entries = store.audit_entries(1, 10).await.expect("read");
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0].event, anonymous);
+    assert_eq!(entries[2].event, last);
+    let mut prev = [0; 32];
+    for entry in &entries {
+        assert_eq!(entry.prev_hash, prev);
+        assert_eq!(entry.hash, test_hash(entry.seq, &prev, &entry.event));
+        prev = entry.hash;
+    }
+    assert_eq!(store.audit_head().await.expect("head"), (3, prev));
+    assert_eq!(store.audit_entries(3, 10).await.expect("tail").len(), 1);
+}
+
+pub async fn concurrent_appends_form_one_chain(store: &dyn Store) {
+    let batches: Vec<Vec<AuditEvent>> = (0..8)
+        .map(|b| (0..5).map(|i| audit_event(b * 10 + i)).collect())
+        .collect();
+    let appends = batches
+        .iter()
+        .map(|batch| store.append_audit_events(batch, test_hash));
+    let mut seqs: Vec<u64> = futures_join_all(appends)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("append"))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    let entries = store.audit_entries(1, 100).await.expect("read");
+    let mut prev = [0; 32];
+    for entry in &entries {
+        assert_eq!(entry.prev_hash, prev, "seq {}", entry.seq);
+        prev = entry.hash;
+    }
+}
+
+/// Polls every future together on this task, like `futures::future::join_all`.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in set.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+pub async fn checkpoints_and_the_checkpoint_key_are_kept(store: &dyn Store) {
+    assert!(store.audit_key().await.expect("key").is_none());
+    let key = crate::AuditKeyRecord {
+        key_id: "k1".into(),
+        sealed_private: vec![1; 40],
+        public_key: vec![2; 32],
+        created_at: T0,
+    };
+    store.insert_audit_key(&key).await.expect("insert key");
+    let again = crate::AuditKeyRecord {
+        key_id: "k2".into(),
+        ..key.clone()
+    };
+    assert!(matches!(
+        store.insert_audit_key(&again).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.audit_key().await.expect("key"), Some(key));
+
+    let checkpoint = crate::AuditCheckpoint {
+        seq: 5,
+        head_hash: [9; 32],
+        at: T0,
+        key_id: "k1".into(),
+        signature: vec![3; 64],
+    };
+    store
+        .insert_audit_checkpoint(&checkpoint)
+        .await
+        .expect("checkpoint");
+    let duplicate = store.insert_audit_checkpoint(&checkpoint).await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict)),
+        "{duplicate:?}"
     );
-    assert_eq!(store.audit_events(second, 10).await.expect("tail").len(), 1);
+    let later = crate::AuditCheckpoint {
+        seq: 9,
+        ..checkpoint.clone()
+    };
+    store
+        .insert_audit_checkpoint(&later)
+        .await
+        .expect("checkpoint");
+    assert_eq!(
+        store.audit_checkpoints().await.expect("list"),
+        vec![checkpoint, later]
+    );
 }

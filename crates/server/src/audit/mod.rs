@@ -1,17 +1,24 @@
-//! The audit context. Every other context records events through [`record`]; until the
-//! hash-chained trail lands, events go to the `audit_events` table as they are.
+//! The audit context: the tamper-evident trail (a hash chain with signed checkpoints) that
+//! every other context records its events in through [`record`].
+
+pub mod api;
+pub mod checkpoints;
+pub mod cli;
+pub mod trail;
+pub mod verify;
 
 use medvault_domain::{Actor, AuditAction, AuditEvent, AuditedResource, Outcome, SessionId};
-use medvault_store::Store;
 
 use crate::http::RequestContext;
 use crate::ApiError;
 
-/// Appends one event. Fails closed: when the trail cannot be written, the caller's
-/// operation fails too (DESIGN.md §2.6).
-pub async fn record(store: &dyn Store, event: AuditEvent) -> Result<(), ApiError> {
-    store
-        .append_audit_event(&event)
+pub use trail::{AuditConfig, AuditTrail};
+
+/// Appends one event, durably. Fails closed: when the trail cannot be written, the
+/// caller's operation fails too (DESIGN.md §2.6).
+pub async fn record(trail: &AuditTrail, event: AuditEvent) -> Result<(), ApiError> {
+    trail
+        .append(event)
         .await
         .map(|_| ())
         .map_err(ApiError::internal)

@@ -9,7 +9,7 @@ use medvault_domain::{AuditAction, Email, UserStatus};
 use medvault_store::{Store, UserFilter};
 use zeroize::Zeroizing;
 
-use crate::audit;
+use crate::audit::{self, AuditTrail};
 use crate::identity::config::PasswordSettings;
 use crate::identity::hashing::HashingPool;
 use crate::identity::password_policy::PasswordPolicy;
@@ -38,12 +38,17 @@ fn tools(settings: PasswordSettings) -> Result<(HashingPool, PasswordPolicy), Us
     ))
 }
 
-pub async fn add(store: &dyn Store, settings: PasswordSettings, new: NewUser) -> CliResult {
+pub async fn add(
+    store: &dyn Store,
+    trail: &AuditTrail,
+    settings: PasswordSettings,
+    new: NewUser,
+) -> CliResult {
     let (hashing, policy) = tools(settings)?;
     let has_password = new.password.is_some();
     let user = users::create(store, &hashing, &policy, new).await?;
     audit::record(
-        store,
+        trail,
         audit::system_event(AuditAction::UserCreate, Some(user_resource(&user.id))),
     )
     .await?;
@@ -86,7 +91,7 @@ pub async fn list(store: &dyn Store) -> CliResult {
     }
 }
 
-pub async fn disable(store: &dyn Store, email: &str) -> CliResult {
+pub async fn disable(store: &dyn Store, trail: &AuditTrail, email: &str) -> CliResult {
     let user = find(store, email).await?;
     let changes = UserChanges {
         status: Some(UserStatus::Disabled),
@@ -98,7 +103,7 @@ pub async fn disable(store: &dyn Store, email: &str) -> CliResult {
         .revoke_sessions_of(user.id, crate::clock::now())
         .await?;
     audit::record(
-        store,
+        trail,
         audit::system_event(AuditAction::UserUpdate, Some(user_resource(&user.id))),
     )
     .await?;
@@ -112,6 +117,7 @@ pub async fn disable(store: &dyn Store, email: &str) -> CliResult {
 
 pub async fn set_password(
     store: &dyn Store,
+    trail: &AuditTrail,
     settings: PasswordSettings,
     email: &str,
     password: Password,
@@ -120,7 +126,7 @@ pub async fn set_password(
     let user = find(store, email).await?;
     users::set_password(store, &hashing, &policy, user.id, password).await?;
     audit::record(
-        store,
+        trail,
         audit::system_event(
             AuditAction::UserPasswordChange,
             Some(user_resource(&user.id)),
@@ -131,14 +137,14 @@ pub async fn set_password(
     Ok(())
 }
 
-pub async fn rotate_keys(store: &dyn Store, master: &MasterKey) -> CliResult {
+pub async fn rotate_keys(store: &dyn Store, trail: &AuditTrail, master: &MasterKey) -> CliResult {
     let kid = signing::rotate(store, master, crate::clock::now()).await?;
     let resource = medvault_domain::AuditedResource {
         kind: "SigningKey".into(),
         id: kid.clone(),
     };
     audit::record(
-        store,
+        trail,
         audit::system_event(AuditAction::KeysRotate, Some(resource)),
     )
     .await?;

@@ -77,7 +77,7 @@ pub async fn login(
             // Which account was tried matters for lockout and forensics; the client never learns it.
             event = audit::about(event, "User", user.id);
         }
-        audit::record(store, event).await?;
+        audit::record(&state.audit, event).await?;
         return Err(INVALID_CREDENTIALS);
     }
     let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
@@ -123,7 +123,7 @@ async fn start_session(
         AuditAction::LoginSuccess,
         Outcome::Success,
     );
-    audit::record(state.store.as_ref(), audit::with_session(event, session.id)).await?;
+    audit::record(&state.audit, audit::with_session(event, session.id)).await?;
     let (access_token, expires_in) = state.identity.access_token(user, &session, at);
     Ok(TokenPair {
         access_token,
@@ -165,7 +165,7 @@ pub async fn refresh(
                 AuditAction::TokenReuseDetected,
                 Outcome::Denied,
             );
-            audit::record(store, audit::with_session(event, session_id)).await?;
+            audit::record(&state.audit, audit::with_session(event, session_id)).await?;
             tracing::warn!(session_id = %session_id, "refresh token reuse: session revoked");
             return Err(INVALID_GRANT);
         }
@@ -181,7 +181,7 @@ pub async fn refresh(
         AuditAction::TokenRefresh,
         Outcome::Success,
     );
-    audit::record(store, audit::with_session(event, session.id)).await?;
+    audit::record(&state.audit, audit::with_session(event, session.id)).await?;
     let (access_token, expires_in) = state.identity.access_token(&user, &session, at);
     Ok(TokenPair {
         access_token,
@@ -209,7 +209,7 @@ pub async fn end_session(
         roles: principal.roles.clone(),
     };
     let event = audit::event(context, actor, AuditAction::SessionEnd, Outcome::Success);
-    audit::record(store, audit::with_session(event, session_id)).await
+    audit::record(&state.audit, audit::with_session(event, session_id)).await
 }
 
 /// Revokes in the store (the source of truth) and in this instance's list at once.

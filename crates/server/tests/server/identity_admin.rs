@@ -151,12 +151,8 @@ async fn an_admin_creates_reads_updates_lists_and_deletes_users() {
     .await;
     assert_eq!(status, 404);
 
-    let store = realm.store().await;
-    let events = medvault_store::AuditStore::audit_events(&store, 0, 100)
-        .await
-        .unwrap();
-    medvault_store::Store::close(&store).await;
-    let actions: Vec<_> = events.iter().map(|(_, e)| e.action.code()).collect();
+    let events = realm.audit_events().await;
+    let actions: Vec<_> = events.iter().map(|e| e.action.code()).collect();
     for action in [
         "user.create",
         "user.role_change",

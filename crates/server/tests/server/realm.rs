@@ -155,6 +155,15 @@ impl Realm {
             .unwrap()
     }
 
+    /// Every audit event recorded so far, in chain order.
+    pub async fn audit_events(&self) -> Vec<medvault_domain::AuditEvent> {
+        use medvault_store::AuditStore;
+        let store = self.store().await;
+        let entries = store.audit_entries(1, 10_000).await.unwrap();
+        store.close().await;
+        entries.into_iter().map(|e| e.event).collect()
+    }
+
     /// The PHC string stored for `email`, read straight from the database.
     pub async fn stored_password_hash(&self, email: &str) -> String {
         use medvault_store::UserStore;

@@ -6,41 +6,67 @@ macro_rules! __impl_sql_audit {
     ($store:ty) => {
         #[$crate::sql::__async_trait]
         impl $crate::AuditStore for $store {
-            async fn append_audit_event(
+            async fn append_audit_events(
                 &self,
-                event: &medvault_domain::AuditEvent,
-            ) -> Result<u64, $crate::StoreError> {
-                let c = $crate::sql::rows::audit_columns(event);
-                let seq: i64 = sqlx::query_scalar(
-                    "INSERT INTO audit_events (at, actor_kind, actor_id, actor_roles, action, outcome,
-                         resource_kind, resource_id, patient_id, purpose, session_id, source_ip,
-                         request_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                     RETURNING seq",
+                events: &[medvault_domain::AuditEvent],
+                hasher: $crate::ChainHasher,
+            ) -> Result<Vec<u64>, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // Writing the head first takes PostgreSQL's row lock and SQLite's write lock,
+                // so appenders in every instance take turns.
+                let (last_seq, last_hash): (i64, Vec<u8>) = sqlx::query_as(
+                    "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",
                 )
-                .bind(c.at)
-                .bind(c.actor_kind)
-                .bind(c.actor_id)
-                .bind(c.actor_roles)
-                .bind(c.action)
-                .bind(c.outcome)
-                .bind(c.resource_kind)
-                .bind(c.resource_id)
-                .bind(c.patient_id)
-                .bind(c.purpose)
-                .bind(c.session_id)
-                .bind(c.source_ip)
-                .bind(c.request_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?;
-                u64::try_from(seq).map_err(|_| $crate::sql::rows::corrupt("audit"))
+                let mut prev = $crate::sql::rows::hash(last_hash, "audit head")?;
+                let mut seq = u64::try_from(last_seq).map_err(|_| $crate::sql::rows::corrupt("audit head"))?;
+                let mut seqs = Vec::with_capacity(events.len());
+                for event in events {
+                    seq += 1;
+                    let hash = hasher(seq, &prev, event);
+                    let c = $crate::sql::rows::audit_columns(event);
+                    sqlx::query(
+                        "INSERT INTO audit_events (seq, prev_hash, hash, at, actor_kind, actor_id,
+                             actor_roles, action, outcome, resource_kind, resource_id, patient_id,
+                             purpose, session_id, source_ip, request_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                    )
+                    .bind($crate::sql::seq_value(seq)?)
+                    .bind(&prev[..])
+                    .bind(&hash[..])
+                    .bind(c.at)
+                    .bind(c.actor_kind)
+                    .bind(c.actor_id)
+                    .bind(c.actor_roles)
+                    .bind(c.action)
+                    .bind(c.outcome)
+                    .bind(c.resource_kind)
+                    .bind(c.resource_id)
+                    .bind(c.patient_id)
+                    .bind(c.purpose)
+                    .bind(c.session_id)
+                    .bind(c.source_ip)
+                    .bind(c.request_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    prev = hash;
+                    seqs.push(seq);
+                }
+                sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+                    .bind($crate::sql::seq_value(seq)?)
+                    .bind(&prev[..])
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(seqs)
             }
 
-            async fn audit_events(
+            async fn audit_entries(
                 &self,
                 from: u64,
                 limit: u32,
-            ) -> Result<Vec<(u64, medvault_domain::AuditEvent)>, $crate::StoreError> {
+            ) -> Result<Vec<$crate::ChainedEntry>, $crate::StoreError> {
                 let sql = format!(
                     "SELECT {} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
                     $crate::sql::rows::AUDIT_COLUMNS
@@ -50,7 +76,78 @@ macro_rules! __impl_sql_audit {
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
-                rows.into_iter().map($crate::sql::rows::audit_event).collect()
+                rows.into_iter().map($crate::sql::rows::audit_entry).collect()
+            }
+
+            async fn audit_head(&self) -> Result<(u64, [u8; 32]), $crate::StoreError> {
+                let (seq, hash): (i64, Vec<u8>) =
+                    sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?;
+                let seq = u64::try_from(seq).map_err(|_| $crate::sql::rows::corrupt("audit head"))?;
+                Ok((seq, $crate::sql::rows::hash(hash, "audit head")?))
+            }
+
+            async fn insert_audit_checkpoint(
+                &self,
+                checkpoint: &$crate::AuditCheckpoint,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_checkpoints (seq, head_hash, at, key_id, signature)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind($crate::sql::seq_value(checkpoint.seq)?)
+                .bind(&checkpoint.head_hash[..])
+                .bind(checkpoint.at.0)
+                .bind(&checkpoint.key_id)
+                .bind(&checkpoint.signature)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_checkpoints(
+                &self,
+            ) -> Result<Vec<$crate::AuditCheckpoint>, $crate::StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM audit_checkpoints ORDER BY seq",
+                    $crate::sql::rows::CHECKPOINT_COLUMNS
+                );
+                let rows: Vec<$crate::sql::rows::CheckpointRow> =
+                    sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map($crate::sql::rows::checkpoint).collect()
+            }
+
+            async fn insert_audit_key(
+                &self,
+                key: &$crate::AuditKeyRecord,
+            ) -> Result<(), $crate::StoreError> {
+                // The table holds one row (id = 1): a second key is a conflict.
+                sqlx::query(
+                    "INSERT INTO audit_keys (id, key_id, sealed_private, public_key, created_at)
+                     VALUES (1, $1, $2, $3, $4)",
+                )
+                .bind(&key.key_id)
+                .bind(&key.sealed_private)
+                .bind(&key.public_key)
+                .bind(key.created_at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_key(&self) -> Result<Option<$crate::AuditKeyRecord>, $crate::StoreError> {
+                let row: Option<(String, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+                    "SELECT key_id, sealed_private, public_key, created_at FROM audit_keys WHERE id = 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(key_id, sealed_private, public_key, created_at)| $crate::AuditKeyRecord {
+                    key_id,
+                    sealed_private,
+                    public_key,
+                    created_at: medvault_domain::UnixMillis(created_at),
+                }))
             }
         }
     };

@@ -65,3 +65,9 @@ pub fn session_ids(ids: Vec<String>) -> Result<Vec<medvault_domain::SessionId>, 
         .map(|id| id.parse().map_err(|_| rows::corrupt("session")))
         .collect()
 }
+
+/// Sequence numbers are u64 in Rust and BIGINT in SQL.
+pub fn seq_value(seq: u64) -> Result<i64, crate::StoreError> {
+    i64::try_from(seq)
+        .map_err(|_| crate::StoreError::Backend("sequence number out of range".into()))
+}

@@ -6,7 +6,7 @@ use medvault_domain::{
     Roles, Session, UnixMillis, User, WrappedDataKey,
 };
 
-use crate::{SigningKeyRecord, SigningKeyState, StoreError};
+use crate::{AuditCheckpoint, ChainedEntry, SigningKeyRecord, SigningKeyState, StoreError};
 
 pub fn corrupt(what: &'static str) -> StoreError {
     StoreError::Backend(format!("corrupt {what} row").into())
@@ -122,11 +122,14 @@ pub fn signing_key(row: SigningKeyRow) -> Result<SigningKeyRecord, StoreError> {
     })
 }
 
-pub const AUDIT_COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_roles, action, outcome, \
-     resource_kind, resource_id, patient_id, purpose, session_id, source_ip, request_id";
+pub const AUDIT_COLUMNS: &str = "seq, prev_hash, hash, at, actor_kind, actor_id, actor_roles, \
+     action, outcome, resource_kind, resource_id, patient_id, purpose, session_id, source_ip, \
+     request_id";
 
 pub type AuditRow = (
     i64,
+    Vec<u8>,
+    Vec<u8>,
     i64,
     String,
     Option<String>,
@@ -194,9 +197,15 @@ pub fn audit_columns(event: &AuditEvent) -> AuditColumns {
     }
 }
 
-pub fn audit_event(row: AuditRow) -> Result<(u64, AuditEvent), StoreError> {
+pub fn hash(bytes: Vec<u8>, what: &'static str) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| corrupt(what))
+}
+
+pub fn audit_entry(row: AuditRow) -> Result<ChainedEntry, StoreError> {
     let (
         seq,
+        prev_hash,
+        entry_hash,
         at,
         kind,
         actor_id,
@@ -244,5 +253,25 @@ pub fn audit_event(row: AuditRow) -> Result<(u64, AuditEvent), StoreError> {
         source_ip: ip,
         request_id,
     };
-    Ok((u64::try_from(seq).map_err(|_| corrupt("audit"))?, event))
+    Ok(ChainedEntry {
+        seq: u64::try_from(seq).map_err(|_| corrupt("audit"))?,
+        prev_hash: hash(prev_hash, "audit")?,
+        hash: hash(entry_hash, "audit")?,
+        event,
+    })
+}
+
+pub const CHECKPOINT_COLUMNS: &str = "seq, head_hash, at, key_id, signature";
+
+pub type CheckpointRow = (i64, Vec<u8>, i64, String, Vec<u8>);
+
+pub fn checkpoint(row: CheckpointRow) -> Result<AuditCheckpoint, StoreError> {
+    let (seq, head_hash, at, key_id, signature) = row;
+    Ok(AuditCheckpoint {
+        seq: u64::try_from(seq).map_err(|_| corrupt("checkpoint"))?,
+        head_hash: hash(head_hash, "checkpoint")?,
+        at: UnixMillis(at),
+        key_id,
+        signature,
+    })
 }

@@ -81,7 +81,7 @@ async fn create_user(
     )
     .await?;
     let event = audit::event(&context, actor, AuditAction::UserCreate, Outcome::Success);
-    audit::record(state.store.as_ref(), audit::about(event, "User", user.id)).await?;
+    audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -227,7 +227,7 @@ async fn update_user(
         AuditAction::UserUpdate
     };
     let event = audit::event(&context, actor, action, Outcome::Success);
-    audit::record(store, audit::about(event, "User", user.id)).await?;
+    audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
     Ok(Json(UserView::from(&user)))
 }
 
@@ -249,6 +249,6 @@ async fn delete_user(
     let (user, ended) = users::delete(store, user_id(&id)?).await?;
     sessions::forget(&state, ended);
     let event = audit::event(&context, actor, AuditAction::UserDelete, Outcome::Success);
-    audit::record(store, audit::about(event, "User", user.id)).await?;
+    audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,54 @@
+//! `medvault audit verify [--from SEQ]`.
+
+use std::path::Path;
+
+use medvault_crypto::MasterKey;
+use medvault_store::Store;
+
+use super::checkpoints;
+use super::verify::{self, Damage};
+
+/// Why verification could not run (as opposed to finding damage).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoints::CheckpointError),
+    #[error("cannot read the audit trail")]
+    Store(#[from] medvault_store::StoreError),
+}
+
+/// `Ok(Ok(summary))` when intact, `Ok(Err(damage))` when tampered with.
+pub async fn run(
+    store: &dyn Store,
+    master: &MasterKey,
+    checkpoint_file: &Path,
+    from: u64,
+) -> Result<Result<String, Damage>, VerifyError> {
+    let Some(key) = checkpoints::load_key(store, master).await? else {
+        let (seq, _) = store.audit_head().await?;
+        if seq == 0 {
+            return Ok(Ok("audit trail intact: no entries yet".to_owned()));
+        }
+        // Entries exist but the key that signed their checkpoints is gone.
+        let detail = "the checkpoint key is missing from the database".to_owned();
+        return Ok(Err(Damage {
+            seq: 1,
+            kind: verify::DamageKind::ForgedCheckpoint,
+            detail,
+        }));
+    };
+    let file = checkpoints::read_file(checkpoint_file)?;
+    let file_count = file.len();
+    let outcome = verify::verify(store, &key.public_key(), file, from).await?;
+    Ok(outcome.map(|intact| {
+        format!(
+            "audit trail intact: entries {}..={} ({} verified), {} signed checkpoints, {} in {}",
+            intact.first_seq,
+            intact.last_seq,
+            intact.entries,
+            intact.checkpoints,
+            file_count,
+            checkpoint_file.display()
+        )
+    }))
+}

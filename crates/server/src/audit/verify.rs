@@ -1,0 +1,211 @@
+//! `medvault audit verify`: recompute the chain, check every checkpoint signature, and
+//! compare the database with the checkpoint file. Names the first bad sequence number and
+//! the kind of damage.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use medvault_crypto::audit_chain::{entry_hash, verify_checkpoint, GENESIS};
+use medvault_store::{AuditCheckpoint, ChainedEntry, Store, StoreError};
+
+/// Entries read per query: large enough to amortise the round trip, small enough to keep
+/// memory flat on a long chain.
+const PAGE: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamageKind {
+    /// An entry's content (or its link) was changed.
+    Modified,
+    /// Entries were deleted from the middle.
+    Missing,
+    /// An entry was slipped in.
+    Inserted,
+    /// Entries were moved.
+    Reordered,
+    /// Entries after a signed checkpoint are gone (deleted tail, or a rolled-back database).
+    Truncated,
+    /// A checkpoint's signature is invalid.
+    ForgedCheckpoint,
+}
+
+impl fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Modified => "modified",
+            Self::Missing => "missing",
+            Self::Inserted => "inserted",
+            Self::Reordered => "reordered",
+            Self::Truncated => "truncated after a checkpoint",
+            Self::ForgedCheckpoint => "forged checkpoint",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub seq: u64,
+    pub kind: DamageKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intact {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub entries: u64,
+    pub checkpoints: usize,
+}
+
+/// Verifies entries from `from` on. Checkpoints come from the database and the file; every
+/// signature must verify under `public_key`, and every checkpoint must match the chain.
+pub async fn verify(
+    store: &dyn Store,
+    public_key: &[u8; 32],
+    file_checkpoints: Vec<AuditCheckpoint>,
+    from: u64,
+) -> Result<Result<Intact, Damage>, StoreError> {
+    let mut checkpoints = BTreeMap::new();
+    for cp in store
+        .audit_checkpoints()
+        .await?
+        .into_iter()
+        .chain(file_checkpoints)
+    {
+        if !verify_checkpoint(public_key, cp.seq, &cp.head_hash, cp.at.0, &cp.signature) {
+            let detail = format!(
+                "the checkpoint at {} does not carry a valid signature",
+                cp.seq
+            );
+            return Ok(Err(Damage {
+                seq: cp.seq,
+                kind: DamageKind::ForgedCheckpoint,
+                detail,
+            }));
+        }
+        checkpoints.insert(cp.seq, cp.head_hash);
+    }
+
+    // Start from the newest checkpoint before `from`: its signed hash anchors the chain.
+    let (mut last_seq, mut prev) = checkpoints
+        .range(..from.max(1))
+        .next_back()
+        .map_or((0, GENESIS), |(seq, hash)| (*seq, *hash));
+    let first_seq = last_seq + 1;
+    let mut before_prev: Option<[u8; 32]> = None;
+    let mut good_checkpoint = last_seq;
+    loop {
+        let page = store.audit_entries(last_seq + 1, PAGE).await?;
+        for entry in &page {
+            if let Some(damage) = check_link(store, entry, last_seq, &prev, before_prev).await? {
+                return Ok(Err(damage));
+            }
+            if let Some(signed) = checkpoints.get(&entry.seq) {
+                if *signed != entry.hash {
+                    let detail = format!(
+                        "entries {}..={} were rewritten: the chain no longer matches the checkpoint signed at {}",
+                        good_checkpoint + 1,
+                        entry.seq,
+                        entry.seq
+                    );
+                    return Ok(Err(Damage {
+                        seq: good_checkpoint + 1,
+                        kind: DamageKind::Modified,
+                        detail,
+                    }));
+                }
+                good_checkpoint = entry.seq;
+            }
+            before_prev = Some(prev);
+            prev = entry.hash;
+            last_seq = entry.seq;
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+    }
+    if let Some((&signed_seq, _)) = checkpoints.iter().next_back() {
+        if signed_seq > last_seq {
+            let detail =
+                format!("the chain ends at {last_seq} but a checkpoint was signed at {signed_seq}");
+            return Ok(Err(Damage {
+                seq: last_seq + 1,
+                kind: DamageKind::Truncated,
+                detail,
+            }));
+        }
+    }
+    Ok(Ok(Intact {
+        first_seq,
+        last_seq,
+        entries: last_seq + 1 - first_seq,
+        checkpoints: checkpoints.len(),
+    }))
+}
+
+/// Checks one entry against its predecessor; classifies the first break it finds.
+async fn check_link(
+    store: &dyn Store,
+    entry: &ChainedEntry,
+    last_seq: u64,
+    prev: &[u8; 32],
+    before_prev: Option<[u8; 32]>,
+) -> Result<Option<Damage>, StoreError> {
+    let expected = last_seq + 1;
+    let damage = |seq, kind, detail: String| Ok(Some(Damage { seq, kind, detail }));
+    if entry.seq != expected {
+        return damage(
+            expected,
+            DamageKind::Missing,
+            format!("entries {expected}..{} are absent", entry.seq),
+        );
+    }
+    if entry.prev_hash != *prev {
+        // Two entries claiming the same predecessor: the one before this was slipped in.
+        if before_prev == Some(entry.prev_hash) {
+            return damage(
+                last_seq,
+                DamageKind::Inserted,
+                format!("entry {last_seq} is not part of the chain"),
+            );
+        }
+        // The predecessor this entry names sits later in the table: entries were moved.
+        if hash_appears_after(store, entry.seq, &entry.prev_hash).await? {
+            return damage(
+                entry.seq,
+                DamageKind::Reordered,
+                format!("entry {} is out of place", entry.seq),
+            );
+        }
+        return damage(
+            entry.seq,
+            DamageKind::Modified,
+            format!("entry {} does not link to {last_seq}", entry.seq),
+        );
+    }
+    if entry_hash(entry.seq, &entry.prev_hash, &entry.event) != entry.hash {
+        return damage(
+            entry.seq,
+            DamageKind::Modified,
+            format!("entry {}'s content does not match its hash", entry.seq),
+        );
+    }
+    Ok(None)
+}
+
+async fn hash_appears_after(
+    store: &dyn Store,
+    seq: u64,
+    hash: &[u8; 32],
+) -> Result<bool, StoreError> {
+    let mut from = seq + 1;
+    loop {
+        let page = store.audit_entries(from, PAGE).await?;
+        if page.iter().any(|e| e.hash == *hash) {
+            return Ok(true);
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => from = last.seq + 1,
+            _ => return Ok(false),
+        }
+    }
+}
