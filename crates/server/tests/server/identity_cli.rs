@@ -6,7 +6,7 @@ use crate::realm::{Realm, PASSWORD};
 async fn the_first_start_says_how_to_create_an_admin() {
     let realm = Realm::start(&[]).await;
     assert!(realm
-        .server
+        .server()
         .logs()
         .contains("medvault user add --email you@example.org --role admin --password-stdin"));
 }

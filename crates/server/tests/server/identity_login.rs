@@ -31,7 +31,7 @@ async fn login_returns_an_es256_bearer_token_that_unlocks_me() {
     ] {
         assert!(!claims[claim].is_null(), "claim {claim} missing: {claims}");
     }
-    assert_eq!(claims["iss"], realm.server.base_url.as_str());
+    assert_eq!(claims["iss"], realm.server().base_url.as_str());
     assert_eq!(claims["amr"], json!(["pwd"]));
 
     let me: serde_json::Value = realm.get("/api/v1/me", token).await.json().await.unwrap();

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use medvault_crypto::jwt::SigningKey;
 use medvault_crypto::MasterKey;
-use medvault_store::{SigningKeyState, SigningKeyStore, Store};
+use medvault_store::{SigningKeyState, Store};
 use serde_json::{json, Value};
 
 use crate::support::{medvault, Server};
@@ -16,10 +16,13 @@ pub const MASTER_KEY: &str = "S2V5LWZvci1tZWR2YXVsdC1pbnRlZ3JhdGlvbi10ZXM=";
 pub const PASSWORD: &str = "Correct-Horse-Battery-Staple-7";
 
 pub struct Realm {
-    pub server: Server,
+    server: Option<Server>,
+    args: Vec<String>,
     pub temp: tempfile::TempDir,
     pub client: reqwest::Client,
     fast_hashing: bool,
+    /// Extra environment for the server and the CLI, e.g. a PostgreSQL URL.
+    env: Vec<(String, String)>,
 }
 
 impl Realm {
@@ -29,17 +32,40 @@ impl Realm {
     }
 
     pub async fn start_with(args: &[&str], fast_hashing: bool) -> Self {
-        let temp = tempfile::tempdir().unwrap();
-        let realm_env = Self::env_for(fast_hashing);
-        let mut command = medvault(temp.path());
-        command.envs(realm_env);
-        let server = Server::start_with(command, args).await;
-        Self {
-            server,
-            temp,
+        Self::start_in(args, fast_hashing, Vec::new()).await
+    }
+
+    /// A realm whose server and CLI also get `env`.
+    pub async fn start_in(args: &[&str], fast_hashing: bool, env: Vec<(String, String)>) -> Self {
+        let mut realm = Self {
+            server: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            temp: tempfile::tempdir().unwrap(),
             client: reqwest::Client::new(),
             fast_hashing,
+            env,
+        };
+        realm.restart().await;
+        realm
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("the server is running")
+    }
+
+    /// Stops the server gracefully (it checkpoints the audit trail on the way out).
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let (status, logs) = server.terminate();
+            assert!(status.success(), "{logs}");
         }
+    }
+
+    /// Starts the server again on the same data dir and database.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.server = Some(Server::start_with(self.cli(), &args).await);
     }
 
     fn env_for(fast_hashing: bool) -> Vec<(&'static str, &'static str)> {
@@ -57,6 +83,7 @@ impl Realm {
     pub fn cli(&self) -> Command {
         let mut command = medvault(self.temp.path());
         command.envs(Self::env_for(self.fast_hashing));
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
@@ -96,7 +123,7 @@ impl Realm {
     }
 
     pub fn url(&self, path: &str) -> String {
-        self.server.url(path)
+        self.server().url(path)
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
@@ -148,16 +175,54 @@ impl Realm {
         self.get("/api/v1/me", token).await.status().as_u16()
     }
 
+    fn database_url(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "MEDVAULT_DATABASE_URL")
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The realm's own database, opened beside the running server.
-    pub async fn store(&self) -> medvault_store_sqlite::SqliteStore {
-        medvault_store_sqlite::SqliteStore::open(&self.temp.path().join("medvault.db"))
-            .await
-            .unwrap()
+    pub async fn store(&self) -> Box<dyn Store> {
+        match self.database_url() {
+            Some(url) => Box::new(
+                medvault_store_postgres::PostgresStore::connect(url)
+                    .await
+                    .unwrap(),
+            ),
+            None => Box::new(
+                medvault_store_sqlite::SqliteStore::open(&self.temp.path().join("medvault.db"))
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    /// Runs SQL straight against the database, as an insider with database access would.
+    pub async fn sql(&self, statements: &[&str]) {
+        use sqlx::Connection;
+        match self.database_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                for statement in statements {
+                    sqlx::query(statement).execute(&mut conn).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+            None => {
+                let path = self.temp.path().join("medvault.db");
+                let url = format!("sqlite://{}", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                for statement in statements {
+                    sqlx::query(statement).execute(&mut conn).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+        }
     }
 
     /// Every audit event recorded so far, in chain order.
     pub async fn audit_events(&self) -> Vec<medvault_domain::AuditEvent> {
-        use medvault_store::AuditStore;
         let store = self.store().await;
         let entries = store.audit_entries(1, 10_000).await.unwrap();
         store.close().await;
@@ -166,7 +231,6 @@ impl Realm {
 
     /// The PHC string stored for `email`, read straight from the database.
     pub async fn stored_password_hash(&self, email: &str) -> String {
-        use medvault_store::UserStore;
         let store = self.store().await;
         let user = store.user_by_email(&email.parse().unwrap()).await.unwrap();
         let hash = store.password_hash(user.id).await.unwrap().unwrap();
@@ -214,7 +278,7 @@ impl Realm {
             .unwrap()
             .as_secs() as i64;
         json!({
-            "iss": self.server.base_url, "aud": self.server.base_url, "sub": sub, "sid": sid,
+            "iss": self.server().base_url, "aud": self.server().base_url, "sub": sub, "sid": sid,
             "iat": now, "nbf": now, "exp": now + 600, "jti": "forged", "roles": ["admin"],
             "scope": "medvault.api", "amr": ["pwd"],
         })
