@@ -325,7 +325,7 @@ fn run(cli: Cli) -> CliResult {
                 let (store, master) =
                     crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
                 let outcome =
-                    crate::audit::cli::run(store.as_ref(), &master, &checkpoint_file, from).await;
+                    crate::audit::cli::run(store.clone(), &master, &checkpoint_file, from).await;
                 store.close().await;
                 outcome.map_err(CliError::from)
             })?;

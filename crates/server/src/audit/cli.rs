@@ -19,12 +19,12 @@ pub enum VerifyError {
 
 /// `Ok(Ok(summary))` when intact, `Ok(Err(damage))` when tampered with.
 pub async fn run(
-    store: &dyn Store,
+    store: std::sync::Arc<dyn Store>,
     master: &MasterKey,
     checkpoint_file: &Path,
     from: u64,
 ) -> Result<Result<String, Damage>, VerifyError> {
-    let Some(key) = checkpoints::load_key(store, master).await? else {
+    let Some(key) = checkpoints::load_key(store.as_ref(), master).await? else {
         let (seq, _) = store.audit_head().await?;
         if seq == 0 {
             return Ok(Ok("audit trail intact: no entries yet".to_owned()));
@@ -39,7 +39,7 @@ pub async fn run(
     };
     let file = checkpoints::read_file(checkpoint_file)?;
     let file_count = file.len();
-    let outcome = verify::verify(store, &key.public_key(), file, from).await?;
+    let outcome = verify::verify(store.clone(), &key.public_key(), file, from).await?;
     Ok(outcome.map(|intact| {
         format!(
             "audit trail intact: entries {}..={} ({} verified), {} signed checkpoints, {} in {}",

@@ -159,17 +159,17 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
+        let (events, replies): (Vec<AuditEvent>, Vec<_>) = batch.into_iter().unzip();
         match self.store.append_audit_events(&events, entry_hash).await {
             Ok(seqs) => {
-                for ((_, reply), seq) in batch.into_iter().zip(seqs) {
+                for (reply, seq) in replies.into_iter().zip(seqs) {
                     // The requester may have gone away; the event is recorded regardless.
                     let _ = reply.send(Ok(seq));
                 }
             }
             Err(err) => {
                 tracing::error!(error = %crate::error::error_chain(&err), events = events.len(), "audit append failed");
-                for (_, reply) in batch {
+                for reply in replies {
                     let _ = reply.send(Err(AuditUnavailable));
                 }
             }

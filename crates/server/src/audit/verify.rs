@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use medvault_crypto::audit_chain::{entry_hash, verify_checkpoint, GENESIS};
-use medvault_store::{AuditCheckpoint, ChainedEntry, Store, StoreError};
+use std::sync::Arc;
+
+use medvault_store::{AuditCheckpoint, Store, StoreError};
 
 /// Entries read per query: large enough to amortise the round trip, small enough to keep
 /// memory flat on a long chain.
@@ -56,10 +58,51 @@ pub struct Intact {
     pub checkpoints: usize,
 }
 
+/// An entry reduced to what the chain walk needs, its own hash already checked.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    seq: u64,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+    content_ok: bool,
+}
+
+/// Reads entries `from..until` (all of them when `until` is `None`) and checks each entry's
+/// content against its hash. Run as two tasks over two halves of the chain, so reading and
+/// hashing use every core.
+async fn read_links(
+    store: Arc<dyn Store>,
+    from: u64,
+    until: Option<u64>,
+) -> Result<Vec<Link>, StoreError> {
+    let mut links = Vec::new();
+    let mut next = from;
+    loop {
+        let page = store.audit_entries(next, PAGE).await?;
+        let full = page.len() == PAGE as usize;
+        for entry in page {
+            if until.is_some_and(|until| entry.seq >= until) {
+                return Ok(links);
+            }
+            let content_ok = entry_hash(entry.seq, &entry.prev_hash, &entry.event) == entry.hash;
+            links.push(Link {
+                seq: entry.seq,
+                prev_hash: entry.prev_hash,
+                hash: entry.hash,
+                content_ok,
+            });
+            next = entry.seq + 1;
+        }
+        if !full {
+            return Ok(links);
+        }
+    }
+}
+
 /// Verifies entries from `from` on. Checkpoints come from the database and the file; every
 /// signature must verify under `public_key`, and every checkpoint must match the chain.
 pub async fn verify(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     public_key: &[u8; 32],
     file_checkpoints: Vec<AuditCheckpoint>,
     from: u64,
@@ -91,37 +134,44 @@ pub async fn verify(
         .next_back()
         .map_or((0, GENESIS), |(seq, hash)| (*seq, *hash));
     let first_seq = last_seq + 1;
+
+    // The head only decides where to split the work; it is not trusted for anything else.
+    let (head, _) = store.audit_head().await?;
+    let middle = first_seq + head.saturating_sub(first_seq) / 2;
+    let front = tokio::spawn(read_links(store.clone(), first_seq, Some(middle)));
+    let back = tokio::spawn(read_links(store.clone(), middle, None));
+    let join = |r: Result<Result<Vec<Link>, StoreError>, tokio::task::JoinError>| {
+        r.map_err(|e| StoreError::Backend(Box::new(e)))?
+    };
+    let mut links = join(front.await)?;
+    links.extend(join(back.await)?);
+
     let mut before_prev: Option<[u8; 32]> = None;
     let mut good_checkpoint = last_seq;
-    loop {
-        let page = store.audit_entries(last_seq + 1, PAGE).await?;
-        for entry in &page {
-            if let Some(damage) = check_link(store, entry, last_seq, &prev, before_prev).await? {
-                return Ok(Err(damage));
-            }
-            if let Some(signed) = checkpoints.get(&entry.seq) {
-                if *signed != entry.hash {
-                    let detail = format!(
-                        "entries {}..={} were rewritten: the chain no longer matches the checkpoint signed at {}",
-                        good_checkpoint + 1,
-                        entry.seq,
-                        entry.seq
-                    );
-                    return Ok(Err(Damage {
-                        seq: good_checkpoint + 1,
-                        kind: DamageKind::Modified,
-                        detail,
-                    }));
-                }
-                good_checkpoint = entry.seq;
-            }
-            before_prev = Some(prev);
-            prev = entry.hash;
-            last_seq = entry.seq;
+    for link in &links {
+        if let Some(damage) = check_link(store.as_ref(), link, last_seq, &prev, before_prev).await?
+        {
+            return Ok(Err(damage));
         }
-        if page.len() < PAGE as usize {
-            break;
+        if let Some(signed) = checkpoints.get(&link.seq) {
+            if *signed != link.hash {
+                let detail = format!(
+                    "entries {}..={} were rewritten: the chain no longer matches the checkpoint signed at {}",
+                    good_checkpoint + 1,
+                    link.seq,
+                    link.seq
+                );
+                return Ok(Err(Damage {
+                    seq: good_checkpoint + 1,
+                    kind: DamageKind::Modified,
+                    detail,
+                }));
+            }
+            good_checkpoint = link.seq;
         }
+        before_prev = Some(prev);
+        prev = link.hash;
+        last_seq = link.seq;
     }
     if let Some((&signed_seq, _)) = checkpoints.iter().next_back() {
         if signed_seq > last_seq {
@@ -145,7 +195,7 @@ pub async fn verify(
 /// Checks one entry against its predecessor; classifies the first break it finds.
 async fn check_link(
     store: &dyn Store,
-    entry: &ChainedEntry,
+    entry: &Link,
     last_seq: u64,
     prev: &[u8; 32],
     before_prev: Option<[u8; 32]>,
@@ -182,7 +232,7 @@ async fn check_link(
             format!("entry {} does not link to {last_seq}", entry.seq),
         );
     }
-    if entry_hash(entry.seq, &entry.prev_hash, &entry.event) != entry.hash {
+    if !entry.content_ok {
         return damage(
             entry.seq,
             DamageKind::Modified,

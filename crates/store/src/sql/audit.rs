@@ -22,36 +22,40 @@ macro_rules! __impl_sql_audit {
                 let mut prev = $crate::sql::rows::hash(last_hash, "audit head")?;
                 let mut seq = u64::try_from(last_seq).map_err(|_| $crate::sql::rows::corrupt("audit head"))?;
                 let mut seqs = Vec::with_capacity(events.len());
+                let mut rows = Vec::with_capacity(events.len());
                 for event in events {
                     seq += 1;
                     let hash = hasher(seq, &prev, event);
-                    let c = $crate::sql::rows::audit_columns(event);
-                    sqlx::query(
-                        "INSERT INTO audit_events (seq, prev_hash, hash, at, actor_kind, actor_id,
-                             actor_roles, action, outcome, resource_kind, resource_id, patient_id,
-                             purpose, session_id, source_ip, request_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                    )
-                    .bind($crate::sql::seq_value(seq)?)
-                    .bind(&prev[..])
-                    .bind(&hash[..])
-                    .bind(c.at)
-                    .bind(c.actor_kind)
-                    .bind(c.actor_id)
-                    .bind(c.actor_roles)
-                    .bind(c.action)
-                    .bind(c.outcome)
-                    .bind(c.resource_kind)
-                    .bind(c.resource_id)
-                    .bind(c.patient_id)
-                    .bind(c.purpose)
-                    .bind(c.session_id)
-                    .bind(c.source_ip)
-                    .bind(c.request_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    rows.push(($crate::sql::seq_value(seq)?, prev, hash, $crate::sql::rows::audit_columns(event)));
                     prev = hash;
                     seqs.push(seq);
+                }
+                // Multi-row inserts: one statement per chunk, not one per event.
+                for chunk in rows.chunks($crate::sql::AUDIT_ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_events (seq, prev_hash, hash, at, actor_kind, actor_id,
+                             actor_roles, action, outcome, resource_kind, resource_id, patient_id,
+                             purpose, session_id, source_ip, request_id) ",
+                    );
+                    insert.push_values(chunk, |mut row, (seq, prev, hash, c)| {
+                        row.push_bind(*seq)
+                            .push_bind(prev.to_vec())
+                            .push_bind(hash.to_vec())
+                            .push_bind(c.at)
+                            .push_bind(c.actor_kind)
+                            .push_bind(c.actor_id.clone())
+                            .push_bind(c.actor_roles.clone())
+                            .push_bind(c.action)
+                            .push_bind(c.outcome)
+                            .push_bind(c.resource_kind.clone())
+                            .push_bind(c.resource_id.clone())
+                            .push_bind(c.patient_id.clone())
+                            .push_bind(c.purpose)
+                            .push_bind(c.session_id.clone())
+                            .push_bind(c.source_ip.clone())
+                            .push_bind(c.request_id.clone());
+                    });
+                    insert.build().execute(&mut *tx).await?;
                 }
                 sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
                     .bind($crate::sql::seq_value(seq)?)
