@@ -1,12 +1,12 @@
 //! The audit trail's tamper evidence (HIPAA §164.312(b)): a SHA-256 hash chain over
 //! canonically encoded events, and Ed25519-signed checkpoints of its head.
 //!
-//! Entry hash = SHA-256("medvault/audit/v1" ‖ seq (u64 BE) ‖ previous hash ‖ canonical JSON
-//! of the event). The sequence number is bound in, so moving an entry breaks it.
+//! Entry hash = SHA-256("medvault/audit/v1\0" ‖ seq (u64 BE) ‖ previous hash ‖ canonical form
+//! of the entry's stored columns). The sequence number is bound in, so moving an entry
+//! breaks it. The canonical form is defined by the store (`medvault_store::sql::rows`).
 
 use std::fmt;
 
-use medvault_domain::AuditEvent;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use sha2::{Digest, Sha256};
@@ -17,14 +17,12 @@ use crate::{envelope, MasterKey};
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
-pub fn entry_hash(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> [u8; 32] {
+pub fn entry_hash(seq: u64, prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(b"medvault/audit/v1\0");
     hasher.update(seq.to_be_bytes());
     hasher.update(prev);
-    // serde_json writes struct fields in declaration order with no whitespace: canonical
-    // for our own types, which is all an event holds.
-    hasher.update(serde_json::to_vec(event).expect("audit events serialize"));
+    hasher.update(canonical);
     hasher.finalize().into()
 }
 
@@ -127,34 +125,15 @@ pub fn verify_checkpoint(
 
 #[cfg(test)]
 mod tests {
-    use medvault_domain::{Actor, AuditAction, Outcome, UnixMillis};
-
     use super::*;
-
-    fn event() -> AuditEvent {
-        AuditEvent {
-            at: UnixMillis(1),
-            actor: Actor::System,
-            action: AuditAction::KeysRotate,
-            outcome: Outcome::Success,
-            resource: None,
-            patient: None,
-            purpose: None,
-            session: None,
-            source_ip: None,
-            request_id: None,
-        }
-    }
 
     #[test]
     fn the_hash_binds_sequence_predecessor_and_content() {
-        let base = entry_hash(1, &GENESIS, &event());
-        assert_eq!(base, entry_hash(1, &GENESIS, &event()));
-        assert_ne!(base, entry_hash(2, &GENESIS, &event()));
-        assert_ne!(base, entry_hash(1, &[1; 32], &event()));
-        let mut other = event();
-        other.outcome = Outcome::Denied;
-        assert_ne!(base, entry_hash(1, &GENESIS, &other));
+        let base = entry_hash(1, &GENESIS, b"content");
+        assert_eq!(base, entry_hash(1, &GENESIS, b"content"));
+        assert_ne!(base, entry_hash(2, &GENESIS, b"content"));
+        assert_ne!(base, entry_hash(1, &[1; 32], b"content"));
+        assert_ne!(base, entry_hash(1, &GENESIS, b"contenT"));
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn main() {
         let mut entries = Vec::with_capacity(TOTAL);
         let mut from = 1;
         loop {
-            let page = store.audit_entries(from, 10_000).await.expect("read");
+            let page = store.audit_links(from, 10_000).await.expect("read");
             let Some(last) = page.last() else { break };
             from = last.seq + 1;
             entries.extend(page);
@@ -94,7 +94,7 @@ fn main() {
         let read = started.elapsed();
         let started = Instant::now();
         for entry in &entries {
-            std::hint::black_box(medvault_crypto::audit_chain::entry_hash(entry.seq, &entry.prev_hash, &entry.event));
+            std::hint::black_box(medvault_crypto::audit_chain::entry_hash(entry.seq, &entry.prev_hash, entry.canonical.as_bytes()));
         }
         println!("  reading {} entries: {:.2} s; hashing them: {:.2} s", entries.len(), read.as_secs_f64(), started.elapsed().as_secs_f64());
         drop(entries);

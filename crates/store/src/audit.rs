@@ -2,9 +2,19 @@ use medvault_domain::{AuditEvent, UnixMillis};
 
 use crate::StoreError;
 
-/// Computes an entry's hash from its sequence number, its predecessor's hash and itself.
-/// Passed in so the store stays free of the chain's cryptography.
-pub type ChainHasher = fn(u64, &[u8; 32], &AuditEvent) -> [u8; 32];
+/// Computes an entry's hash from its sequence number, its predecessor's hash and the
+/// canonical form of its columns. Passed in so the store stays free of cryptography.
+pub type ChainHasher = fn(u64, &[u8; 32], &[u8]) -> [u8; 32];
+
+/// What verifying a link needs: the stored hashes and the canonical form the database
+/// computes from the stored columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLink {
+    pub seq: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+    pub canonical: String,
+}
 
 /// One link of the audit chain as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +65,9 @@ pub trait AuditStore {
 
     /// Entries in sequence order from `from` on, at most `limit`.
     async fn audit_entries(&self, from: u64, limit: u32) -> Result<Vec<ChainedEntry>, StoreError>;
+
+    /// Links in sequence order from `from` on, at most `limit`.
+    async fn audit_links(&self, from: u64, limit: u32) -> Result<Vec<AuditLink>, StoreError>;
 
     /// The last sequence number and its hash; `(0, genesis)` for an empty chain.
     async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;

@@ -747,12 +747,14 @@ fn audit_event(n: i64) -> AuditEvent {
     }
 }
 
-/// A stand-in for the real SHA-256 chain hash: the store must only call and keep it.
-fn test_hash(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> [u8; 32] {
+/// A stand-in for the real SHA-256 chain hash that still depends on every input byte.
+fn test_hash(seq: u64, prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
     let mut hash = *prev;
     hash[0] = hash[0].wrapping_add(1);
     hash[1..9].copy_from_slice(&seq.to_be_bytes());
-    hash[9] = event.request_id.as_deref().map_or(0, |r| r.len() as u8);
+    for (i, byte) in canonical.iter().enumerate() {
+        hash[9 + i % 23] = hash[9 + i % 23].rotate_left(3) ^ byte;
+    }
     hash
 }
 
@@ -783,12 +785,26 @@ pub async fn audit_events_chain_in_append_order(store: &dyn Store) {
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[0].event, anonymous);
     assert_eq!(entries[2].event, last);
+    // The database's canonical form of each stored entry is exactly what was hashed.
+    let links = store.audit_links(1, 10).await.expect("links");
     let mut prev = [0; 32];
-    for entry in &entries {
+    for (entry, link) in entries.iter().zip(&links) {
+        assert_eq!(
+            (link.seq, link.prev_hash, link.hash),
+            (entry.seq, entry.prev_hash, entry.hash)
+        );
         assert_eq!(entry.prev_hash, prev);
-        assert_eq!(entry.hash, test_hash(entry.seq, &prev, &entry.event));
+        assert_eq!(
+            entry.hash,
+            test_hash(entry.seq, &prev, link.canonical.as_bytes())
+        );
         prev = entry.hash;
     }
+    assert!(
+        links[0].canonical.contains(";9:anonymous;-;-;"),
+        "{}",
+        links[0].canonical
+    );
     assert_eq!(store.audit_head().await.expect("head"), (3, prev));
     assert_eq!(store.audit_entries(3, 10).await.expect("tail").len(), 1);
 }

@@ -17,7 +17,9 @@ pub mod conformance;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 
-pub use audit::{AuditCheckpoint, AuditKeyRecord, AuditStore, ChainHasher, ChainedEntry};
+pub use audit::{
+    AuditCheckpoint, AuditKeyRecord, AuditLink, AuditStore, ChainHasher, ChainedEntry,
+};
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;

@@ -78,13 +78,14 @@ async fn read_links(
     let mut links = Vec::new();
     let mut next = from;
     loop {
-        let page = store.audit_entries(next, PAGE).await?;
+        let page = store.audit_links(next, PAGE).await?;
         let full = page.len() == PAGE as usize;
         for entry in page {
             if until.is_some_and(|until| entry.seq >= until) {
                 return Ok(links);
             }
-            let content_ok = entry_hash(entry.seq, &entry.prev_hash, &entry.event) == entry.hash;
+            let content_ok =
+                entry_hash(entry.seq, &entry.prev_hash, entry.canonical.as_bytes()) == entry.hash;
             links.push(Link {
                 seq: entry.seq,
                 prev_hash: entry.prev_hash,
@@ -249,7 +250,7 @@ async fn hash_appears_after(
 ) -> Result<bool, StoreError> {
     let mut from = seq + 1;
     loop {
-        let page = store.audit_entries(from, PAGE).await?;
+        let page = store.audit_links(from, PAGE).await?;
         if page.iter().any(|e| e.hash == *hash) {
             return Ok(true);
         }

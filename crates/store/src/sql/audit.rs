@@ -25,8 +25,9 @@ macro_rules! __impl_sql_audit {
                 let mut rows = Vec::with_capacity(events.len());
                 for event in events {
                     seq += 1;
-                    let hash = hasher(seq, &prev, event);
-                    rows.push(($crate::sql::seq_value(seq)?, prev, hash, $crate::sql::rows::audit_columns(event)));
+                    let columns = $crate::sql::rows::audit_columns(event);
+                    let hash = hasher(seq, &prev, $crate::sql::rows::audit_canonical(&columns).as_bytes());
+                    rows.push(($crate::sql::seq_value(seq)?, prev, hash, columns));
                     prev = hash;
                     seqs.push(seq);
                 }
@@ -81,6 +82,23 @@ macro_rules! __impl_sql_audit {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map($crate::sql::rows::audit_entry).collect()
+            }
+
+            async fn audit_links(
+                &self,
+                from: u64,
+                limit: u32,
+            ) -> Result<Vec<$crate::AuditLink>, $crate::StoreError> {
+                let sql = format!(
+                    "SELECT seq, prev_hash, hash, {} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                    $crate::sql::rows::AUDIT_CANONICAL_SQL
+                );
+                let rows: Vec<$crate::sql::rows::AuditLinkRow> = sqlx::query_as(&sql)
+                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map($crate::sql::rows::audit_link).collect()
             }
 
             async fn audit_head(&self) -> Result<(u64, [u8; 32]), $crate::StoreError> {
