@@ -12,7 +12,7 @@ use medvault_store::{AuditCheckpoint, Store, StoreError};
 
 /// Entries read per query: large enough to amortise the round trip, small enough to keep
 /// memory flat on a long chain.
-const PAGE: u32 = 10_000;
+const PAGE: u32 = 50_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DamageKind {
