@@ -50,10 +50,28 @@ pub enum AuditAction {
     UserDelete,
     #[serde(rename = "keys.rotate")]
     KeysRotate,
+    #[serde(rename = "fhir.read")]
+    FhirRead,
+    #[serde(rename = "fhir.search")]
+    FhirSearch,
+    #[serde(rename = "fhir.create")]
+    FhirCreate,
+    #[serde(rename = "fhir.update")]
+    FhirUpdate,
+    #[serde(rename = "fhir.delete")]
+    FhirDelete,
+    #[serde(rename = "consent.change")]
+    ConsentChange,
+    #[serde(rename = "break_glass")]
+    BreakGlass,
+    #[serde(rename = "export")]
+    Export,
+    #[serde(rename = "erase")]
+    Erase,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 11] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -65,6 +83,15 @@ impl AuditAction {
         Self::UserPasswordChange,
         Self::UserDelete,
         Self::KeysRotate,
+        Self::FhirRead,
+        Self::FhirSearch,
+        Self::FhirCreate,
+        Self::FhirUpdate,
+        Self::FhirDelete,
+        Self::ConsentChange,
+        Self::BreakGlass,
+        Self::Export,
+        Self::Erase,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -84,6 +111,36 @@ impl AuditAction {
             Self::UserPasswordChange => "user.password_change",
             Self::UserDelete => "user.delete",
             Self::KeysRotate => "keys.rotate",
+            Self::FhirRead => "fhir.read",
+            Self::FhirSearch => "fhir.search",
+            Self::FhirCreate => "fhir.create",
+            Self::FhirUpdate => "fhir.update",
+            Self::FhirDelete => "fhir.delete",
+            Self::ConsentChange => "consent.change",
+            Self::BreakGlass => "break_glass",
+            Self::Export => "export",
+            Self::Erase => "erase",
+        }
+    }
+
+    /// The FHIR AuditEvent.action code (C, R, U, D or E) of this action.
+    pub fn fhir_action(self) -> char {
+        match self {
+            Self::UserCreate | Self::FhirCreate => 'C',
+            Self::FhirRead | Self::FhirSearch | Self::Export => 'R',
+            Self::UserUpdate
+            | Self::UserRoleChange
+            | Self::UserPasswordChange
+            | Self::FhirUpdate
+            | Self::ConsentChange => 'U',
+            Self::UserDelete | Self::FhirDelete | Self::Erase => 'D',
+            Self::LoginSuccess
+            | Self::LoginFailure
+            | Self::TokenRefresh
+            | Self::TokenReuseDetected
+            | Self::SessionEnd
+            | Self::KeysRotate
+            | Self::BreakGlass => 'E',
         }
     }
 }

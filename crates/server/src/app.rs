@@ -73,6 +73,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(identity::api::router())
         .merge(crate::audit::api::router())
+        .merge(crate::audit::fhir_search::router())
         .split_for_parts()
 }
 

@@ -100,6 +100,15 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 1)]
         from: u64,
     },
+    /// Write events from a point in time on to standard output, for a SIEM.
+    Export {
+        /// A date (YYYY-MM-DD) or an RFC 3339 date-time.
+        #[arg(long)]
+        since: String,
+        /// Output format; `jsonl` (one JSON object per line).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
 }
 
 /// How passwords are hashed and which are accepted.
@@ -319,6 +328,14 @@ fn run(cli: Cli) -> CliResult {
             let rotated = crate::identity::cli::rotate_keys(store, trail, &operator.master).await;
             operator.close().await;
             rotated
+        })?,
+        Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {
+            let (store, _) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let exported =
+                crate::audit::cli::export(store.as_ref(), &since, &format, &mut out).await;
+            store.close().await;
+            exported.map(|_| ()).map_err(CliError::from)
         })?,
         Command::Audit(AuditCommand::Verify { from }) => {
             let outcome = runtime()?.block_on(async {

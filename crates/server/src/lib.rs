@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fhir;
 pub mod http;
 pub mod identity;
 pub mod keyring;

@@ -52,6 +52,19 @@ impl std::fmt::Debug for AuditKeyRecord {
     }
 }
 
+/// Which events an auditor's search returns. Every field narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub patient: Option<String>,
+    /// The acting user's or client's id.
+    pub agent: Option<String>,
+    pub actions: Vec<&'static str>,
+    pub outcome: Option<&'static str>,
+    /// Inclusive bounds on `at`.
+    pub since: Option<UnixMillis>,
+    pub until: Option<UnixMillis>,
+}
+
 #[async_trait::async_trait]
 pub trait AuditStore {
     /// Appends `events` as the next links of the chain in one transaction, serialised
@@ -65,6 +78,14 @@ pub trait AuditStore {
 
     /// Entries in sequence order from `from` on, at most `limit`.
     async fn audit_entries(&self, from: u64, limit: u32) -> Result<Vec<ChainedEntry>, StoreError>;
+
+    /// Entries matching `filter` with sequence numbers above `after`, in sequence order.
+    async fn search_audit_entries(
+        &self,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEntry>, StoreError>;
 
     /// Links in sequence order from `from` on, at most `limit`.
     async fn audit_links(&self, from: u64, limit: u32) -> Result<Vec<AuditLink>, StoreError>;

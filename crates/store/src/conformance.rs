@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             audit_events_chain_in_append_order,
             concurrent_appends_form_one_chain,
             checkpoints_and_the_checkpoint_key_are_kept,
+            audit_search_filters_and_pages,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -909,5 +910,112 @@ pub async fn checkpoints_and_the_checkpoint_key_are_kept(store: &dyn Store) {
     assert_eq!(
         store.audit_checkpoints().await.expect("list"),
         vec![checkpoint, later]
+    );
+}
+
+pub async fn audit_search_filters_and_pages(store: &dyn Store) {
+    let events: Vec<AuditEvent> = (0..6).map(audit_event).collect();
+    let mut failure = audit_event(6);
+    failure.outcome = Outcome::Denied;
+    failure.action = AuditAction::LoginFailure;
+    store
+        .append_audit_events(&events, test_hash)
+        .await
+        .expect("append");
+    store
+        .append_audit_events(std::slice::from_ref(&failure), test_hash)
+        .await
+        .expect("append");
+    let seqs =
+        |entries: Vec<crate::ChainedEntry>| entries.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+
+    let all = crate::AuditFilter::default();
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&all, 0, 3)
+                .await
+                .expect("page 1")
+        ),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&all, 3, 10)
+                .await
+                .expect("page 2")
+        ),
+        [4, 5, 6, 7]
+    );
+
+    let patient = crate::AuditFilter {
+        patient: events[2].patient.map(|p| p.to_string()),
+        ..all.clone()
+    };
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&patient, 0, 10)
+                .await
+                .expect("patient")
+        ),
+        [3]
+    );
+    let Actor::User { id, .. } = &events[4].actor else {
+        unreachable!()
+    };
+    let agent = crate::AuditFilter {
+        agent: Some(id.to_string()),
+        ..all.clone()
+    };
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&agent, 0, 10)
+                .await
+                .expect("agent")
+        ),
+        [5]
+    );
+    let denied = crate::AuditFilter {
+        outcome: Some("denied"),
+        ..all.clone()
+    };
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&denied, 0, 10)
+                .await
+                .expect("outcome")
+        ),
+        [7]
+    );
+    let actions = crate::AuditFilter {
+        actions: vec!["login.failure", "keys.rotate"],
+        ..all.clone()
+    };
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&actions, 0, 10)
+                .await
+                .expect("action")
+        ),
+        [7]
+    );
+    let window = crate::AuditFilter {
+        since: Some(T0.plus_secs(2)),
+        until: Some(T0.plus_secs(3)),
+        ..all
+    };
+    assert_eq!(
+        seqs(
+            store
+                .search_audit_entries(&window, 0, 10)
+                .await
+                .expect("date")
+        ),
+        [3, 4]
     );
 }

@@ -18,7 +18,7 @@ pub mod conformance;
 pub mod sql;
 
 pub use audit::{
-    AuditCheckpoint, AuditKeyRecord, AuditLink, AuditStore, ChainHasher, ChainedEntry,
+    AuditCheckpoint, AuditFilter, AuditKeyRecord, AuditLink, AuditStore, ChainHasher, ChainedEntry,
 };
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;

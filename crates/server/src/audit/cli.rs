@@ -52,3 +52,54 @@ pub async fn run(
         )
     }))
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("--since must be a date (YYYY-MM-DD) or an RFC 3339 date-time")]
+    Since,
+    #[error("--format must be jsonl")]
+    Format,
+    #[error("cannot read the audit trail")]
+    Store(#[from] medvault_store::StoreError),
+    #[error("cannot write the export")]
+    Write(#[from] std::io::Error),
+}
+
+/// `medvault audit export --since T --format jsonl`: one JSON object per entry from `since`
+/// on, for SIEM ingestion. Streams page by page, so memory stays flat.
+pub async fn export(
+    store: &dyn Store,
+    since: &str,
+    format: &str,
+    out: &mut impl std::io::Write,
+) -> Result<u64, ExportError> {
+    if format != "jsonl" {
+        return Err(ExportError::Format);
+    }
+    let (since, _) = super::fhir_search::instant_range(since).ok_or(ExportError::Since)?;
+    let mut from = 1;
+    let mut written = 0;
+    loop {
+        let page = store.audit_entries(from, 10_000).await?;
+        for entry in &page {
+            if entry.event.at.0 < since {
+                continue;
+            }
+            let line = serde_json::json!({
+                "seq": entry.seq,
+                "hash": checkpoints::hex(&entry.hash),
+                "prev_hash": checkpoints::hex(&entry.prev_hash),
+                "recorded": crate::identity::api::views::rfc3339(entry.event.at),
+                "event": entry.event,
+            });
+            writeln!(out, "{line}")?;
+            written += 1;
+        }
+        match page.last() {
+            Some(last) if page.len() == 10_000 => from = last.seq + 1,
+            _ => break,
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}

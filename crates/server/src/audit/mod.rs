@@ -4,6 +4,8 @@
 pub mod api;
 pub mod checkpoints;
 pub mod cli;
+mod fhir_render;
+pub mod fhir_search;
 pub mod trail;
 pub mod verify;
 

@@ -7,6 +7,7 @@
 mod realm;
 mod support;
 
+mod audit_queries;
 mod audit_trail;
 mod errors;
 mod identity_admin;

@@ -84,6 +84,46 @@ macro_rules! __impl_sql_audit {
                 rows.into_iter().map($crate::sql::rows::audit_entry).collect()
             }
 
+            async fn search_audit_entries(
+                &self,
+                filter: &$crate::AuditFilter,
+                after: u64,
+                limit: u32,
+            ) -> Result<Vec<$crate::ChainedEntry>, $crate::StoreError> {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "SELECT {} FROM audit_events WHERE seq > ",
+                    $crate::sql::rows::AUDIT_COLUMNS
+                ));
+                query.push_bind($crate::sql::seq_value(after)?);
+                if let Some(patient) = &filter.patient {
+                    query.push(" AND patient_id = ").push_bind(patient.clone());
+                }
+                if let Some(agent) = &filter.agent {
+                    query.push(" AND actor_id = ").push_bind(agent.clone());
+                }
+                if !filter.actions.is_empty() {
+                    query.push(" AND action IN (");
+                    let mut separated = query.separated(", ");
+                    for action in &filter.actions {
+                        separated.push_bind(*action);
+                    }
+                    query.push(")");
+                }
+                if let Some(outcome) = filter.outcome {
+                    query.push(" AND outcome = ").push_bind(outcome);
+                }
+                if let Some(since) = filter.since {
+                    query.push(" AND at >= ").push_bind(since.0);
+                }
+                if let Some(until) = filter.until {
+                    query.push(" AND at <= ").push_bind(until.0);
+                }
+                query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+                let rows: Vec<$crate::sql::rows::AuditRow> =
+                    query.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map($crate::sql::rows::audit_entry).collect()
+            }
+
             async fn audit_links(
                 &self,
                 from: u64,

@@ -4,7 +4,7 @@ mod admin;
 mod auth;
 mod jwks;
 mod me;
-mod views;
+pub mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 

@@ -1,0 +1,135 @@
+//! One chained entry as a FHIR R4 AuditEvent, with codes from the DICOM and HL7 value sets
+//! the AuditEvent resource binds (http://hl7.org/fhir/R4/auditevent.html).
+
+use medvault_domain::{Actor, AuditAction, Outcome, PurposeOfUse};
+use medvault_store::ChainedEntry;
+use serde_json::{json, Value};
+
+use super::checkpoints::hex;
+
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+const RESTFUL: &str = "http://hl7.org/fhir/restful-interaction";
+const MEDVAULT_ACTION: &str = "urn:medvault:audit-action";
+
+fn coding(system: &str, code: &str, display: &str) -> Value {
+    json!({"system": system, "code": code, "display": display})
+}
+
+/// The event type and the standard subtype, where one exists.
+fn classify(action: AuditAction) -> (Value, Option<Value>) {
+    use AuditAction as A;
+    let authentication = coding(DCM, "110114", "User Authentication");
+    let rest = coding(EVENT_TYPE, "rest", "RESTful Operation");
+    let security = coding(DCM, "110113", "Security Alert");
+    match action {
+        A::LoginSuccess | A::LoginFailure | A::TokenRefresh => {
+            (authentication, Some(coding(DCM, "110122", "Login")))
+        }
+        A::SessionEnd => (authentication, Some(coding(DCM, "110123", "Logout"))),
+        A::TokenReuseDetected => (security, None),
+        A::UserRoleChange => (coding(DCM, "110136", "Security Roles Changed"), None),
+        A::UserCreate | A::UserUpdate | A::UserPasswordChange | A::UserDelete => (
+            coding(DCM, "110137", "User Security Attributes Changed"),
+            None,
+        ),
+        A::KeysRotate => (coding(DCM, "110100", "Application Activity"), None),
+        A::FhirRead => (rest, Some(coding(RESTFUL, "read", "read"))),
+        A::FhirSearch => (rest, Some(coding(RESTFUL, "search-type", "search type"))),
+        A::FhirCreate => (rest, Some(coding(RESTFUL, "create", "create"))),
+        A::FhirUpdate => (rest, Some(coding(RESTFUL, "update", "update"))),
+        A::FhirDelete => (rest, Some(coding(RESTFUL, "delete", "delete"))),
+        A::ConsentChange => (rest, Some(coding(RESTFUL, "update", "update"))),
+        A::BreakGlass => (security, None),
+        A::Export => (coding(DCM, "110106", "Export"), None),
+        A::Erase => (rest, Some(coding(RESTFUL, "delete", "delete"))),
+    }
+}
+
+/// HL7 v3 ActReason codes for purposeOfEvent.
+fn purpose(purpose: PurposeOfUse) -> Value {
+    let system = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+    let (code, display) = match purpose {
+        PurposeOfUse::Treatment => ("TREAT", "treatment"),
+        PurposeOfUse::Payment => ("HPAYMT", "healthcare payment"),
+        PurposeOfUse::Operations => ("HOPERAT", "healthcare operations"),
+        PurposeOfUse::Research => ("HRESCH", "healthcare research"),
+        PurposeOfUse::BreakGlass => ("ETREAT", "emergency treatment"),
+    };
+    json!({"coding": [coding(system, code, display)]})
+}
+
+fn agent(actor: &Actor, ip: Option<&str>) -> Value {
+    let (who, roles) = match actor {
+        Actor::User { id, roles } => (
+            json!({"identifier": {"system": "urn:medvault:user", "value": id.to_string()}}),
+            roles
+                .iter()
+                .map(|r| json!({"text": r.as_str()}))
+                .collect::<Vec<_>>(),
+        ),
+        Actor::Client { id } => (
+            json!({"identifier": {"system": "urn:medvault:client", "value": id}}),
+            vec![],
+        ),
+        Actor::Anonymous => (json!({"display": "unauthenticated"}), vec![]),
+        Actor::System => (json!({"display": "medvault operator"}), vec![]),
+    };
+    let mut agent = json!({"who": who, "requestor": true});
+    if !roles.is_empty() {
+        agent["role"] = Value::Array(roles);
+    }
+    if let Some(ip) = ip {
+        // DICOM network access point type 2: an IP address.
+        agent["network"] = json!({"address": ip, "type": "2"});
+    }
+    agent
+}
+
+pub fn render(entry: &ChainedEntry) -> Value {
+    let event = &entry.event;
+    let (kind, standard_subtype) = classify(event.action);
+    let mut subtype: Vec<Value> = standard_subtype.into_iter().collect();
+    subtype.push(coding(
+        MEDVAULT_ACTION,
+        event.action.code(),
+        event.action.code(),
+    ));
+    let outcome = match event.outcome {
+        Outcome::Success => "0",
+        Outcome::Denied => "4",
+        Outcome::Error => "8",
+    };
+    let mut entities = Vec::new();
+    if let Some(patient) = event.patient {
+        entities.push(json!({
+            "what": {"reference": format!("Patient/{patient}")},
+            "type": coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
+        }));
+    }
+    if let Some(resource) = &event.resource {
+        entities.push(json!({"what": {"identifier": {"system": format!("urn:medvault:{}", resource.kind), "value": resource.id}}}));
+    }
+    let mut resource = json!({
+        "resourceType": "AuditEvent",
+        "id": entry.seq.to_string(),
+        "type": kind,
+        "subtype": subtype,
+        "action": event.action.fhir_action().to_string(),
+        "recorded": crate::identity::api::views::rfc3339(event.at),
+        "outcome": outcome,
+        "agent": [agent(&event.actor, event.source_ip.as_deref())],
+        "source": {
+            "observer": {"display": "medvault"},
+            "type": [coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")],
+        },
+        "extension": [{"url": "urn:medvault:audit-chain", "valueString": format!("seq={} hash={}", entry.seq, hex(&entry.hash))}],
+    });
+    if let Some(p) = event.purpose {
+        resource["purposeOfEvent"] = json!([purpose(p)]);
+    }
+    if !entities.is_empty() {
+        resource["entity"] = Value::Array(entities);
+    }
+    resource
+}

@@ -1,0 +1,93 @@
+//! FHIR errors are OperationOutcome resources (FHIR R4 §3.1.0.6), never problem+json.
+
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::ApiError;
+
+#[derive(Debug)]
+pub struct OperationOutcome {
+    status: StatusCode,
+    /// An IssueType code: `invalid`, `not-supported`, `forbidden`, `login`, `exception`...
+    code: &'static str,
+    diagnostics: String,
+}
+
+impl OperationOutcome {
+    pub fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            diagnostics: diagnostics.into(),
+        }
+    }
+
+    pub fn invalid(diagnostics: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", diagnostics)
+    }
+
+    pub fn not_supported(diagnostics: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "not-supported", diagnostics)
+    }
+}
+
+/// Authentication, authorization and internal failures, in FHIR's terms.
+impl From<ApiError> for OperationOutcome {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::Unauthorized { .. } => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "a valid bearer token is required",
+            ),
+            ApiError::InvalidRequest { detail } => Self::invalid(detail),
+            ApiError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your roles do not permit this",
+            ),
+            ApiError::NotFound => Self::new(StatusCode::NOT_FOUND, "not-found", "no such resource"),
+            ApiError::Unavailable { detail } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "transient", detail)
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %crate::error::error_chain(cause.as_ref()), "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "internal error",
+                )
+            }
+            other => Self::invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<medvault_store::StoreError> for OperationOutcome {
+    fn from(err: medvault_store::StoreError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl IntoResponse for OperationOutcome {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}],
+        });
+        let mut response = (
+            self.status,
+            [(CONTENT_TYPE, super::CONTENT_TYPE)],
+            body.to_string(),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header"));
+        }
+        response
+    }
+}

@@ -1,0 +1,195 @@
+//! Reading the trail: auditors search it as FHIR AuditEvent; operators export it for a SIEM.
+
+use serde_json::Value;
+
+use crate::realm::{claims_of, Realm};
+
+async fn fhir(realm: &Realm, query: &str, token: &str) -> (u16, Value) {
+    let response = realm.get(&format!("/fhir/AuditEvent{query}"), token).await;
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "application/fhir+json");
+    (status, response.json().await.unwrap())
+}
+
+fn subtypes(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let codes = e["resource"]["subtype"].as_array().unwrap();
+            codes.last().unwrap()["code"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// An auditor, a physician who signed in twice, and one failed sign-in.
+async fn audited_realm() -> (Realm, String, String) {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("audrey@example.org", &["auditor"]);
+    realm.add_user("doc@example.org", &["physician"]);
+    let (doc, _) = realm.tokens("doc@example.org").await;
+    realm.tokens("doc@example.org").await;
+    realm.login("doc@example.org", "Wrong-Password-1234").await;
+    let (auditor, _) = realm.tokens("audrey@example.org").await;
+    let doc_id = claims_of(&doc)["sub"].as_str().unwrap().to_owned();
+    (realm, auditor, doc_id)
+}
+
+#[tokio::test]
+async fn only_auditors_may_search_audit_events() {
+    let (realm, _, _) = audited_realm().await;
+    realm.add_user("root@example.org", &["admin"]);
+    for email in ["doc@example.org", "root@example.org"] {
+        let (token, _) = realm.tokens(email).await;
+        let (status, outcome) = fhir(&realm, "", &token).await;
+        assert_eq!(status, 403, "{email}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_eq!(outcome["issue"][0]["code"], "forbidden");
+    }
+    let anonymous = realm
+        .client
+        .get(realm.url("/fhir/AuditEvent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let outcome: Value = anonymous.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn an_auditor_searches_by_agent_action_outcome_and_date_as_fhir() {
+    let (realm, auditor, doc_id) = audited_realm().await;
+
+    let (status, bundle) = fhir(&realm, &format!("?agent={doc_id}"), &auditor).await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(
+        (bundle["resourceType"].as_str(), bundle["type"].as_str()),
+        (Some("Bundle"), Some("searchset"))
+    );
+    assert_eq!(subtypes(&bundle), ["login.success", "login.success"]);
+    let event = &bundle["entry"][0]["resource"];
+    assert_eq!(event["resourceType"], "AuditEvent");
+    assert_eq!(event["type"]["code"], "110114");
+    assert_eq!(event["action"], "E");
+    assert_eq!(event["outcome"], "0");
+    assert_eq!(
+        event["agent"][0]["who"]["identifier"]["value"],
+        doc_id.as_str()
+    );
+    assert_eq!(event["agent"][0]["network"]["address"], "127.0.0.1");
+
+    let (_, failures) = fhir(&realm, "?outcome=4", &auditor).await;
+    assert_eq!(subtypes(&failures), ["login.failure"]);
+    let (_, created) = fhir(&realm, "?action=C", &auditor).await;
+    assert_eq!(subtypes(&created), ["user.create", "user.create"]);
+    let (_, by_subtype) = fhir(&realm, "?subtype=login.failure&outcome=0", &auditor).await;
+    assert!(
+        by_subtype["entry"].as_array().unwrap().is_empty(),
+        "filters combine"
+    );
+
+    let (_, today) = fhir(&realm, "?date=ge2000-01-01&date=le2999-12-31", &auditor).await;
+    assert_eq!(today["entry"].as_array().unwrap().len(), 6);
+    let (_, future) = fhir(&realm, "?date=gt2999-01-01", &auditor).await;
+    assert!(future["entry"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn audit_search_pages_through_next_links() {
+    let (realm, auditor, _) = audited_realm().await;
+    let (_, first) = fhir(&realm, "?_count=4", &auditor).await;
+    assert_eq!(first["entry"].as_array().unwrap().len(), 4);
+    let next = first["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next link");
+    let url = next["url"].as_str().unwrap();
+    let path = &url[url.find("/fhir/").unwrap()..];
+    let (_, second) = fhir(&realm, &path["/fhir/AuditEvent".len()..], &auditor).await;
+    assert_eq!(second["entry"].as_array().unwrap().len(), 2);
+    assert!(second["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["relation"] != "next"));
+    let ids = |b: &Value| {
+        b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        ids(&first).iter().all(|id| !ids(&second).contains(id)),
+        "pages do not overlap"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_or_malformed_parameters_are_refused_not_ignored() {
+    let (realm, auditor, _) = audited_realm().await;
+    for query in [
+        "?name=Smith",
+        "?date=yesterday",
+        "?outcome=2",
+        "?action=X",
+        "?_count=0",
+        "?subtype=nope",
+    ] {
+        let (status, outcome) = fhir(&realm, query, &auditor).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_trail_exports_as_json_lines_for_a_siem() {
+    let (realm, _, doc_id) = audited_realm().await;
+    let (ok, stdout, stderr) = realm.run_cli(
+        &[
+            "audit",
+            "export",
+            "--since",
+            "2000-01-01",
+            "--format",
+            "jsonl",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[2]["event"]["action"], "login.success");
+    assert_eq!(lines[2]["event"]["actor"]["id"], doc_id.as_str());
+    assert_eq!(lines[2]["hash"].as_str().unwrap().len(), 64);
+
+    let (ok, stdout, _) =
+        realm.run_cli(&["audit", "export", "--since", "2999-01-01T00:00:00Z"], "");
+    assert!(ok && stdout.is_empty());
+    let (ok, _, stderr) = realm.run_cli(
+        &[
+            "audit",
+            "export",
+            "--since",
+            "2000-01-01",
+            "--format",
+            "csv",
+        ],
+        "",
+    );
+    assert!(!ok && stderr.contains("--format must be jsonl"), "{stderr}");
+    assert!(
+        !realm
+            .run_cli(&["audit", "export", "--since", "last week"], "")
+            .0
+    );
+}
