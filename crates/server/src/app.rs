@@ -74,6 +74,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(identity::api::router())
         .merge(crate::audit::api::router())
         .merge(crate::audit::fhir_search::router())
+        .merge(crate::audit::access_log::router())
         .split_for_parts()
 }
 

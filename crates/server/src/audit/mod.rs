@@ -1,6 +1,7 @@
 //! The audit context: the tamper-evident trail (a hash chain with signed checkpoints) that
 //! every other context records its events in through [`record`].
 
+pub mod access_log;
 pub mod api;
 pub mod checkpoints;
 pub mod cli;

@@ -193,3 +193,143 @@ async fn the_trail_exports_as_json_lines_for_a_siem() {
             .0
     );
 }
+
+/// Records accesses to patients' records as the FHIR context will, through the real chain.
+async fn record_accesses(realm: &Realm, accesses: &[(&str, &str, medvault_domain::PurposeOfUse)]) {
+    let store = realm.store().await;
+    let mut events = Vec::new();
+    for (email, patient, purpose) in accesses {
+        let user = store.user_by_email(&email.parse().unwrap()).await.unwrap();
+        events.push(medvault_domain::AuditEvent {
+            at: medvault_domain::UnixMillis(1_800_000_000_000),
+            actor: medvault_domain::Actor::User {
+                id: user.id,
+                roles: user.roles.iter().collect(),
+            },
+            action: medvault_domain::AuditAction::FhirRead,
+            outcome: medvault_domain::Outcome::Success,
+            resource: Some(medvault_domain::AuditedResource {
+                kind: "Observation".into(),
+                id: "obs-1".into(),
+            }),
+            patient: Some(patient.parse().unwrap()),
+            purpose: Some(*purpose),
+            session: None,
+            source_ip: Some("10.1.2.3".into()),
+            request_id: None,
+        });
+    }
+    store
+        .append_audit_events(&events, medvault_crypto::audit_chain::entry_hash)
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_patient_sees_who_accessed_their_record_and_nothing_about_others() {
+    use medvault_domain::PurposeOfUse::{BreakGlass, Treatment};
+    let mut realm = Realm::start(&[]).await;
+    let (jane_record, joe_record) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    for (email, record) in [
+        ("jane@example.org", &jane_record),
+        ("joe@example.org", &joe_record),
+    ] {
+        let args = [
+            "user",
+            "add",
+            "--email",
+            email,
+            "--role",
+            "patient",
+            "--patient-id",
+            record,
+            "--password-stdin",
+        ];
+        assert!(realm.run_cli(&args, crate::realm::PASSWORD).0);
+    }
+    let args = [
+        "user",
+        "add",
+        "--email",
+        "doc@example.org",
+        "--role",
+        "physician",
+        "--name",
+        "Dr Grey",
+        "--password-stdin",
+    ];
+    assert!(realm.run_cli(&args, crate::realm::PASSWORD).0);
+    realm.add_user("nia@example.org", &["nurse"]);
+    record_accesses(
+        &realm,
+        &[
+            ("doc@example.org", &jane_record, Treatment),
+            ("nia@example.org", &joe_record, Treatment),
+            ("doc@example.org", &jane_record, BreakGlass),
+        ],
+    )
+    .await;
+
+    let (jane, _) = realm.tokens("jane@example.org").await;
+    let log: Value = realm
+        .get("/api/v1/me/access-log", &jane)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(entries[0]["who"]["name"], "Dr Grey");
+    assert_eq!(entries[0]["who"]["roles"], serde_json::json!(["physician"]));
+    assert_eq!(entries[0]["record"], "Observation");
+    assert_eq!(
+        (
+            entries[0]["purpose"].as_str(),
+            entries[0]["break_glass"].as_bool()
+        ),
+        (Some("treatment"), Some(false))
+    );
+    assert_eq!(
+        (
+            entries[1]["purpose"].as_str(),
+            entries[1]["break_glass"].as_bool()
+        ),
+        (Some("break_glass"), Some(true))
+    );
+
+    let (joe, _) = realm.tokens("joe@example.org").await;
+    let log: Value = realm
+        .get("/api/v1/me/access-log", &joe)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        log["entries"][0]["who"]["roles"],
+        serde_json::json!(["nurse"])
+    );
+
+    let (doc, _) = realm.tokens("doc@example.org").await;
+    let log: Value = realm
+        .get("/api/v1/me/access-log", &doc)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["entries"].as_array().unwrap().is_empty(),
+        "no record, no accesses: {log}"
+    );
+
+    realm.stop();
+    let (ok, stdout, stderr) = realm.run_cli(&["audit", "verify"], "");
+    assert!(
+        ok,
+        "the seeded accesses are proper links of the chain: {stdout}{stderr}"
+    );
+}

@@ -1,0 +1,154 @@
+//! `GET /api/v1/me/access-log`: who accessed the caller's own health record (HIPAA
+//! §164.528 accounting of disclosures). Patients see events about their record only.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::Json;
+use medvault_domain::{Actor, AuditEvent, PurposeOfUse, UserId};
+use medvault_store::{AuditFilter, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::identity::api::views::rfc3339;
+use crate::identity::Principal;
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(access_log))
+}
+
+const MAX_PAGE: u32 = 200;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogQuery {
+    /// The `next` cursor of the previous page.
+    after: Option<u64>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accessor {
+    /// The person's display name, or the application's client id.
+    name: Option<String>,
+    roles: Vec<&'static str>,
+    /// `user`, `client` or `system`.
+    kind: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Access {
+    at: String,
+    who: Accessor,
+    /// What was done, e.g. `fhir.read`.
+    action: &'static str,
+    /// The kind of record, e.g. `Observation`.
+    record: Option<String>,
+    /// Why: treatment, payment, operations, research or break_glass.
+    purpose: Option<&'static str>,
+    /// Emergency access that bypassed the usual rules.
+    break_glass: bool,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessLog {
+    entries: Vec<Access>,
+    next: Option<u64>,
+}
+
+/// Every recorded access to the caller's own record, oldest first.
+#[utoipa::path(get, path = "/api/v1/me/access-log", tag = "audit", security(("bearer" = [])),
+    params(AccessLogQuery), responses(
+    (status = 200, description = "Accesses to the caller's record", body = AccessLog),
+    (status = 401, description = "No valid access token", content_type = "application/problem+json"),
+))]
+async fn access_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<AccessLogQuery>,
+) -> Result<Json<AccessLog>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Unprocessable {
+            detail: format!("limit is 1 to {MAX_PAGE}"),
+        });
+    }
+    let me = state.store.user(principal.user_id).await?;
+    // Someone who is not a patient has no record, so nobody accessed it.
+    let Some(patient) = me.patient_id else {
+        return Ok(Json(AccessLog {
+            entries: Vec::new(),
+            next: None,
+        }));
+    };
+    let filter = AuditFilter {
+        patient: Some(patient.to_string()),
+        ..AuditFilter::default()
+    };
+    let found = state
+        .store
+        .search_audit_entries(&filter, query.after.unwrap_or(0), limit)
+        .await?;
+    let next = (found.len() == limit as usize)
+        .then(|| found.last().map(|e| e.seq))
+        .flatten();
+    let mut names = HashMap::new();
+    let mut entries = Vec::with_capacity(found.len());
+    for entry in &found {
+        entries.push(describe(&state, &mut names, &entry.event).await?);
+    }
+    Ok(Json(AccessLog { entries, next }))
+}
+
+async fn describe(
+    state: &AppState,
+    names: &mut HashMap<UserId, Option<String>>,
+    event: &AuditEvent,
+) -> Result<Access, StoreError> {
+    let who = match &event.actor {
+        Actor::User { id, roles } => {
+            let name = match names.get(id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match state.store.user(*id).await {
+                        Ok(user) => user.display_name.map(|n| n.as_str().to_owned()),
+                        // The account was deleted since; the access still happened.
+                        Err(StoreError::NotFound) => Some("former user".to_owned()),
+                        Err(err) => return Err(err),
+                    };
+                    names.insert(*id, name.clone());
+                    name
+                }
+            };
+            Accessor {
+                name,
+                roles: roles.iter().map(|r| r.as_str()).collect(),
+                kind: "user",
+            }
+        }
+        Actor::Client { id } => Accessor {
+            name: Some(id.clone()),
+            roles: Vec::new(),
+            kind: "client",
+        },
+        Actor::Anonymous | Actor::System => Accessor {
+            name: None,
+            roles: Vec::new(),
+            kind: "system",
+        },
+    };
+    Ok(Access {
+        at: rfc3339(event.at),
+        who,
+        action: event.action.code(),
+        record: event.resource.as_ref().map(|r| r.kind.clone()),
+        purpose: event.purpose.map(PurposeOfUse::code),
+        break_glass: event.purpose == Some(PurposeOfUse::BreakGlass),
+        outcome: event.outcome.code(),
+    })
+}
