@@ -68,10 +68,12 @@ pub enum AuditAction {
     Export,
     #[serde(rename = "erase")]
     Erase,
+    #[serde(rename = "audit.prune")]
+    AuditPrune,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -92,6 +94,7 @@ impl AuditAction {
         Self::BreakGlass,
         Self::Export,
         Self::Erase,
+        Self::AuditPrune,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -120,6 +123,7 @@ impl AuditAction {
             Self::BreakGlass => "break_glass",
             Self::Export => "export",
             Self::Erase => "erase",
+            Self::AuditPrune => "audit.prune",
         }
     }
 
@@ -133,7 +137,7 @@ impl AuditAction {
             | Self::UserPasswordChange
             | Self::FhirUpdate
             | Self::ConsentChange => 'U',
-            Self::UserDelete | Self::FhirDelete | Self::Erase => 'D',
+            Self::UserDelete | Self::FhirDelete | Self::Erase | Self::AuditPrune => 'D',
             Self::LoginSuccess
             | Self::LoginFailure
             | Self::TokenRefresh

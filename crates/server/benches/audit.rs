@@ -100,7 +100,7 @@ fn main() {
         drop(entries);
 
         let started = Instant::now();
-        let outcome = verify::verify(store.clone(), &key.public_key(), file, 1).await.expect("verify");
+        let outcome = verify::verify(store.clone(), &key.public_key(), file, 1, "6y".parse().expect("retention")).await.expect("verify");
         let elapsed = started.elapsed();
         let intact = outcome.expect("the trail is intact");
         println!(

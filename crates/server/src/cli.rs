@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use medvault_crypto::password::HashParams;
 
 use crate::app::HttpLimits;
+use crate::audit::retention::Retention;
 use crate::audit::AuditConfig;
 use crate::config::{parse_public_url, Database, ServeConfig, Tls};
 use crate::error::error_chain;
@@ -48,6 +49,10 @@ pub struct Cli {
     /// Defaults to <data-dir>/audit-checkpoints.jsonl.
     #[arg(long, global = true, env = "MEDVAULT_AUDIT_CHECKPOINT_FILE")]
     pub audit_checkpoint_file: Option<PathBuf>,
+
+    /// How long audit entries are kept, e.g. 6y, 90d: older ones are pruned at a checkpoint.
+    #[arg(long, global = true, env = "MEDVAULT_AUDIT_RETENTION", default_value = Retention::DEFAULT)]
+    pub audit_retention: Retention,
 
     #[command(subcommand)]
     pub command: Command,
@@ -100,6 +105,8 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 1)]
         from: u64,
     },
+    /// Delete entries older than the retention period now (the server does it hourly).
+    Prune,
     /// Write events from a point in time on to standard output, for a SIEM.
     Export {
         /// A date (YYYY-MM-DD) or an RFC 3339 date-time.
@@ -285,6 +292,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult {
     let database = Database::resolve(&cli.data_dir, cli.database_url.as_deref())?;
     let checkpoint_file = cli.checkpoint_file();
+    let retention = cli.audit_retention;
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig {
@@ -302,6 +310,7 @@ fn run(cli: Cli) -> CliResult {
                 },
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 demo: args.demo,
+                audit_retention: retention,
                 audit: AuditConfig {
                     checkpoint_every: args.audit_checkpoint_every,
                     checkpoint_interval: Duration::from_secs(args.audit_checkpoint_secs),
@@ -329,6 +338,14 @@ fn run(cli: Cli) -> CliResult {
             operator.close().await;
             rotated
         })?,
+        Command::Audit(AuditCommand::Prune) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let pruned =
+                crate::audit::cli::prune(operator.store.as_ref(), &operator.trail, retention).await;
+            operator.close().await;
+            println!("{}", pruned?);
+            Ok::<(), CliError>(())
+        })?,
         Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {
             let (store, _) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -341,8 +358,14 @@ fn run(cli: Cli) -> CliResult {
             let outcome = runtime()?.block_on(async {
                 let (store, master) =
                     crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
-                let outcome =
-                    crate::audit::cli::run(store.clone(), &master, &checkpoint_file, from).await;
+                let outcome = crate::audit::cli::run(
+                    store.clone(),
+                    &master,
+                    &checkpoint_file,
+                    from,
+                    retention,
+                )
+                .await;
                 store.close().await;
                 outcome.map_err(CliError::from)
             })?;

@@ -58,6 +58,7 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     pub demo: bool,
     pub audit: crate::audit::AuditConfig,
+    pub audit_retention: crate::audit::retention::Retention,
     pub identity: IdentityArgs,
 }
 

@@ -89,6 +89,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         audit: trail.clone(),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
+    let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
     let app = app::router(state, config.limits, tls.is_some())
         .into_make_service_with_connect_info::<SocketAddr>();
     let stopping = shutdown_on_signal()?;
@@ -138,7 +139,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         }
     };
     sync.abort();
+    pruning.abort();
     sync.abort();
+    pruning.abort();
     // Flush the trail and checkpoint its head, so the file records where it ended.
     trail.close().await;
     store.close().await;
@@ -176,6 +179,22 @@ async fn keep_in_sync(state: AppState) {
         tick.tick().await;
         if let Err(err) = state.identity.sync(state.store.as_ref()).await {
             tracing::error!(error = %crate::error::error_chain(&err), "identity sync failed; retrying");
+        }
+    }
+}
+
+/// How often the retention period is applied.
+const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn apply_retention(state: AppState, retention: crate::audit::retention::Retention) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tick.tick().await;
+        match crate::audit::cli::prune(state.store.as_ref(), &state.audit, retention).await {
+            Ok(summary) => tracing::info!(summary = %summary, "audit retention applied"),
+            Err(err) => {
+                tracing::error!(error = %crate::error::error_chain(&err), "audit retention failed; retrying")
+            }
         }
     }
 }

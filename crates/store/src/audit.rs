@@ -93,6 +93,11 @@ pub trait AuditStore {
     /// The last sequence number and its hash; `(0, genesis)` for an empty chain.
     async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
 
+    /// Retention: deletes entries up to and including `through`, and the checkpoints before
+    /// it. The checkpoint at `through` stays as the signed anchor the rest verifies from;
+    /// [`StoreError::NotFound`] when there is none. Returns how many entries were deleted.
+    async fn prune_audit_entries(&self, through: u64) -> Result<u64, StoreError>;
+
     /// [`StoreError::Conflict`] when a checkpoint at that sequence exists.
     async fn insert_audit_checkpoint(&self, checkpoint: &AuditCheckpoint)
         -> Result<(), StoreError>;

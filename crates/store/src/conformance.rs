@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             concurrent_appends_form_one_chain,
             checkpoints_and_the_checkpoint_key_are_kept,
             audit_search_filters_and_pages,
+            pruning_keeps_the_anchor_checkpoint,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -1017,5 +1018,51 @@ pub async fn audit_search_filters_and_pages(store: &dyn Store) {
                 .expect("date")
         ),
         [3, 4]
+    );
+}
+
+pub async fn pruning_keeps_the_anchor_checkpoint(store: &dyn Store) {
+    let events: Vec<AuditEvent> = (0..5).map(audit_event).collect();
+    store
+        .append_audit_events(&events, test_hash)
+        .await
+        .expect("append");
+    let checkpoint = |seq| crate::AuditCheckpoint {
+        seq,
+        head_hash: [seq as u8; 32],
+        at: T0,
+        key_id: "k".into(),
+        signature: vec![1],
+    };
+    for seq in [2, 3] {
+        store
+            .insert_audit_checkpoint(&checkpoint(seq))
+            .await
+            .expect("checkpoint");
+    }
+    assert!(
+        matches!(
+            store.prune_audit_entries(4).await,
+            Err(StoreError::NotFound)
+        ),
+        "no anchor at 4"
+    );
+    assert_eq!(store.prune_audit_entries(3).await.expect("prune"), 3);
+    let left: Vec<u64> = store
+        .audit_entries(1, 10)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, [4, 5]);
+    assert_eq!(
+        store.audit_checkpoints().await.expect("checkpoints"),
+        vec![checkpoint(3)]
+    );
+    assert_eq!(
+        store.audit_head().await.expect("head").0,
+        5,
+        "the head is untouched"
     );
 }

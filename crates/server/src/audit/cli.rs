@@ -23,6 +23,7 @@ pub async fn run(
     master: &MasterKey,
     checkpoint_file: &Path,
     from: u64,
+    retention: super::retention::Retention,
 ) -> Result<Result<String, Damage>, VerifyError> {
     let Some(key) = checkpoints::load_key(store.as_ref(), master).await? else {
         let (seq, _) = store.audit_head().await?;
@@ -39,7 +40,7 @@ pub async fn run(
     };
     let file = checkpoints::read_file(checkpoint_file)?;
     let file_count = file.len();
-    let outcome = verify::verify(store.clone(), &key.public_key(), file, from).await?;
+    let outcome = verify::verify(store.clone(), &key.public_key(), file, from, retention).await?;
     Ok(outcome.map(|intact| {
         format!(
             "audit trail intact: entries {}..={} ({} verified), {} signed checkpoints, {} in {}",
@@ -102,4 +103,25 @@ pub async fn export(
     }
     out.flush()?;
     Ok(written)
+}
+
+/// `medvault audit prune`: applies the retention period now (the server does it hourly).
+pub async fn prune(
+    store: &dyn Store,
+    trail: &super::AuditTrail,
+    retention: super::retention::Retention,
+) -> Result<String, medvault_store::StoreError> {
+    let outcome = super::retention::prune(store, retention, crate::clock::now()).await?;
+    let Some((deleted, anchor)) = outcome else {
+        return Ok("nothing is older than the retention period".to_owned());
+    };
+    let resource = medvault_domain::AuditedResource {
+        kind: "AuditCheckpoint".into(),
+        id: anchor.to_string(),
+    };
+    let event = super::system_event(medvault_domain::AuditAction::AuditPrune, Some(resource));
+    super::record(trail, event)
+        .await
+        .map_err(|e| medvault_store::StoreError::Backend(Box::new(e)))?;
+    Ok(format!("pruned {deleted} audit entries through {anchor}; the chain verifies from the checkpoint at {anchor}"))
 }

@@ -43,6 +43,7 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
         A::BreakGlass => (security, None),
         A::Export => (coding(DCM, "110106", "Export"), None),
         A::Erase => (rest, Some(coding(RESTFUL, "delete", "delete"))),
+        A::AuditPrune => (coding(DCM, "110101", "Audit Log Used"), None),
     }
 }
 

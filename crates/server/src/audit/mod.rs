@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod cli;
 mod fhir_render;
 pub mod fhir_search;
+pub mod retention;
 pub mod trail;
 pub mod verify;
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use medvault_store::{AuditCheckpoint, Store, StoreError};
 
+use super::retention::Retention;
+
 /// Entries read per query: large enough to amortise the round trip, small enough to keep
 /// memory flat on a long chain.
 const PAGE: u32 = 50_000;
@@ -102,13 +104,17 @@ async fn read_links(
 
 /// Verifies entries from `from` on. Checkpoints come from the database and the file; every
 /// signature must verify under `public_key`, and every checkpoint must match the chain.
+///
+/// Entries pruned for retention are accepted only when the chain resumes right after a
+/// signed checkpoint older than `retention`: deleting recent entries is damage.
 pub async fn verify(
     store: Arc<dyn Store>,
     public_key: &[u8; 32],
     file_checkpoints: Vec<AuditCheckpoint>,
     from: u64,
+    retention: Retention,
 ) -> Result<Result<Intact, Damage>, StoreError> {
-    let mut checkpoints = BTreeMap::new();
+    let mut signed = BTreeMap::new();
     for cp in store
         .audit_checkpoints()
         .await?
@@ -126,12 +132,29 @@ pub async fn verify(
                 detail,
             }));
         }
-        checkpoints.insert(cp.seq, cp.head_hash);
+        signed.insert(cp.seq, (cp.head_hash, cp.at));
     }
+    // Where retention legitimately pruned up to: a checkpoint old enough, right before the
+    // first entry that is left. Checkpoints before it cover entries that are gone.
+    let cutoff = retention.cutoff(crate::clock::now());
+    let first_kept = match store.audit_links(1, 1).await?.first() {
+        Some(link) => link.seq,
+        // Everything was pruned: the chain resumes after the head.
+        None => store.audit_head().await?.0 + 1,
+    };
+    let pruned_through = first_kept
+        .checked_sub(1)
+        .filter(|anchor| signed.get(anchor).is_some_and(|(_, at)| *at < cutoff))
+        .unwrap_or(0);
+    let checkpoints: BTreeMap<u64, [u8; 32]> = signed
+        .into_iter()
+        .filter(|(seq, _)| *seq >= pruned_through)
+        .map(|(seq, (hash, _))| (seq, hash))
+        .collect();
 
     // Start from the newest checkpoint before `from`: its signed hash anchors the chain.
     let (mut last_seq, mut prev) = checkpoints
-        .range(..from.max(1))
+        .range(..from.max(pruned_through + 1))
         .next_back()
         .map_or((0, GENESIS), |(seq, hash)| (*seq, *hash));
     let first_seq = last_seq + 1;

@@ -345,3 +345,38 @@ async fn a_third_party_verifies_checkpoints_with_the_published_key() {
         ));
     }
 }
+
+#[tokio::test]
+async fn retention_prunes_at_a_checkpoint_and_the_rest_still_verifies() {
+    let Some((realm, _)) = trail(false).await else {
+        return;
+    };
+    // Nothing is six years old: the default retention prunes nothing.
+    let (ok, stdout, stderr) = realm.run_cli(&["audit", "prune"], "");
+    assert!(
+        ok && stdout.contains("nothing is older"),
+        "{stdout}{stderr}"
+    );
+
+    // With a one-second retention, everything up to the final checkpoint (at 7) goes.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1100) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (ok, stdout, stderr) = realm.run_cli(&["--audit-retention", "1s", "audit", "prune"], "");
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("pruned") && stdout.contains("through"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = realm.run_cli(&["--audit-retention", "1s", "audit", "verify"], "");
+    assert!(
+        ok,
+        "the pruned chain verifies from its anchor: {stdout}{stderr}"
+    );
+    assert!(stdout.contains("intact"), "{stdout}");
+    // Judged by the real retention, the same deletion is damage: recent entries are gone.
+    let (ok, line) = verify(&realm);
+    assert!(!ok && line.contains("first bad entry 1: missing"), "{line}");
+}

@@ -141,6 +141,29 @@ macro_rules! __impl_sql_audit {
                 rows.into_iter().map($crate::sql::rows::audit_link).collect()
             }
 
+            async fn prune_audit_entries(&self, through: u64) -> Result<u64, $crate::StoreError> {
+                let through = $crate::sql::seq_value(through)?;
+                let mut tx = self.pool.begin().await?;
+                let anchored: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_checkpoints WHERE seq = $1")
+                    .bind(through)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if anchored.is_none() {
+                    tx.rollback().await?;
+                    return Err($crate::StoreError::NotFound);
+                }
+                let deleted = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                    .bind(through)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1")
+                    .bind(through)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(deleted.rows_affected())
+            }
+
             async fn audit_head(&self) -> Result<(u64, [u8; 32]), $crate::StoreError> {
                 let (seq, hash): (i64, Vec<u8>) =
                     sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
