@@ -333,3 +333,81 @@ async fn a_patient_sees_who_accessed_their_record_and_nothing_about_others() {
         "the seeded accesses are proper links of the chain: {stdout}{stderr}"
     );
 }
+
+/// Invariant: events hold ids and codes only. Every documented route gets PHI-looking values
+/// in its path, query and body, as admin and as anonymous; none reaches the audit store.
+#[tokio::test]
+async fn phi_sent_to_any_route_never_reaches_the_audit_trail() {
+    let mut realm = Realm::start(&[]).await;
+    realm.add_user("root@example.org", &["admin", "auditor"]);
+    let (admin, _) = realm.tokens("root@example.org").await;
+    let phi = [
+        "Jane-Q-Patientname",
+        "HIV-positive-result",
+        "1970-01-31-DOB",
+        "555-12-3456",
+    ];
+    let body = serde_json::json!({
+        "email": format!("{}@example.org", phi[0]), "password": phi[1], "display_name": phi[0],
+        "roles": ["patient"], "refresh_token": phi[3], "note": phi[1], "birthDate": phi[2],
+    });
+    // One request that succeeds with PHI-looking data, so an event about it is certainly written.
+    let created = realm
+        .client
+        .post(realm.url("/api/v1/admin/users"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"email": "p1@example.org", "display_name": phi[0], "roles": ["patient"], "password": "Long-Enough-Passphrase-31"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let spec: Value = realm
+        .client
+        .get(realm.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut calls = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", phi[0]);
+        for method in operations.as_object().unwrap().keys() {
+            for token in [Some(admin.as_str()), None] {
+                let url = realm.url(&format!("{concrete}?name={}&q={}", phi[0], phi[2]));
+                let mut request = realm
+                    .client
+                    .request(method.to_uppercase().parse().unwrap(), url)
+                    .json(&body);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let status = request.send().await.unwrap().status();
+                assert!(
+                    !status.is_server_error(),
+                    "{method} {path} answered {status}"
+                );
+                calls += 1;
+            }
+        }
+    }
+    assert!(
+        calls >= 20,
+        "every documented route was exercised ({calls} calls)"
+    );
+    realm.stop();
+
+    let (ok, exported, stderr) = realm.run_cli(&["audit", "export", "--since", "2000-01-01"], "");
+    assert!(ok, "{stderr}");
+    assert!(
+        exported.lines().count() >= 3,
+        "the calls were audited: {exported}"
+    );
+    for value in phi {
+        assert!(
+            !exported.contains(value),
+            "{value} reached the audit trail:\n{exported}"
+        );
+    }
+}
