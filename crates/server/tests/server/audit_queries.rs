@@ -361,15 +361,7 @@ async fn phi_sent_to_any_route_never_reaches_the_audit_trail() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let spec: Value = realm
-        .client
-        .get(realm.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = crate::support::get_json(&realm.client, realm.url("/openapi.json")).await;
     let mut calls = 0;
     for (path, operations) in spec["paths"].as_object().unwrap() {
         let concrete = path.replace("{id}", phi[0]);

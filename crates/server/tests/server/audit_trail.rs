@@ -295,15 +295,8 @@ async fn a_third_party_verifies_checkpoints_with_the_published_key() {
     let mut realm = Realm::start(&[]).await;
     realm.add_user("jane@example.org", &["physician"]);
     realm.login("jane@example.org", PASSWORD).await;
-    let jwk: serde_json::Value = realm
-        .client
-        .get(realm.url("/api/v1/audit/checkpoint-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwk: serde_json::Value =
+        crate::support::get_json(&realm.client, realm.url("/api/v1/audit/checkpoint-key")).await;
     realm.stop();
     assert_eq!(
         (jwk["kty"].as_str(), jwk["crv"].as_str()),

@@ -70,14 +70,7 @@ async fn metrics_count_requests_by_route_template_not_raw_path() {
 async fn openapi_is_3_1_and_every_documented_route_is_served() {
     let server = Server::start().await;
     let client = reqwest::Client::new();
-    let spec: Value = client
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = crate::support::get_json(&client, server.url("/openapi.json")).await;
     assert!(
         spec["openapi"].as_str().unwrap().starts_with("3.1"),
         "{spec}"

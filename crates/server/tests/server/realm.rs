@@ -240,15 +240,8 @@ impl Realm {
 
     /// The `kid`s the JWKS publishes.
     pub async fn published_kids(&self) -> Vec<String> {
-        let jwks: Value = self
-            .client
-            .get(self.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value =
+            crate::support::get_json(&self.client, self.url("/.well-known/jwks.json")).await;
         jwks["keys"]
             .as_array()
             .unwrap()

@@ -208,3 +208,15 @@ pub async fn problem(response: reqwest::Response) -> serde_json::Value {
     assert_eq!(content_type, "application/problem+json");
     response.json().await.expect("problem body")
 }
+
+/// GETs `url` and parses the JSON body.
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
