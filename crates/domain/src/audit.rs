@@ -70,10 +70,16 @@ pub enum AuditAction {
     Erase,
     #[serde(rename = "audit.prune")]
     AuditPrune,
+    #[serde(rename = "user.unlock")]
+    UserUnlock,
+    #[serde(rename = "security.lockout")]
+    SecurityLockout,
+    #[serde(rename = "security.ip_blocked")]
+    SecurityIpBlocked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 24] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -95,6 +101,9 @@ impl AuditAction {
         Self::Export,
         Self::Erase,
         Self::AuditPrune,
+        Self::UserUnlock,
+        Self::SecurityLockout,
+        Self::SecurityIpBlocked,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -124,6 +133,9 @@ impl AuditAction {
             Self::Export => "export",
             Self::Erase => "erase",
             Self::AuditPrune => "audit.prune",
+            Self::UserUnlock => "user.unlock",
+            Self::SecurityLockout => "security.lockout",
+            Self::SecurityIpBlocked => "security.ip_blocked",
         }
     }
 
@@ -136,7 +148,8 @@ impl AuditAction {
             | Self::UserRoleChange
             | Self::UserPasswordChange
             | Self::FhirUpdate
-            | Self::ConsentChange => 'U',
+            | Self::ConsentChange
+            | Self::UserUnlock => 'U',
             Self::UserDelete | Self::FhirDelete | Self::Erase | Self::AuditPrune => 'D',
             Self::LoginSuccess
             | Self::LoginFailure
@@ -144,7 +157,9 @@ impl AuditAction {
             | Self::TokenReuseDetected
             | Self::SessionEnd
             | Self::KeysRotate
-            | Self::BreakGlass => 'E',
+            | Self::BreakGlass
+            | Self::SecurityLockout
+            | Self::SecurityIpBlocked => 'E',
         }
     }
 }

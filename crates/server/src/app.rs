@@ -30,6 +30,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub identity: Arc<Identity>,
     pub audit: Arc<AuditTrail>,
+    pub protect: Arc<crate::protect::Protect>,
 }
 
 /// Limits applied to every request.

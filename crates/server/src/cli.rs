@@ -247,6 +247,38 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
+    /// Failed sign-ins after which an account's attempts back off exponentially.
+    #[arg(long, env = "MEDVAULT_LOGIN_BACKOFF_AFTER", default_value_t = 5)]
+    pub login_backoff_after: u32,
+
+    /// Consecutive failed sign-ins that lock an account.
+    #[arg(long, env = "MEDVAULT_LOGIN_LOCK_AFTER", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_lock_after: u32,
+
+    /// How long a locked account stays locked, in seconds.
+    #[arg(long, env = "MEDVAULT_LOGIN_LOCK_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub login_lock_secs: i64,
+
+    /// Failed sign-ins one address may have per window, across all accounts.
+    #[arg(long, env = "MEDVAULT_IP_FAILURE_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_failure_limit: u32,
+
+    /// The window, in seconds, over which an address's allowance refills.
+    #[arg(long, env = "MEDVAULT_IP_FAILURE_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub ip_failure_window_secs: i64,
+
+    /// A proxy (CIDR) whose X-Forwarded-For is trusted. Repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MEDVAULT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Sign an audit checkpoint after this many new entries.
     #[arg(long, env = "MEDVAULT_AUDIT_CHECKPOINT_EVERY", default_value_t = DEFAULT_CHECKPOINT_EVERY,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -311,6 +343,16 @@ fn run(cli: Cli) -> CliResult {
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 demo: args.demo,
                 audit_retention: retention,
+                protect: crate::config::ProtectArgs {
+                    limits: crate::protect::LimitsConfig {
+                        backoff_after: args.login_backoff_after,
+                        lock_after: args.login_lock_after,
+                        lock_secs: args.login_lock_secs,
+                        ip_failures: args.ip_failure_limit,
+                        ip_window_secs: args.ip_failure_window_secs,
+                    },
+                    trusted_proxies: crate::protect::TrustedProxies(args.trusted_proxies),
+                },
                 audit: AuditConfig {
                     checkpoint_every: args.audit_checkpoint_every,
                     checkpoint_interval: Duration::from_secs(args.audit_checkpoint_secs),

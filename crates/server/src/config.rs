@@ -59,7 +59,15 @@ pub struct ServeConfig {
     pub demo: bool,
     pub audit: crate::audit::AuditConfig,
     pub audit_retention: crate::audit::retention::Retention,
+    pub protect: ProtectArgs,
     pub identity: IdentityArgs,
+}
+
+/// Attack-protection settings.
+#[derive(Debug, Clone)]
+pub struct ProtectArgs {
+    pub limits: crate::protect::LimitsConfig,
+    pub trusted_proxies: crate::protect::TrustedProxies,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

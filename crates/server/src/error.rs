@@ -29,6 +29,9 @@ pub enum ApiError {
     InvalidRequest { detail: &'static str },
     #[error("forbidden")]
     Forbidden,
+    /// Too many failed attempts; the same answer for existing and unknown accounts.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("conflict")]
     Conflict { detail: String },
     /// Well-formed JSON whose values break a rule (a weak password, an unknown role).
@@ -107,6 +110,19 @@ impl IntoResponse for ApiError {
                     "urn:medvault:problem:invalid-request",
                     Some(detail.to_owned()),
                 )
+            }
+            Self::TooManyAttempts { retry_after_secs } => {
+                let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                response.extensions_mut().insert(Problem {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    kind: "urn:medvault:problem:too-many-attempts",
+                    detail: Some(format!("try again in {retry_after_secs} s")),
+                    code: Some("too_many_attempts"),
+                });
+                return response;
             }
             Self::Forbidden => (
                 StatusCode::FORBIDDEN,

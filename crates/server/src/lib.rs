@@ -12,6 +12,7 @@ pub mod http;
 pub mod identity;
 pub mod keyring;
 pub mod ops;
+pub mod protect;
 pub mod serve;
 pub mod storage;
 pub mod telemetry;

@@ -87,6 +87,10 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         metrics: Arc::new(Metrics::new()),
         identity,
         audit: trail.clone(),
+        protect: Arc::new(crate::protect::Protect {
+            limits: crate::protect::LoginLimits::new(config.protect.limits),
+            trusted_proxies: config.protect.trusted_proxies.clone(),
+        }),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
@@ -177,6 +181,7 @@ async fn keep_in_sync(state: AppState) {
     tick.tick().await;
     loop {
         tick.tick().await;
+        state.protect.limits.prune(crate::clock::now());
         if let Err(err) = state.identity.sync(state.store.as_ref()).await {
             tracing::error!(error = %crate::error::error_chain(&err), "identity sync failed; retrying");
         }

@@ -44,6 +44,11 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
         A::Export => (coding(DCM, "110106", "Export"), None),
         A::Erase => (rest, Some(coding(RESTFUL, "delete", "delete"))),
         A::AuditPrune => (coding(DCM, "110101", "Audit Log Used"), None),
+        A::UserUnlock => (
+            coding(DCM, "110137", "User Security Attributes Changed"),
+            None,
+        ),
+        A::SecurityLockout | A::SecurityIpBlocked => (security, None),
     }
 }
 

@@ -43,6 +43,11 @@ impl From<ApiError> for OperationOutcome {
                 "a valid bearer token is required",
             ),
             ApiError::InvalidRequest { detail } => Self::invalid(detail),
+            ApiError::TooManyAttempts { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "too many attempts",
+            ),
             ApiError::Forbidden => Self::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -11,7 +11,7 @@ use crate::http::RequestId;
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub request_id: Option<String>,
-    /// The peer address. Forwarded-for headers are not trusted: no proxy is configured.
+    /// The client's address: the peer, or what a trusted proxy says it forwarded.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -19,19 +19,28 @@ pub struct RequestContext {
 /// User agents are free text from the client; keep a bounded, printable prefix.
 const MAX_USER_AGENT: usize = 256;
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+impl FromRequestParts<crate::AppState> for RequestContext {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(_) => Some(
+                crate::protect::ClientIp::from_request_parts(parts, state)
+                    .await?
+                    .0
+                    .to_string(),
+            ),
+            None => None,
+        };
         Ok(Self {
             request_id: parts
                 .extensions
                 .get::<RequestId>()
                 .map(|id| id.as_str().to_owned()),
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            ip,
             user_agent: parts
                 .headers
                 .get(USER_AGENT)

@@ -15,6 +15,8 @@ use crate::http::RequestContext;
 use crate::identity::password_policy::MAX_CHARS;
 use crate::identity::principal::Principal;
 use crate::identity::tokens::TokenPair;
+use crate::protect::limits::FailureEffect;
+use crate::protect::ClientIp;
 use crate::{ApiError, AppState};
 
 const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized {
@@ -38,6 +40,7 @@ fn actor(user: &User) -> Actor {
 pub async fn login(
     state: &AppState,
     context: &RequestContext,
+    client: ClientIp,
     email: &str,
     password: Password,
 ) -> Result<TokenPair, ApiError> {
@@ -50,6 +53,14 @@ pub async fn login(
             detail: format!("password must have 1 to {MAX_CHARS} characters"),
         });
     }
+    // Before any hashing: a refused attempt costs the server a map lookup, not an Argon2 hash.
+    let limits = &state.protect.limits;
+    let address = client.limit_key();
+    limits
+        .check(email.as_str(), address, now())
+        .map_err(|t| ApiError::TooManyAttempts {
+            retry_after_secs: t.retry_after_secs,
+        })?;
     let store = state.store.as_ref();
     let user = match store.user_by_email(&email).await {
         Ok(user) => Some(user),
@@ -78,8 +89,11 @@ pub async fn login(
             event = audit::about(event, "User", user.id);
         }
         audit::record(&state.audit, event).await?;
+        let effect = limits.failed(email.as_str(), address, now());
+        record_security_events(state, context, &user, effect).await?;
         return Err(INVALID_CREDENTIALS);
     }
+    limits.succeeded(email.as_str());
     let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
     if verdict == Verification::MatchNeedsRehash {
         let rehashed = state.identity.hashing.hash(password).await?;
@@ -87,6 +101,42 @@ pub async fn login(
         tracing::info!(user_id = %user.id, "password rehashed with the current parameters");
     }
     start_session(state, context, &user, vec!["pwd".into()]).await
+}
+
+/// A lockout or a blocked address is a security event, recorded in the audit trail.
+async fn record_security_events(
+    state: &AppState,
+    context: &RequestContext,
+    user: &Option<User>,
+    effect: FailureEffect,
+) -> Result<(), ApiError> {
+    if effect.account_locked {
+        tracing::warn!("account locked after repeated failed sign-ins");
+        let mut event = audit::event(
+            context,
+            Actor::Anonymous,
+            AuditAction::SecurityLockout,
+            Outcome::Denied,
+        );
+        if let Some(user) = user {
+            event = audit::about(event, "User", user.id);
+        }
+        audit::record(&state.audit, event).await?;
+    }
+    if effect.address_blocked {
+        tracing::warn!(
+            address = context.ip.as_deref().unwrap_or("unknown"),
+            "address blocked after repeated failed sign-ins"
+        );
+        let event = audit::event(
+            context,
+            Actor::Anonymous,
+            AuditAction::SecurityIpBlocked,
+            Outcome::Denied,
+        );
+        audit::record(&state.audit, event).await?;
+    }
+    Ok(())
 }
 
 async fn start_session(

@@ -18,6 +18,7 @@ mod identity_tokens;
 mod logs;
 mod ops;
 mod postgres;
+mod protect;
 mod shutdown;
 mod startup;
 mod tls;

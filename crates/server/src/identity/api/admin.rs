@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(unlock_user))
 }
 
 const MAX_PAGE: u32 = 200;
@@ -249,6 +250,26 @@ async fn delete_user(
     let (user, ended) = users::delete(store, user_id(&id)?).await?;
     sessions::forget(&state, ended);
     let event = audit::event(&context, actor, AuditAction::UserDelete, Outcome::Success);
+    audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift a sign-in lock (or back-off) on a user after repeated failed attempts.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")), responses(
+    (status = 204, description = "Unlocked"),
+    (status = 404, description = "No such user", content_type = "application/problem+json"),
+))]
+async fn unlock_user(
+    State(state): State<AppState>,
+    context: RequestContext,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let actor = admin(&principal)?;
+    let user = state.store.user(user_id(&id)?).await?;
+    state.protect.limits.unlock(user.email.as_str());
+    let event = audit::event(&context, actor, AuditAction::UserUnlock, Outcome::Success);
     audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

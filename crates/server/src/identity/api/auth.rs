@@ -14,6 +14,7 @@ use crate::http::{ApiJson, RequestContext};
 use crate::identity::sessions;
 use crate::identity::tokens::TokenPair;
 use crate::identity::Principal;
+use crate::protect::ClientIp;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,13 +65,15 @@ impl From<TokenPair> for TokenResponse {
     (status = 200, description = "Signed in", body = TokenResponse),
     (status = 401, description = "`invalid_credentials`: the same for an unknown email, a wrong password and a disabled account", content_type = "application/problem+json"),
     (status = 422, description = "Malformed email or password", content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`, with `Retry-After`: the same for existing and unknown accounts", content_type = "application/problem+json"),
 ))]
 async fn login(
     State(state): State<AppState>,
     context: RequestContext,
+    client: ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair = sessions::login(&state, &context, &request.email, request.password).await?;
+    let pair = sessions::login(&state, &context, client, &request.email, request.password).await?;
     Ok(Json(pair.into()))
 }
 

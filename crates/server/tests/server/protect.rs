@@ -1,0 +1,241 @@
+//! Attack simulations on loopback: what an attacker can and cannot do against sign-in.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::realm::{body_without_request_id, Realm, PASSWORD};
+
+const WRONG: &str = "Not-The-Password-000";
+
+async fn attempt(
+    realm: &Realm,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = realm
+        .client
+        .post(realm.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_throttled(response: reqwest::Response) -> (u16, Value) {
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let answer = body_without_request_id(response).await;
+    assert_eq!(answer.1["error"], "too_many_attempts");
+    answer
+}
+
+#[tokio::test]
+async fn guessing_locks_an_account_even_against_the_right_password_until_it_expires() {
+    let args = [
+        "--login-backoff-after",
+        "10",
+        "--login-lock-after",
+        "10",
+        "--login-lock-secs",
+        "2",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    for _ in 0..10 {
+        assert_eq!(
+            attempt(&realm, "jane@example.org", WRONG, None)
+                .await
+                .status(),
+            401
+        );
+        assert_eq!(
+            attempt(&realm, "ghost@example.org", WRONG, None)
+                .await
+                .status(),
+            401
+        );
+    }
+    let locked = assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    let unknown =
+        assert_throttled(attempt(&realm, "ghost@example.org", PASSWORD, None).await).await;
+    assert_eq!(
+        locked, unknown,
+        "a locked real account looks like a locked unknown one"
+    );
+    assert_eq!(
+        attempt(&realm, "other@example.org", WRONG, None)
+            .await
+            .status(),
+        401,
+        "others are unaffected"
+    );
+
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2_100) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        attempt(&realm, "jane@example.org", PASSWORD, None)
+            .await
+            .status(),
+        200,
+        "the lock expired"
+    );
+    let actions: Vec<_> = realm
+        .audit_events()
+        .await
+        .iter()
+        .map(|e| e.action.code())
+        .collect();
+    assert!(actions.contains(&"security.lockout"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn failures_back_off_exponentially_before_the_lock() {
+    let realm = Realm::start(&["--login-backoff-after", "2", "--login-lock-after", "50"]).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    for _ in 0..2 {
+        assert_eq!(
+            attempt(&realm, "jane@example.org", WRONG, None)
+                .await
+                .status(),
+            401
+        );
+    }
+    // The third guess in a row must wait: even the right password is turned away now.
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+}
+
+#[tokio::test]
+async fn an_admin_unlocks_a_locked_account_and_only_an_admin_may() {
+    let realm = Realm::start(&["--login-backoff-after", "3", "--login-lock-after", "3"]).await;
+    realm.add_user("root@example.org", &["admin"]);
+    realm.add_user("doc@example.org", &["physician"]);
+    realm.add_user("jane@example.org", &["nurse"]);
+    let (root, _) = realm.tokens("root@example.org").await;
+    let (doc, _) = realm.tokens("doc@example.org").await;
+    for _ in 0..3 {
+        attempt(&realm, "jane@example.org", WRONG, None).await;
+    }
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+
+    let list: Value = realm
+        .get("/api/v1/admin/users?email=jane@example.org", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["users"][0]["id"].as_str().unwrap().to_owned();
+    let unlock = |token: String| {
+        let request = realm
+            .client
+            .post(realm.url(&format!("/api/v1/admin/users/{id}/unlock")))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(unlock(doc).await, 403);
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    assert_eq!(unlock(root).await, 204);
+    assert_eq!(
+        attempt(&realm, "jane@example.org", PASSWORD, None)
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Sprays one wrong password across `accounts` distinct accounts.
+async fn spray(realm: &Realm, accounts: usize, forwarded_for: impl Fn(usize) -> Option<String>) {
+    for n in 0..accounts {
+        let response = attempt(
+            realm,
+            &format!("user{n}@example.org"),
+            WRONG,
+            forwarded_for(n).as_deref(),
+        )
+        .await;
+        assert_eq!(response.status(), 401, "attempt {n}");
+    }
+}
+
+#[tokio::test]
+async fn spraying_many_accounts_from_one_address_blocks_that_address() {
+    let args = [
+        "--ip-failure-limit",
+        "20",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    spray(&realm, 20, |_| None).await;
+    // The address is spent: even a real user's right password from it is refused, unhashed.
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    let actions: Vec<_> = realm
+        .audit_events()
+        .await
+        .iter()
+        .map(|e| e.action.code())
+        .collect();
+    assert!(actions.contains(&"security.ip_blocked"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_does_not_dodge_the_address_limit() {
+    let args = [
+        "--ip-failure-limit",
+        "10",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    spray(&realm, 10, |n| Some(format!("198.51.100.{n}"))).await;
+    assert_throttled(attempt(&realm, "someone@example.org", WRONG, Some("203.0.113.200")).await)
+        .await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
+    let args = [
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--ip-failure-limit",
+        "5",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    // Stuffing through the proxy from one client address...
+    spray(&realm, 5, |_| Some("198.51.100.7".into())).await;
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, Some("198.51.100.7")).await)
+        .await;
+    // ...blocks that client, not everyone behind the proxy.
+    assert_eq!(
+        attempt(&realm, "jane@example.org", PASSWORD, Some("198.51.100.8"))
+            .await
+            .status(),
+        200
+    );
+    let events = realm.audit_events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.source_ip.as_deref() == Some("198.51.100.7")),
+        "the audit names the real client"
+    );
+}
