@@ -229,17 +229,17 @@ fn protection_cost(raw_per_core: f64) {
     let now = medvault_domain::UnixMillis(1_800_000_000_000);
     let address = |n: u32| std::net::IpAddr::from((n | 0x0a00_0000).to_be_bytes());
     for n in 0..100_000u32 {
-        limits.failed(&format!("user{n}@example.org"), address(n), now);
+        limits.failed(Some(&format!("user{n}@example.org")), Some(address(n)), now);
     }
     let blocked = address(7);
     for _ in 0..3 {
-        limits.failed("spray@example.org", blocked, now);
+        limits.failed(Some("spray@example.org"), Some(blocked), now);
     }
     let mut samples: Vec<Duration> = (0..100_000u32)
         .map(|n| {
             let account = format!("user{n}@example.org");
             let started = Instant::now();
-            let _ = std::hint::black_box(limits.check(&account, address(n), now));
+            let _ = std::hint::black_box(limits.check(Some(&account), Some(address(n)), now));
             started.elapsed()
         })
         .collect();
@@ -247,7 +247,10 @@ fn protection_cost(raw_per_core: f64) {
     let p99 = samples[samples.len() * 99 / 100];
     let started = Instant::now();
     for _ in 0..100_000 {
-        assert!(std::hint::black_box(limits.check("spray@example.org", blocked, now)).is_err());
+        assert!(
+            std::hint::black_box(limits.check(Some("spray@example.org"), Some(blocked), now))
+                .is_err()
+        );
     }
     let rejection = started.elapsed() / 100_000;
     let hash = Duration::from_secs_f64(1.0 / raw_per_core);

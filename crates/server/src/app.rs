@@ -76,6 +76,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::audit::api::router())
         .merge(crate::audit::fhir_search::router())
         .merge(crate::audit::access_log::router())
+        .merge(crate::protect::api::router())
         .split_for_parts()
 }
 

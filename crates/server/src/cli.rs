@@ -271,6 +271,10 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(i64).range(1..))]
     pub ip_failure_window_secs: i64,
 
+    /// Addresses (CIDR) exempt from the per-address failure limit. Repeatable.
+    #[arg(long = "ip-allow", env = "MEDVAULT_IP_ALLOW", value_delimiter = ',')]
+    pub ip_allow: Vec<ipnet::IpNet>,
+
     /// A proxy (CIDR) whose X-Forwarded-For is trusted. Repeatable.
     #[arg(
         long = "trusted-proxy",
@@ -352,6 +356,7 @@ fn run(cli: Cli) -> CliResult {
                         ip_window_secs: args.ip_failure_window_secs,
                     },
                     trusted_proxies: crate::protect::TrustedProxies(args.trusted_proxies),
+                    allowed: args.ip_allow,
                 },
                 audit: AuditConfig {
                     checkpoint_every: args.audit_checkpoint_every,

@@ -68,6 +68,7 @@ pub struct ServeConfig {
 pub struct ProtectArgs {
     pub limits: crate::protect::LimitsConfig,
     pub trusted_proxies: crate::protect::TrustedProxies,
+    pub allowed: Vec<ipnet::IpNet>,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

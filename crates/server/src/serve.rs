@@ -90,6 +90,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         protect: Arc::new(crate::protect::Protect {
             limits: crate::protect::LoginLimits::new(config.protect.limits),
             trusted_proxies: config.protect.trusted_proxies.clone(),
+            allowed: config.protect.allowed.clone(),
         }),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));

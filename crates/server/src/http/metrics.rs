@@ -28,6 +28,11 @@ struct LatencyLabels {
     route: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SecurityLabels {
+    kind: &'static str,
+}
+
 type LatencyFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -35,6 +40,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+    security_events: Family<SecurityLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -60,11 +66,25 @@ impl Metrics {
             "HTTP request latency by route template",
             latency.clone(),
         );
+        let security_events = Family::<SecurityLabels, Counter>::default();
+        registry.register(
+            "security_events",
+            "Security events (lockouts, blocked addresses, token reuse) by kind",
+            security_events.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            security_events,
         }
+    }
+
+    /// Counts one security event of `kind` (an audit action code).
+    pub fn security_event(&self, kind: &'static str) {
+        self.security_events
+            .get_or_create(&SecurityLabels { kind })
+            .inc();
     }
 
     /// The OpenMetrics text exposition, which Prometheus scrapes natively.

@@ -16,7 +16,7 @@ use crate::identity::password_policy::MAX_CHARS;
 use crate::identity::principal::Principal;
 use crate::identity::tokens::TokenPair;
 use crate::protect::limits::FailureEffect;
-use crate::protect::ClientIp;
+use crate::protect::{self, ClientIp};
 use crate::{ApiError, AppState};
 
 const INVALID_CREDENTIALS: ApiError = ApiError::Unauthorized {
@@ -55,9 +55,9 @@ pub async fn login(
     }
     // Before any hashing: a refused attempt costs the server a map lookup, not an Argon2 hash.
     let limits = &state.protect.limits;
-    let address = client.limit_key();
+    let address = state.protect.address_key(client);
     limits
-        .check(email.as_str(), address, now())
+        .check(Some(email.as_str()), address, now())
         .map_err(|t| ApiError::TooManyAttempts {
             retry_after_secs: t.retry_after_secs,
         })?;
@@ -89,7 +89,7 @@ pub async fn login(
             event = audit::about(event, "User", user.id);
         }
         audit::record(&state.audit, event).await?;
-        let effect = limits.failed(email.as_str(), address, now());
+        let effect = limits.failed(Some(email.as_str()), address, now());
         record_security_events(state, context, &user, effect).await?;
         return Err(INVALID_CREDENTIALS);
     }
@@ -111,7 +111,6 @@ async fn record_security_events(
     effect: FailureEffect,
 ) -> Result<(), ApiError> {
     if effect.account_locked {
-        tracing::warn!("account locked after repeated failed sign-ins");
         let mut event = audit::event(
             context,
             Actor::Anonymous,
@@ -121,20 +120,16 @@ async fn record_security_events(
         if let Some(user) = user {
             event = audit::about(event, "User", user.id);
         }
-        audit::record(&state.audit, event).await?;
+        protect::security_event(state, event).await?;
     }
     if effect.address_blocked {
-        tracing::warn!(
-            address = context.ip.as_deref().unwrap_or("unknown"),
-            "address blocked after repeated failed sign-ins"
-        );
         let event = audit::event(
             context,
             Actor::Anonymous,
             AuditAction::SecurityIpBlocked,
             Outcome::Denied,
         );
-        audit::record(&state.audit, event).await?;
+        protect::security_event(state, event).await?;
     }
     Ok(())
 }
@@ -188,8 +183,24 @@ async fn start_session(
 pub async fn refresh(
     state: &AppState,
     context: &RequestContext,
+    client: ClientIp,
     presented: OpaqueToken,
 ) -> Result<TokenPair, ApiError> {
+    // Guessing refresh tokens spends the same per-address allowance as guessing passwords.
+    let address = state.protect.address_key(client);
+    let limits = &state.protect.limits;
+    limits
+        .check(None, address, now())
+        .map_err(|t| ApiError::TooManyAttempts {
+            retry_after_secs: t.retry_after_secs,
+        })?;
+    let invalid_grant = || {
+        let effect = limits.failed(None, address, now());
+        async move {
+            record_security_events(state, context, &None, effect).await?;
+            Err::<TokenPair, ApiError>(INVALID_GRANT)
+        }
+    };
     let store = state.store.as_ref();
     let at = now();
     let next = OpaqueToken::generate();
@@ -199,12 +210,12 @@ pub async fn refresh(
         .await
     {
         Ok(rotation) => rotation,
-        Err(StoreError::NotFound) => return Err(INVALID_GRANT),
+        Err(StoreError::NotFound) => return invalid_grant().await,
         Err(err) => return Err(err.into()),
     };
     let session = match rotation {
         Rotation::Rotated(session) => session,
-        Rotation::Dead(_) => return Err(INVALID_GRANT),
+        Rotation::Dead(_) => return invalid_grant().await,
         Rotation::Reused(session_id) => {
             let session = store.session(session_id).await?;
             revoke(state, session_id).await?;
@@ -215,8 +226,7 @@ pub async fn refresh(
                 AuditAction::TokenReuseDetected,
                 Outcome::Denied,
             );
-            audit::record(&state.audit, audit::with_session(event, session_id)).await?;
-            tracing::warn!(session_id = %session_id, "refresh token reuse: session revoked");
+            protect::security_event(state, audit::with_session(event, session_id)).await?;
             return Err(INVALID_GRANT);
         }
     };

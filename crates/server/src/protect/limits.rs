@@ -94,24 +94,31 @@ impl LoginLimits {
         state.updated = now;
     }
 
-    /// May `account` try to sign in from `address` now?
-    pub fn check(&self, account: &str, address: IpAddr, now: UnixMillis) -> Result<(), Throttled> {
-        if let Some(state) = self
-            .addresses
-            .lock()
-            .expect("limits lock poisoned")
-            .get_mut(&address)
-        {
-            self.refill(state, now);
-            if state.allowance < 1.0 {
-                let per_sec =
-                    f64::from(self.config.ip_failures) / self.config.ip_window_secs as f64;
-                let wait = ((1.0 - state.allowance) / per_sec).ceil().max(1.0);
-                return Err(Throttled {
-                    retry_after_secs: wait as u64,
-                });
+    /// May `account` try to sign in from `address` now? `None` skips that limit (no account
+    /// involved, or an allow-listed address).
+    pub fn check(
+        &self,
+        account: Option<&str>,
+        address: Option<IpAddr>,
+        now: UnixMillis,
+    ) -> Result<(), Throttled> {
+        if let Some(address) = address {
+            let mut addresses = self.addresses.lock().expect("limits lock poisoned");
+            if let Some(state) = addresses.get_mut(&address) {
+                self.refill(state, now);
+                if state.allowance < 1.0 {
+                    let per_sec =
+                        f64::from(self.config.ip_failures) / self.config.ip_window_secs as f64;
+                    let wait = ((1.0 - state.allowance) / per_sec).ceil().max(1.0);
+                    return Err(Throttled {
+                        retry_after_secs: wait as u64,
+                    });
+                }
             }
         }
+        let Some(account) = account else {
+            return Ok(());
+        };
         let mut accounts = self.accounts.lock().expect("limits lock poisoned");
         let Some(state) = accounts.get(account).copied() else {
             return Ok(());
@@ -139,9 +146,14 @@ impl LoginLimits {
         Ok(())
     }
 
-    pub fn failed(&self, account: &str, address: IpAddr, now: UnixMillis) -> FailureEffect {
+    pub fn failed(
+        &self,
+        account: Option<&str>,
+        address: Option<IpAddr>,
+        now: UnixMillis,
+    ) -> FailureEffect {
         let mut effect = FailureEffect::default();
-        {
+        if let Some(account) = account {
             let mut accounts = self.accounts.lock().expect("limits lock poisoned");
             let state = accounts.entry(account.to_owned()).or_insert(AccountState {
                 failures: 0,
@@ -155,6 +167,9 @@ impl LoginLimits {
                 effect.account_locked = true;
             }
         }
+        let Some(address) = address else {
+            return effect;
+        };
         let mut addresses = self.addresses.lock().expect("limits lock poisoned");
         let full = f64::from(self.config.ip_failures);
         let state = addresses.entry(address).or_insert(AddressState {
@@ -222,13 +237,17 @@ mod tests {
         });
         let mut now = 0;
         for n in 1..=10 {
-            assert_eq!(limits.check("a", IP, at(now)), Ok(()), "attempt {n}");
-            let effect = limits.failed("a", IP, at(now));
+            assert_eq!(
+                limits.check(Some("a"), Some(IP), at(now)),
+                Ok(()),
+                "attempt {n}"
+            );
+            let effect = limits.failed(Some("a"), Some(IP), at(now));
             assert_eq!(effect.account_locked, n == 10);
             if (5..10).contains(&n) {
                 let wait = 1 << (n - 5);
                 assert_eq!(
-                    limits.check("a", IP, at(now)),
+                    limits.check(Some("a"), Some(IP), at(now)),
                     Err(Throttled {
                         retry_after_secs: wait
                     })
@@ -237,18 +256,18 @@ mod tests {
             }
         }
         assert_eq!(
-            limits.check("a", IP, at(now + 899)),
+            limits.check(Some("a"), Some(IP), at(now + 899)),
             Err(Throttled {
                 retry_after_secs: 1
             })
         );
         assert_eq!(
-            limits.check("b", IP, at(now)),
+            limits.check(Some("b"), Some(IP), at(now)),
             Ok(()),
             "other accounts are unaffected"
         );
         assert_eq!(
-            limits.check("a", IP, at(now + 900)),
+            limits.check(Some("a"), Some(IP), at(now + 900)),
             Ok(()),
             "the lock expires"
         );
@@ -262,17 +281,17 @@ mod tests {
             ..LimitsConfig::default()
         });
         for (n, account) in ["a", "b", "c"].iter().enumerate() {
-            let effect = limits.failed(account, IP, at(0));
+            let effect = limits.failed(Some(account), Some(IP), at(0));
             assert_eq!(effect.address_blocked, n == 2);
         }
         assert_eq!(
-            limits.check("d", IP, at(0)),
+            limits.check(Some("d"), Some(IP), at(0)),
             Err(Throttled {
                 retry_after_secs: 100
             })
         );
         assert_eq!(
-            limits.check("d", IP, at(100)),
+            limits.check(Some("d"), Some(IP), at(100)),
             Ok(()),
             "one failure's worth refilled"
         );
@@ -284,17 +303,17 @@ mod tests {
             lock_after: 2,
             ..LimitsConfig::default()
         });
-        limits.failed("a", IP, at(0));
+        limits.failed(Some("a"), Some(IP), at(0));
         limits.succeeded("a");
-        limits.failed("a", IP, at(0));
+        limits.failed(Some("a"), Some(IP), at(0));
         assert_eq!(
-            limits.check("a", IP, at(0)),
+            limits.check(Some("a"), Some(IP), at(0)),
             Ok(()),
             "one failure since the success"
         );
-        limits.failed("a", IP, at(0));
-        assert!(limits.check("a", IP, at(0)).is_err());
+        limits.failed(Some("a"), Some(IP), at(0));
+        assert!(limits.check(Some("a"), Some(IP), at(0)).is_err());
         limits.unlock("a");
-        assert_eq!(limits.check("a", IP, at(0)), Ok(()));
+        assert_eq!(limits.check(Some("a"), Some(IP), at(0)), Ok(()));
     }
 }

@@ -3,6 +3,7 @@
 //! Counters live in process (a fleet shares them through Redis in a later slice). Unknown
 //! and existing accounts are counted alike, so the limits reveal nothing about which exist.
 
+pub mod api;
 pub mod client_ip;
 pub mod limits;
 
@@ -14,4 +15,38 @@ pub use limits::{LimitsConfig, LoginLimits, Throttled};
 pub struct Protect {
     pub limits: LoginLimits,
     pub trusted_proxies: TrustedProxies,
+    /// Addresses exempt from the per-address limit (e.g. a hospital's own NAT).
+    pub allowed: Vec<ipnet::IpNet>,
+}
+
+impl Protect {
+    /// The key the per-address limit counts `client` under; `None` when allow-listed.
+    pub fn address_key(&self, client: ClientIp) -> Option<std::net::IpAddr> {
+        let allowed = self.allowed.iter().any(|net| net.contains(&client.0));
+        (!allowed).then(|| client.limit_key())
+    }
+}
+
+/// Actions that are security events: listed for admins and auditors, and counted.
+pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 4] = [
+    medvault_domain::AuditAction::SecurityLockout,
+    medvault_domain::AuditAction::SecurityIpBlocked,
+    medvault_domain::AuditAction::TokenReuseDetected,
+    medvault_domain::AuditAction::BreakGlass,
+];
+
+/// Records a security event: in the audit trail (which is where they are stored and listed
+/// from), in the metrics, and in the log.
+pub async fn security_event(
+    state: &crate::AppState,
+    event: medvault_domain::AuditEvent,
+) -> Result<(), crate::ApiError> {
+    let kind = event.action.code();
+    tracing::warn!(
+        kind,
+        source_ip = event.source_ip.as_deref().unwrap_or("unknown"),
+        "security event"
+    );
+    state.metrics.security_event(kind);
+    crate::audit::record(&state.audit, event).await
 }

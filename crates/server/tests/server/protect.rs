@@ -239,3 +239,102 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
         "the audit names the real client"
     );
 }
+
+#[tokio::test]
+async fn security_events_are_listed_for_admins_and_auditors_and_counted() {
+    let args = [
+        "--login-backoff-after",
+        "3",
+        "--login-lock-after",
+        "3",
+        "--ip-failure-limit",
+        "50",
+    ];
+    let realm = Realm::start(&args).await;
+    for (email, role) in [
+        ("root@example.org", "admin"),
+        ("audrey@example.org", "auditor"),
+        ("doc@example.org", "physician"),
+    ] {
+        realm.add_user(email, &[role]);
+    }
+    let tokens = [
+        realm.tokens("root@example.org").await.0,
+        realm.tokens("audrey@example.org").await.0,
+        realm.tokens("doc@example.org").await.0,
+    ];
+    for _ in 0..3 {
+        attempt(&realm, "doc@example.org", WRONG, None).await;
+    }
+    for token in &tokens[..2] {
+        let page: Value = realm
+            .get("/api/v1/admin/security-events", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{page}");
+        assert_eq!(events[0]["kind"], "security.lockout");
+        assert!(
+            events[0]["user_id"].is_string(),
+            "the locked account is named: {page}"
+        );
+        assert_eq!(events[0]["source_ip"], "127.0.0.1");
+    }
+    assert_eq!(
+        realm
+            .get("/api/v1/admin/security-events", &tokens[2])
+            .await
+            .status(),
+        403
+    );
+    let metrics = realm
+        .client
+        .get(realm.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"medvault_security_events_total{kind="security.lockout"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_allow_listed_address_is_exempt_from_the_address_limit() {
+    let args = [
+        "--ip-allow",
+        "127.0.0.0/8",
+        "--ip-failure-limit",
+        "3",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    spray(&realm, 6, |_| None).await;
+    assert_eq!(
+        attempt(&realm, "jane@example.org", PASSWORD, None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn guessing_refresh_tokens_spends_the_address_allowance_too() {
+    let realm = Realm::start(&["--ip-failure-limit", "5"]).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    for n in 0..5 {
+        let response = realm.refresh(&format!("guessed-refresh-token-{n}")).await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_throttled(realm.refresh("guessed-refresh-token-6").await).await;
+    assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+}

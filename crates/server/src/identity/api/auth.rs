@@ -85,10 +85,11 @@ async fn login(
 async fn refresh(
     State(state): State<AppState>,
     context: RequestContext,
+    client: ClientIp,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let presented = OpaqueToken::presented(request.refresh_token);
-    let pair = sessions::refresh(&state, &context, presented).await?;
+    let pair = sessions::refresh(&state, &context, client, presented).await?;
     Ok(Json(pair.into()))
 }
 
