@@ -24,6 +24,8 @@ pub enum KeyPurpose {
     TotpSecret,
     /// Signing and encryption of browser cookies.
     Cookie,
+    /// Signing proof-of-work challenges, so they can be stateless.
+    Challenge,
 }
 
 impl KeyPurpose {
@@ -33,6 +35,7 @@ impl KeyPurpose {
             Self::BlindIndex => b"medvault/v1/blind-index",
             Self::TotpSecret => b"medvault/v1/totp-secret",
             Self::Cookie => b"medvault/v1/cookie",
+            Self::Challenge => b"medvault/v1/challenge",
         }
     }
 }
@@ -65,7 +68,6 @@ impl PurposeKey {
     }
 
     /// Raw key bytes, for handing to a vetted primitive (HMAC, AEAD) in this crate.
-    #[allow(dead_code)] // first used by the blind-index and TOTP modules
     pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
         &self.bytes
     }

@@ -13,6 +13,7 @@ mod derive;
 mod envelope;
 mod error;
 pub mod jwt;
+pub mod mac;
 mod master_key;
 mod opaque;
 pub mod password;

@@ -275,6 +275,21 @@ pub struct ServeArgs {
     #[arg(long = "ip-allow", env = "MEDVAULT_IP_ALLOW", value_delimiter = ',')]
     pub ip_allow: Vec<ipnet::IpNet>,
 
+    /// Failed sign-ins from one address after which it must solve proof-of-work challenges.
+    #[arg(long, env = "MEDVAULT_CHALLENGE_AFTER_ADDRESS_FAILURES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub challenge_after_address_failures: u32,
+
+    /// Consecutive failures on an account after which signing into it needs a challenge.
+    #[arg(long, env = "MEDVAULT_CHALLENGE_AFTER_ACCOUNT_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub challenge_after_account_failures: u32,
+
+    /// Leading zero bits a challenge asks for at first; one more each time pressure doubles (max 30).
+    #[arg(long, env = "MEDVAULT_CHALLENGE_BITS", default_value_t = 16,
+          value_parser = clap::value_parser!(u8).range(1..=30))]
+    pub challenge_bits: u8,
+
     /// A proxy (CIDR) whose X-Forwarded-For is trusted. Repeatable.
     #[arg(
         long = "trusted-proxy",
@@ -357,6 +372,13 @@ fn run(cli: Cli) -> CliResult {
                     },
                     trusted_proxies: crate::protect::TrustedProxies(args.trusted_proxies),
                     allowed: args.ip_allow,
+                    challenges: crate::protect::challenge::ChallengeConfig {
+                        after_address_failures: args.challenge_after_address_failures,
+                        after_account_failures: args.challenge_after_account_failures,
+                        base_bits: args.challenge_bits,
+                        max_bits: args.challenge_bits.saturating_add(6).min(30),
+                        ttl_secs: 120,
+                    },
                 },
                 audit: AuditConfig {
                     checkpoint_every: args.audit_checkpoint_every,

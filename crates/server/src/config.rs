@@ -69,6 +69,7 @@ pub struct ProtectArgs {
     pub limits: crate::protect::LimitsConfig,
     pub trusted_proxies: crate::protect::TrustedProxies,
     pub allowed: Vec<ipnet::IpNet>,
+    pub challenges: crate::protect::challenge::ChallengeConfig,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

@@ -29,6 +29,9 @@ pub enum ApiError {
     InvalidRequest { detail: &'static str },
     #[error("forbidden")]
     Forbidden,
+    /// Risk is elevated: retry with this proof-of-work challenge solved.
+    #[error("challenge required")]
+    ChallengeRequired { challenge: serde_json::Value },
     /// Too many failed attempts; the same answer for existing and unknown accounts.
     #[error("too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
@@ -61,6 +64,8 @@ pub struct Problem {
     pub detail: Option<String>,
     /// A machine-readable code, rendered as the `error` member (e.g. `invalid_credentials`).
     pub code: Option<&'static str>,
+    /// A proof-of-work challenge to solve, rendered as the `challenge` member.
+    pub challenge: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -71,6 +76,7 @@ impl Problem {
             kind: "about:blank",
             detail: None,
             code: None,
+            challenge: None,
         }
     }
 }
@@ -100,6 +106,7 @@ impl IntoResponse for ApiError {
                     kind: "urn:medvault:problem:unauthorized",
                     detail: None,
                     code,
+                    challenge: None,
                 });
                 return response;
             }
@@ -111,6 +118,17 @@ impl IntoResponse for ApiError {
                     Some(detail.to_owned()),
                 )
             }
+            Self::ChallengeRequired { challenge } => {
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                response.extensions_mut().insert(Problem {
+                    status: StatusCode::UNAUTHORIZED,
+                    kind: "urn:medvault:problem:challenge-required",
+                    detail: Some("solve the proof-of-work challenge and retry".to_owned()),
+                    code: Some("challenge_required"),
+                    challenge: Some(challenge),
+                });
+                return response;
+            }
             Self::TooManyAttempts { retry_after_secs } => {
                 let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
                 response
@@ -121,6 +139,7 @@ impl IntoResponse for ApiError {
                     kind: "urn:medvault:problem:too-many-attempts",
                     detail: Some(format!("try again in {retry_after_secs} s")),
                     code: Some("too_many_attempts"),
+                    challenge: None,
                 });
                 return response;
             }
@@ -176,6 +195,7 @@ impl IntoResponse for ApiError {
             kind,
             detail,
             code,
+            challenge: None,
         });
         response
     }

@@ -40,6 +40,10 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let (store, master_key) = storage::open_and_unseal(&config.data_dir, &config.database).await?;
     let master_key_id = master_key.id();
+    let challenge_signer = medvault_crypto::mac::MessageSigner::new(
+        &master_key,
+        medvault_crypto::KeyPurpose::Challenge,
+    );
     // The issuer is the public URL, which may name the port: bind before anything else.
     let listener = std::net::TcpListener::bind(config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -91,6 +95,10 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             limits: crate::protect::LoginLimits::new(config.protect.limits),
             trusted_proxies: config.protect.trusted_proxies.clone(),
             allowed: config.protect.allowed.clone(),
+            challenges: crate::protect::challenge::Challenges::new(
+                challenge_signer,
+                config.protect.challenges,
+            ),
         }),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
@@ -183,6 +191,7 @@ async fn keep_in_sync(state: AppState) {
     loop {
         tick.tick().await;
         state.protect.limits.prune(crate::clock::now());
+        state.protect.challenges.prune(crate::clock::now());
         if let Err(err) = state.identity.sync(state.store.as_ref()).await {
             tracing::error!(error = %crate::error::error_chain(&err), "identity sync failed; retrying");
         }

@@ -28,6 +28,8 @@ struct Body9457<'a> {
     detail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge: Option<&'a serde_json::Value>,
     request_id: Option<&'a str>,
 }
 
@@ -50,6 +52,7 @@ pub async fn render(request: Request, next: Next) -> Response {
         status: problem.status.as_u16(),
         detail: problem.detail.as_deref(),
         error: problem.code,
+        challenge: problem.challenge.as_ref(),
         request_id: request_id.as_ref().map(RequestId::as_str),
     })
     .expect("a problem always serializes");

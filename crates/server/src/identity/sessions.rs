@@ -37,12 +37,20 @@ fn actor(user: &User) -> Actor {
 
 /// Checks email and password. Unknown, disabled and password-less accounts are refused
 /// exactly like a wrong password, after the same Argon2 work.
+/// A solved proof-of-work challenge sent with a sign-in.
+#[derive(Debug, Clone)]
+pub struct ChallengeAnswer {
+    pub token: String,
+    pub solution: String,
+}
+
 pub async fn login(
     state: &AppState,
     context: &RequestContext,
     client: ClientIp,
     email: &str,
     password: Password,
+    answer: Option<ChallengeAnswer>,
 ) -> Result<TokenPair, ApiError> {
     let email: Email = email.parse().map_err(|_| ApiError::Unprocessable {
         detail: "email is not a valid address".into(),
@@ -61,6 +69,7 @@ pub async fn login(
         .map_err(|t| ApiError::TooManyAttempts {
             retry_after_secs: t.retry_after_secs,
         })?;
+    protect::require_challenge(state, Some(email.as_str()), address, answer)?;
     let store = state.store.as_ref();
     let user = match store.user_by_email(&email).await {
         Ok(user) => Some(user),

@@ -183,6 +183,29 @@ impl LoginLimits {
         effect
     }
 
+    /// Recent failures from `address` (in its window) and consecutive failures on `account`:
+    /// the pressure that decides whether a proof-of-work challenge is needed.
+    pub fn pressure(
+        &self,
+        account: Option<&str>,
+        address: Option<IpAddr>,
+        now: UnixMillis,
+    ) -> (u32, u32) {
+        let full = f64::from(self.config.ip_failures);
+        let address_failures = address.map_or(0, |address| {
+            let mut addresses = self.addresses.lock().expect("limits lock poisoned");
+            addresses.get_mut(&address).map_or(0, |state| {
+                self.refill(state, now);
+                (full - state.allowance).max(0.0).round() as u32
+            })
+        });
+        let account_failures = account.map_or(0, |account| {
+            let accounts = self.accounts.lock().expect("limits lock poisoned");
+            accounts.get(account).map_or(0, |state| state.failures)
+        });
+        (address_failures, account_failures)
+    }
+
     /// A correct password ends the account's run of failures (not the address's).
     pub fn succeeded(&self, account: &str) {
         self.accounts

@@ -4,6 +4,7 @@
 //! and existing accounts are counted alike, so the limits reveal nothing about which exist.
 
 pub mod api;
+pub mod challenge;
 pub mod client_ip;
 pub mod limits;
 
@@ -17,6 +18,7 @@ pub struct Protect {
     pub trusted_proxies: TrustedProxies,
     /// Addresses exempt from the per-address limit (e.g. a hospital's own NAT).
     pub allowed: Vec<ipnet::IpNet>,
+    pub challenges: challenge::Challenges,
 }
 
 impl Protect {
@@ -49,4 +51,42 @@ pub async fn security_event(
     );
     state.metrics.security_event(kind);
     crate::audit::record(&state.audit, event).await
+}
+
+/// Demands a solved challenge when the pressure on `account` or `address` calls for one.
+/// A missing, wrong, expired, too easy or replayed answer gets a fresh challenge.
+pub fn require_challenge(
+    state: &crate::AppState,
+    account: Option<&str>,
+    address: Option<std::net::IpAddr>,
+    answer: Option<crate::identity::sessions::ChallengeAnswer>,
+) -> Result<(), crate::ApiError> {
+    let protect = &state.protect;
+    let now = crate::clock::now();
+    let (address_failures, account_failures) = protect.limits.pressure(account, address, now);
+    let Some(difficulty) = protect
+        .challenges
+        .difficulty(address_failures, account_failures)
+    else {
+        return Ok(());
+    };
+    let refused = match answer {
+        Some(answer) => {
+            match protect
+                .challenges
+                .redeem(&answer.token, &answer.solution, difficulty, now)
+            {
+                Ok(()) => return Ok(()),
+                Err(reason) => Some(reason),
+            }
+        }
+        None => None,
+    };
+    if let Some(reason) = refused {
+        tracing::info!(reason = %reason, "challenge answer refused");
+    }
+    let challenge = protect.challenges.issue(difficulty, now);
+    Err(crate::ApiError::ChallengeRequired {
+        challenge: serde_json::to_value(challenge).expect("a challenge serializes"),
+    })
 }

@@ -46,6 +46,10 @@ async fn guessing_locks_an_account_even_against_the_right_password_until_it_expi
         "10",
         "--login-lock-secs",
         "2",
+        "--challenge-after-address-failures",
+        "1000",
+        "--challenge-after-account-failures",
+        "1000",
     ];
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
@@ -175,6 +179,8 @@ async fn spraying_many_accounts_from_one_address_blocks_that_address() {
         "100",
         "--login-backoff-after",
         "100",
+        "--challenge-after-address-failures",
+        "1000",
     ];
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
@@ -199,6 +205,8 @@ async fn a_spoofed_forwarded_for_does_not_dodge_the_address_limit() {
         "100",
         "--login-backoff-after",
         "100",
+        "--challenge-after-address-failures",
+        "1000",
     ];
     let realm = Realm::start(&args).await;
     spray(&realm, 10, |n| Some(format!("198.51.100.{n}"))).await;
@@ -337,4 +345,169 @@ async fn guessing_refresh_tokens_spends_the_address_allowance_too() {
     }
     assert_throttled(realm.refresh("guessed-refresh-token-6").await).await;
     assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+}
+
+/// Finds a nonce that solves `challenge`, as a client would.
+fn solve(challenge: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let prefix = challenge["prefix"].as_str().unwrap();
+    let bits = challenge["difficulty"].as_u64().unwrap() as u32;
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|nonce| {
+            let hash = Sha256::new()
+                .chain_update(prefix.as_bytes())
+                .chain_update(nonce.as_bytes())
+                .finalize();
+            medvault_server::protect::challenge::leading_zero_bits(&hash) >= bits
+        })
+        .unwrap()
+}
+
+async fn login_answering(realm: &Realm, token: &str, solution: &str) -> reqwest::Response {
+    let body = json!({"email": "jane@example.org", "password": PASSWORD, "challenge_token": token, "challenge_solution": solution});
+    realm
+        .client
+        .post(realm.url("/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn challenge_of(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "challenge_required", "{body}");
+    body["challenge"].clone()
+}
+
+#[tokio::test]
+async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
+    let args = [
+        "--challenge-after-address-failures",
+        "3",
+        "--challenge-bits",
+        "8",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    spray(&realm, 3, |_| None).await;
+
+    // Even the right password now needs a solved challenge.
+    let challenge = challenge_of(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    assert_eq!(
+        (challenge["alg"].as_str(), challenge["difficulty"].as_u64()),
+        (Some("sha256"), Some(8))
+    );
+    assert!(challenge["expires_at"].as_i64().unwrap() > 0);
+    let token = challenge["token"].as_str().unwrap();
+    let nonce = solve(&challenge);
+
+    assert_eq!(
+        login_answering(&realm, token, &nonce).await.status(),
+        200,
+        "solved"
+    );
+    // The same solution cannot be spent twice.
+    challenge_of(login_answering(&realm, token, &nonce).await).await;
+}
+
+#[tokio::test]
+async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
+    use medvault_crypto::mac::MessageSigner;
+    use medvault_server::protect::challenge::{ChallengeConfig, Challenges};
+    let args = [
+        "--challenge-after-address-failures",
+        "3",
+        "--challenge-bits",
+        "8",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    spray(&realm, 3, |_| None).await;
+
+    // Tokens signed with the server's real key (the test knows the realm's master key)...
+    let master = medvault_crypto::MasterKey::from_base64(crate::realm::MASTER_KEY).unwrap();
+    let genuine = Challenges::new(
+        MessageSigner::new(&master, medvault_crypto::KeyPurpose::Challenge),
+        ChallengeConfig::default(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let encode = |raw: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    };
+    let prefix = [7u8; 16];
+    let prefix_text = encode(prefix.to_vec());
+    let solved_for = |bits: u64| solve(&json!({"prefix": prefix_text, "difficulty": bits}));
+    // ...but too easy for the current risk,
+    let easy = encode(genuine.token(prefix, 1, now + 60));
+    challenge_of(login_answering(&realm, &easy, &solved_for(1)).await).await;
+    // ...or already expired,
+    let expired = encode(genuine.token([8; 16], 8, now - 1));
+    challenge_of(
+        login_answering(
+            &realm,
+            &expired,
+            &solve(&json!({"prefix": encode(vec![8; 16]), "difficulty": 8})),
+        )
+        .await,
+    )
+    .await;
+    // ...and one signed with another key, are all refused.
+    let stranger = Challenges::new(
+        MessageSigner::new(
+            &medvault_crypto::MasterKey::generate(),
+            medvault_crypto::KeyPurpose::Challenge,
+        ),
+        ChallengeConfig::default(),
+    );
+    let forged = encode(stranger.token([9; 16], 8, now + 60));
+    challenge_of(
+        login_answering(
+            &realm,
+            &forged,
+            &solve(&json!({"prefix": encode(vec![9; 16]), "difficulty": 8})),
+        )
+        .await,
+    )
+    .await;
+
+    // A real challenge with a nonce that does not solve it is refused too.
+    let challenge = challenge_of(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    let unsolved = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| {
+            use sha2::{Digest, Sha256};
+            let hash = Sha256::new()
+                .chain_update(challenge["prefix"].as_str().unwrap().as_bytes())
+                .chain_update(n.as_bytes())
+                .finalize();
+            medvault_server::protect::challenge::leading_zero_bits(&hash) < 8
+        })
+        .unwrap();
+    challenge_of(login_answering(&realm, challenge["token"].as_str().unwrap(), &unsolved).await)
+        .await;
+    assert_eq!(
+        login_answering(
+            &realm,
+            challenge["token"].as_str().unwrap(),
+            &solve(&challenge)
+        )
+        .await
+        .status(),
+        200
+    );
 }

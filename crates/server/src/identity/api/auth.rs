@@ -30,6 +30,10 @@ pub struct LoginRequest {
     email: String,
     #[schema(value_type = String, format = Password)]
     password: Password,
+    /// The `token` of a proof-of-work challenge, when one was required.
+    challenge_token: Option<String>,
+    /// The nonce that solves it.
+    challenge_solution: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,7 +67,7 @@ impl From<TokenPair> for TokenResponse {
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = LoginRequest, responses(
     (status = 200, description = "Signed in", body = TokenResponse),
-    (status = 401, description = "`invalid_credentials`: the same for an unknown email, a wrong password and a disabled account", content_type = "application/problem+json"),
+    (status = 401, description = "`invalid_credentials`: the same for an unknown email, a wrong password and a disabled account; or `challenge_required` with a `challenge` to solve", content_type = "application/problem+json"),
     (status = 422, description = "Malformed email or password", content_type = "application/problem+json"),
     (status = 429, description = "`too_many_attempts`, with `Retry-After`: the same for existing and unknown accounts", content_type = "application/problem+json"),
 ))]
@@ -73,7 +77,19 @@ async fn login(
     client: ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair = sessions::login(&state, &context, client, &request.email, request.password).await?;
+    let answer = request
+        .challenge_token
+        .zip(request.challenge_solution)
+        .map(|(token, solution)| sessions::ChallengeAnswer { token, solution });
+    let pair = sessions::login(
+        &state,
+        &context,
+        client,
+        &request.email,
+        request.password,
+        answer,
+    )
+    .await?;
     Ok(Json(pair.into()))
 }
 
