@@ -7,28 +7,18 @@ use axum::extract::{Query, State};
 use axum::Json;
 use medvault_domain::{Actor, AuditEvent, PurposeOfUse, UserId};
 use medvault_store::{AuditFilter, StoreError};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::paging::SeqPage;
 use crate::identity::api::views::rfc3339;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(access_log))
-}
-
-const MAX_PAGE: u32 = 200;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AccessLogQuery {
-    /// The `next` cursor of the previous page.
-    after: Option<u64>,
-    /// Page size, 1 to 200 (default 50).
-    limit: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,21 +53,16 @@ pub struct AccessLog {
 
 /// Every recorded access to the caller's own record, oldest first.
 #[utoipa::path(get, path = "/api/v1/me/access-log", tag = "audit", security(("bearer" = [])),
-    params(AccessLogQuery), responses(
+    params(SeqPage), responses(
     (status = 200, description = "Accesses to the caller's record", body = AccessLog),
     (status = 401, description = "No valid access token", content_type = "application/problem+json"),
 ))]
 async fn access_log(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<AccessLogQuery>,
+    Query(page): Query<SeqPage>,
 ) -> Result<Json<AccessLog>, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            detail: format!("limit is 1 to {MAX_PAGE}"),
-        });
-    }
+    let limit = page.limit()?;
     let me = state.store.user(principal.user_id).await?;
     // Someone who is not a patient has no record, so nobody accessed it.
     let Some(patient) = me.patient_id else {
@@ -92,11 +77,9 @@ async fn access_log(
     };
     let found = state
         .store
-        .search_audit_entries(&filter, query.after.unwrap_or(0), limit)
+        .search_audit_entries(&filter, page.after(), limit)
         .await?;
-    let next = (found.len() == limit as usize)
-        .then(|| found.last().map(|e| e.seq))
-        .flatten();
+    let next = SeqPage::next(&found, limit);
     let mut names = HashMap::new();
     let mut entries = Vec::with_capacity(found.len());
     for entry in &found {

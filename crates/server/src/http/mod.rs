@@ -3,6 +3,7 @@
 pub mod context;
 pub mod json;
 pub mod metrics;
+pub mod paging;
 pub mod problems;
 pub mod request_id;
 pub mod security_headers;

@@ -5,28 +5,18 @@ use axum::extract::{Query, State};
 use axum::Json;
 use medvault_domain::{Actor, Role};
 use medvault_store::AuditFilter;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::paging::SeqPage;
 use crate::identity::api::views::rfc3339;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(security_events))
-}
-
-const MAX_PAGE: u32 = 200;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct EventQuery {
-    /// The `next` cursor of the previous page.
-    after: Option<u64>,
-    /// Page size, 1 to 200 (default 50).
-    limit: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,14 +40,14 @@ pub struct SecurityEventPage {
 
 /// Security events, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/security-events", tag = "admin", security(("bearer" = [])),
-    params(EventQuery), responses(
+    params(SeqPage), responses(
     (status = 200, description = "A page of security events", body = SecurityEventPage),
     (status = 403, description = "Caller is neither admin nor auditor", content_type = "application/problem+json"),
 ))]
 async fn security_events(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<EventQuery>,
+    Query(page): Query<SeqPage>,
 ) -> Result<Json<SecurityEventPage>, ApiError> {
     if !principal
         .roles
@@ -66,23 +56,16 @@ async fn security_events(
     {
         return Err(ApiError::Forbidden);
     }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            detail: format!("limit is 1 to {MAX_PAGE}"),
-        });
-    }
+    let limit = page.limit()?;
     let filter = AuditFilter {
         actions: super::SECURITY_EVENTS.iter().map(|a| a.code()).collect(),
         ..AuditFilter::default()
     };
     let found = state
         .store
-        .search_audit_entries(&filter, query.after.unwrap_or(0), limit)
+        .search_audit_entries(&filter, page.after(), limit)
         .await?;
-    let next = (found.len() == limit as usize)
-        .then(|| found.last().map(|e| e.seq))
-        .flatten();
+    let next = SeqPage::next(&found, limit);
     let events = found
         .iter()
         .map(|entry| {

@@ -382,8 +382,8 @@ async fn challenge_of(response: reqwest::Response) -> Value {
     body["challenge"].clone()
 }
 
-#[tokio::test]
-async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
+/// A realm whose address has failed three times: sign-ins now need 8-bit challenges.
+async fn under_pressure() -> Realm {
     let args = [
         "--challenge-after-address-failures",
         "3",
@@ -397,6 +397,12 @@ async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     spray(&realm, 3, |_| None).await;
+    realm
+}
+
+#[tokio::test]
+async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
+    let realm = under_pressure().await;
 
     // Even the right password now needs a solved challenge.
     let challenge = challenge_of(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
@@ -421,19 +427,7 @@ async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
 async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
     use medvault_crypto::mac::MessageSigner;
     use medvault_server::protect::challenge::{ChallengeConfig, Challenges};
-    let args = [
-        "--challenge-after-address-failures",
-        "3",
-        "--challenge-bits",
-        "8",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-    ];
-    let realm = Realm::start(&args).await;
-    realm.add_user("jane@example.org", &["physician"]);
-    spray(&realm, 3, |_| None).await;
+    let realm = under_pressure().await;
 
     // Tokens signed with the server's real key (the test knows the realm's master key)...
     let master = medvault_crypto::MasterKey::from_base64(crate::realm::MASTER_KEY).unwrap();
