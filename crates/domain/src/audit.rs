@@ -76,10 +76,12 @@ pub enum AuditAction {
     SecurityLockout,
     #[serde(rename = "security.ip_blocked")]
     SecurityIpBlocked,
+    #[serde(rename = "security.breached_password")]
+    SecurityBreachedPassword,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 25] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -104,6 +106,7 @@ impl AuditAction {
         Self::UserUnlock,
         Self::SecurityLockout,
         Self::SecurityIpBlocked,
+        Self::SecurityBreachedPassword,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -136,6 +139,7 @@ impl AuditAction {
             Self::UserUnlock => "user.unlock",
             Self::SecurityLockout => "security.lockout",
             Self::SecurityIpBlocked => "security.ip_blocked",
+            Self::SecurityBreachedPassword => "security.breached_password",
         }
     }
 
@@ -159,7 +163,8 @@ impl AuditAction {
             | Self::KeysRotate
             | Self::BreakGlass
             | Self::SecurityLockout
-            | Self::SecurityIpBlocked => 'E',
+            | Self::SecurityIpBlocked
+            | Self::SecurityBreachedPassword => 'E',
         }
     }
 }

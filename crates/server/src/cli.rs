@@ -94,6 +94,21 @@ pub enum Command {
     /// The tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Breached-password lists.
+    #[command(subcommand)]
+    Breach(BreachCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreachCommand {
+    /// Import the Pwned Passwords list (SHA-1): a file of `HASH:COUNT` lines ordered by hash,
+    /// or a directory of 5-hex-character range files. Servers load it when they start.
+    Import {
+        path: PathBuf,
+        /// Keep only hashes seen at least this many times.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +422,15 @@ fn run(cli: Cli) -> CliResult {
             operator.close().await;
             rotated
         })?,
+        Command::Breach(BreachCommand::Import { path, min_count }) => {
+            crate::storage::ensure_data_dir(&cli.data_dir)?;
+            let target = cli.data_dir.join(crate::protect::breached::FILE_NAME);
+            let kept = crate::protect::breached::import(&path, &target, min_count)?;
+            println!(
+                "imported {kept} breached-password hashes into {}; restart servers to use them",
+                target.display()
+            );
+        }
         Command::Audit(AuditCommand::Prune) => runtime()?.block_on(async {
             let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
             let pruned =
@@ -491,7 +515,7 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
                 password: secret,
                 patient_id,
             };
-            cli::add(store_ref, trail, password.into(), new).await
+            cli::add(store_ref, trail, password.into(), &operator.data_dir, new).await
         }
         UserCommand::List => cli::list(store_ref).await,
         UserCommand::Disable { email } => cli::disable(store_ref, trail, &email).await,
@@ -499,7 +523,15 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
             email, password, ..
         } => {
             let secret = cli::password_from_stdin()?;
-            cli::set_password(store_ref, trail, password.into(), &email, secret).await
+            cli::set_password(
+                store_ref,
+                trail,
+                password.into(),
+                &operator.data_dir,
+                &email,
+                secret,
+            )
+            .await
         }
     }
 }

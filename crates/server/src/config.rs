@@ -98,6 +98,7 @@ impl ServeConfig {
             session_idle_secs: self.identity.session_idle_secs,
             session_absolute_secs: self.identity.session_absolute_secs,
             password: self.identity.password,
+            data_dir: self.data_dir.clone(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fhir;
+pub mod hex;
 pub mod http;
 pub mod identity;
 pub mod keyring;

@@ -56,6 +56,7 @@ pub async fn open_and_unseal(
 /// trail its actions are recorded in.
 #[derive(Debug)]
 pub struct Operator {
+    pub data_dir: std::path::PathBuf,
     pub store: Arc<dyn Store>,
     pub master: medvault_crypto::MasterKey,
     pub trail: crate::audit::AuditTrail,
@@ -78,6 +79,7 @@ impl Operator {
         let (store, master) = open_and_unseal(data_dir, database).await?;
         match crate::audit::AuditTrail::start(store.clone(), &master, audit).await {
             Ok(trail) => Ok(Self {
+                data_dir: data_dir.to_owned(),
                 store,
                 master,
                 trail,

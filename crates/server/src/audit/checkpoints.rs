@@ -42,7 +42,7 @@ impl From<&AuditCheckpoint> for FileCheckpoint {
     fn from(cp: &AuditCheckpoint) -> Self {
         Self {
             seq: cp.seq,
-            head_hash: hex(&cp.head_hash),
+            head_hash: crate::hex::encode(&cp.head_hash),
             at: cp.at.0,
             key_id: cp.key_id.clone(),
             signature: STANDARD.encode(&cp.signature),
@@ -55,27 +55,12 @@ impl FileCheckpoint {
     pub fn decode(&self) -> Option<AuditCheckpoint> {
         Some(AuditCheckpoint {
             seq: self.seq,
-            head_hash: unhex(&self.head_hash)?,
+            head_hash: crate::hex::decode(&self.head_hash)?.try_into().ok()?,
             at: UnixMillis(self.at),
             key_id: self.key_id.clone(),
             signature: STANDARD.decode(&self.signature).ok()?,
         })
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Signs checkpoints with the database's checkpoint key, creating it on first use.

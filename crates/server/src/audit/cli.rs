@@ -88,8 +88,8 @@ pub async fn export(
             }
             let line = serde_json::json!({
                 "seq": entry.seq,
-                "hash": checkpoints::hex(&entry.hash),
-                "prev_hash": checkpoints::hex(&entry.prev_hash),
+                "hash": crate::hex::encode(&entry.hash),
+                "prev_hash": crate::hex::encode(&entry.prev_hash),
                 "recorded": crate::identity::api::views::rfc3339(entry.event.at),
                 "event": entry.event,
             });

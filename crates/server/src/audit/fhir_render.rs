@@ -5,8 +5,6 @@ use medvault_domain::{Actor, AuditAction, Outcome, PurposeOfUse};
 use medvault_store::ChainedEntry;
 use serde_json::{json, Value};
 
-use super::checkpoints::hex;
-
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
 const RESTFUL: &str = "http://hl7.org/fhir/restful-interaction";
@@ -48,7 +46,7 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,
         ),
-        A::SecurityLockout | A::SecurityIpBlocked => (security, None),
+        A::SecurityLockout | A::SecurityIpBlocked | A::SecurityBreachedPassword => (security, None),
     }
 }
 
@@ -129,7 +127,7 @@ pub fn render(entry: &ChainedEntry) -> Value {
             "observer": {"display": "medvault"},
             "type": [coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")],
         },
-        "extension": [{"url": "urn:medvault:audit-chain", "valueString": format!("seq={} hash={}", entry.seq, hex(&entry.hash))}],
+        "extension": [{"url": "urn:medvault:audit-chain", "valueString": format!("seq={} hash={}", entry.seq, crate::hex::encode(&entry.hash))}],
     });
     if let Some(p) = event.purpose {
         resource["purposeOfEvent"] = json!([purpose(p)]);

@@ -27,24 +27,27 @@ pub fn password_from_stdin() -> std::io::Result<Password> {
     Ok(Password::new(trimmed.to_owned()))
 }
 
-fn tools(settings: PasswordSettings) -> Result<(HashingPool, PasswordPolicy), UserError> {
-    let hashing = HashingPool::new(settings.hash)
-        .map_err(|e| UserError::Internal(crate::ApiError::internal(e)))?;
-    Ok((
-        hashing,
-        PasswordPolicy {
-            min_score: settings.min_score,
-        },
-    ))
+fn tools(
+    settings: PasswordSettings,
+    data_dir: &std::path::Path,
+) -> Result<(HashingPool, PasswordPolicy), UserError> {
+    let internal = |e: Box<dyn std::error::Error + Send + Sync>| {
+        UserError::Internal(crate::ApiError::Internal(e))
+    };
+    let hashing = HashingPool::new(settings.hash).map_err(|e| internal(e.into()))?;
+    let policy =
+        PasswordPolicy::load(settings.min_score, data_dir).map_err(|e| internal(e.into()))?;
+    Ok((hashing, policy))
 }
 
 pub async fn add(
     store: &dyn Store,
     trail: &AuditTrail,
     settings: PasswordSettings,
+    data_dir: &std::path::Path,
     new: NewUser,
 ) -> CliResult {
-    let (hashing, policy) = tools(settings)?;
+    let (hashing, policy) = tools(settings, data_dir)?;
     let has_password = new.password.is_some();
     let user = users::create(store, &hashing, &policy, new).await?;
     audit::record(
@@ -119,10 +122,11 @@ pub async fn set_password(
     store: &dyn Store,
     trail: &AuditTrail,
     settings: PasswordSettings,
+    data_dir: &std::path::Path,
     email: &str,
     password: Password,
 ) -> CliResult {
-    let (hashing, policy) = tools(settings)?;
+    let (hashing, policy) = tools(settings, data_dir)?;
     let user = find(store, email).await?;
     users::set_password(store, &hashing, &policy, user.id, password).await?;
     audit::record(

@@ -14,6 +14,8 @@ pub struct IdentityConfig {
     /// However active, a session ends this long after sign-in.
     pub session_absolute_secs: i64,
     pub password: PasswordSettings,
+    /// Where the breached-password table lives, among other local state.
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy)]

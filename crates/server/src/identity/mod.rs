@@ -42,6 +42,8 @@ pub enum IdentityError {
     Keys(#[from] SigningKeysError),
     #[error("invalid Argon2 parameters")]
     HashParams(#[from] medvault_crypto::password::PasswordHashError),
+    #[error(transparent)]
+    Breached(#[from] crate::protect::breached::BreachError),
     #[error("cannot load revoked sessions")]
     Store(#[from] medvault_store::StoreError),
 }
@@ -59,9 +61,7 @@ impl Identity {
         revoked.refresh(store, crate::clock::now()).await?;
         Ok(Self {
             hashing: HashingPool::new(config.password.hash)?,
-            policy: PasswordPolicy {
-                min_score: config.password.min_score,
-            },
+            policy: PasswordPolicy::load(config.password.min_score, &config.data_dir)?,
             keys,
             revoked,
             config,

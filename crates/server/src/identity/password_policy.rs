@@ -1,7 +1,12 @@
 //! NIST SP 800-63B §5.1.1.2 memorized secrets: length, not composition; refuse guessable
 //! and known-breached passwords. Messages say what is wrong, never echo the password.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use medvault_crypto::password::Password;
+
+use crate::protect::breached::{self, BreachError, BreachedPasswords};
 
 /// NIST asks for at least 8 and recommends more for high-value accounts; health records are.
 pub const MIN_CHARS: usize = 12;
@@ -34,12 +39,50 @@ pub enum PasswordRejection {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     pub min_score: u8,
+    /// The imported Pwned Passwords table, when `medvault breach import` has run.
+    pub breached: Option<Arc<BreachedPasswords>>,
 }
 
 impl PasswordPolicy {
+    /// The policy for `min_score`, with the breached-password table from `data_dir` if any.
+    pub fn load(min_score: u8, data_dir: &Path) -> Result<Self, BreachError> {
+        let path = data_dir.join(breached::FILE_NAME);
+        let breached = if path.exists() {
+            Some(Arc::new(BreachedPasswords::open(&path)?))
+        } else {
+            None
+        };
+        Ok(Self {
+            min_score,
+            breached,
+        })
+    }
+
+    /// Whether `password` is in the built-in common list or the imported breach table.
+    /// A table that cannot be read counts as a match: better to refuse a password than to
+    /// accept a breached one unchecked.
+    pub fn is_breached(&self, password: &Password) -> bool {
+        let lowered = password.expose().to_lowercase();
+        if COMMON.lines().any(|common| common == lowered) {
+            return true;
+        }
+        match self
+            .breached
+            .as_ref()
+            .map(|table| table.contains(password.expose()))
+        {
+            Some(Ok(found)) => found,
+            Some(Err(err)) => {
+                tracing::error!(error = %err, "cannot read the breached-password table; refusing the password");
+                true
+            }
+            None => false,
+        }
+    }
+
     /// `context` holds words the password must not lean on, such as the email and name.
     pub fn check(&self, password: &Password, context: &[&str]) -> Result<(), PasswordRejection> {
         let text = password.expose();
@@ -53,8 +96,7 @@ impl PasswordPolicy {
         if chars > MAX_CHARS {
             return Err(PasswordRejection::TooLong);
         }
-        let lowered = text.to_lowercase();
-        if COMMON.lines().any(|common| common == lowered) {
+        if self.is_breached(password) {
             return Err(PasswordRejection::Breached);
         }
         let prefix: String = text.chars().take(SCORED_PREFIX).collect();
@@ -81,8 +123,11 @@ mod tests {
     use super::*;
 
     fn check(password: &str) -> Result<(), PasswordRejection> {
-        PasswordPolicy { min_score: 3 }
-            .check(&Password::new(password.into()), &["jane@example.org"])
+        PasswordPolicy {
+            min_score: 3,
+            breached: None,
+        }
+        .check(&Password::new(password.into()), &["jane@example.org"])
     }
 
     #[test]

@@ -104,6 +104,16 @@ pub async fn login(
     }
     limits.succeeded(email.as_str());
     let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
+    if state.identity.policy.is_breached(&password) {
+        // The account works, but its password is public knowledge: say so, loudly.
+        let event = audit::event(
+            context,
+            actor(&user),
+            AuditAction::SecurityBreachedPassword,
+            Outcome::Success,
+        );
+        protect::security_event(state, audit::about(event, "User", user.id)).await?;
+    }
     if verdict == Verification::MatchNeedsRehash {
         let rehashed = state.identity.hashing.hash(password).await?;
         store.set_password_hash(user.id, &rehashed, now()).await?;

@@ -4,6 +4,7 @@
 //! and existing accounts are counted alike, so the limits reveal nothing about which exist.
 
 pub mod api;
+pub mod breached;
 pub mod challenge;
 pub mod client_ip;
 pub mod limits;
@@ -30,9 +31,10 @@ impl Protect {
 }
 
 /// Actions that are security events: listed for admins and auditors, and counted.
-pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 4] = [
+pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 5] = [
     medvault_domain::AuditAction::SecurityLockout,
     medvault_domain::AuditAction::SecurityIpBlocked,
+    medvault_domain::AuditAction::SecurityBreachedPassword,
     medvault_domain::AuditAction::TokenReuseDetected,
     medvault_domain::AuditAction::BreakGlass,
 ];

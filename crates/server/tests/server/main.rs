@@ -9,6 +9,7 @@ mod support;
 
 mod audit_queries;
 mod audit_trail;
+mod breached;
 mod errors;
 mod identity_admin;
 mod identity_cli;

@@ -1,0 +1,162 @@
+//! Breached passwords: the Pwned Passwords list, imported, refuses passwords that attackers
+//! already have, and flags accounts that still use one.
+
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+
+use crate::realm::{Realm, PASSWORD};
+
+const LEAKED: &str = "Purple-Monkey-Dishwasher-42";
+const RARELY_LEAKED: &str = "Another-Rare-Phrase-77";
+
+fn sha1_hex(text: &str) -> String {
+    Sha1::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+/// `HASH:COUNT` lines ordered by hash, as in the downloadable Pwned Passwords list.
+fn pwned_lines(entries: &[(&str, u64)]) -> Vec<(String, u64)> {
+    let mut lines: Vec<(String, u64)> = entries.iter().map(|(p, c)| (sha1_hex(p), *c)).collect();
+    for n in 0..200 {
+        lines.push((sha1_hex(&format!("filler-{n}")), 3));
+    }
+    lines.sort();
+    lines
+}
+
+async fn create(realm: &Realm, token: &str, email: &str, password: &str) -> (u16, Value) {
+    let response = realm
+        .client
+        .post(realm.url("/api/v1/admin/users"))
+        .bearer_auth(token)
+        .json(&json!({"email": email, "roles": ["nurse"], "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_imported_breach_list_refuses_leaked_passwords_above_the_threshold() {
+    let mut realm = Realm::start(&[]).await;
+    realm.add_user("root@example.org", &["admin"]);
+    let list = realm.temp.path().join("pwned.txt");
+    let text: String = pwned_lines(&[(LEAKED, 5), (RARELY_LEAKED, 1)])
+        .iter()
+        .map(|(hash, count)| format!("{hash}:{count}\r\n"))
+        .collect();
+    std::fs::write(&list, text).unwrap();
+    let (ok, stdout, stderr) = realm.run_cli(
+        &[
+            "breach",
+            "import",
+            list.to_str().unwrap(),
+            "--min-count",
+            "2",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("imported 201"),
+        "the rarely leaked one is below the threshold: {stdout}"
+    );
+    realm.restart().await;
+
+    let (root, _) = realm.tokens("root@example.org").await;
+    let (status, problem) = create(&realm, &root, "a@example.org", LEAKED).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("breached"),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains(LEAKED));
+    assert_eq!(
+        create(&realm, &root, "b@example.org", RARELY_LEAKED)
+            .await
+            .0,
+        201
+    );
+
+    let (ok, _, stderr) = realm.run_cli(
+        &[
+            "user",
+            "set-password",
+            "--email",
+            "b@example.org",
+            "--password-stdin",
+        ],
+        LEAKED,
+    );
+    assert!(
+        !ok && stderr.contains("breached"),
+        "the CLI applies it too: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_with_a_leaked_password_raises_a_security_event() {
+    let mut realm = Realm::start(&[]).await;
+    realm.add_user("root@example.org", &["admin"]);
+    realm.add_user("jane@example.org", &["physician"]);
+    // Jane's password leaks after she chose it.
+    let ranges = realm.temp.path().join("ranges");
+    std::fs::create_dir(&ranges).unwrap();
+    for (hash, count) in pwned_lines(&[(PASSWORD, 9)]) {
+        let file = ranges.join(&hash[..5]);
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(&format!("{}:{count}\n", &hash[5..]));
+        std::fs::write(file, text).unwrap();
+    }
+    let (ok, stdout, stderr) = realm.run_cli(&["breach", "import", ranges.to_str().unwrap()], "");
+    assert!(ok && stdout.contains("imported 201"), "{stdout}{stderr}");
+    realm.restart().await;
+
+    let (root, _) = realm.tokens("root@example.org").await;
+    assert_eq!(
+        realm.login("jane@example.org", PASSWORD).await.status(),
+        200
+    );
+    let page: Value = realm
+        .get("/api/v1/admin/security-events", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<_> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "security.breached_password")
+            .count(),
+        2,
+        "root's and jane's: {kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_list_out_of_order_is_refused_with_its_line() {
+    let realm = Realm::start(&[]).await;
+    let list = realm.temp.path().join("unsorted.txt");
+    let (a, b) = (sha1_hex("one"), sha1_hex("two"));
+    let (first, second) = if a > b { (a, b) } else { (b, a) };
+    std::fs::write(&list, format!("{first}:1\n{second}:1\n")).unwrap();
+    let (ok, _, stderr) = realm.run_cli(&["breach", "import", list.to_str().unwrap()], "");
+    assert!(
+        !ok && stderr.contains(":2: hashes must be in ascending order"),
+        "{stderr}"
+    );
+    std::fs::write(&list, "not-a-hash\n").unwrap();
+    let (ok, _, stderr) = realm.run_cli(&["breach", "import", list.to_str().unwrap()], "");
+    assert!(
+        !ok && stderr.contains(":1: expected `SHA1:COUNT`"),
+        "{stderr}"
+    );
+}
