@@ -78,10 +78,12 @@ pub enum AuditAction {
     SecurityIpBlocked,
     #[serde(rename = "security.breached_password")]
     SecurityBreachedPassword,
+    #[serde(rename = "security.stuffing_suspected")]
+    SecurityStuffingSuspected,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 26] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -107,6 +109,7 @@ impl AuditAction {
         Self::SecurityLockout,
         Self::SecurityIpBlocked,
         Self::SecurityBreachedPassword,
+        Self::SecurityStuffingSuspected,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -140,6 +143,7 @@ impl AuditAction {
             Self::SecurityLockout => "security.lockout",
             Self::SecurityIpBlocked => "security.ip_blocked",
             Self::SecurityBreachedPassword => "security.breached_password",
+            Self::SecurityStuffingSuspected => "security.stuffing_suspected",
         }
     }
 
@@ -164,7 +168,8 @@ impl AuditAction {
             | Self::BreakGlass
             | Self::SecurityLockout
             | Self::SecurityIpBlocked
-            | Self::SecurityBreachedPassword => 'E',
+            | Self::SecurityBreachedPassword
+            | Self::SecurityStuffingSuspected => 'E',
         }
     }
 }

@@ -305,6 +305,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u8).range(1..=30))]
     pub challenge_bits: u8,
 
+    /// Distinct accounts failing from one address within an hour that signal credential stuffing.
+    #[arg(long, env = "MEDVAULT_STUFFING_ACCOUNTS_PER_ADDRESS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub stuffing_accounts_per_address: u32,
+
+    /// Distinct addresses failing on one account within an hour that signal a targeted attack.
+    #[arg(long, env = "MEDVAULT_STUFFING_ADDRESSES_PER_ACCOUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub stuffing_addresses_per_account: u32,
+
     /// A proxy (CIDR) whose X-Forwarded-For is trusted. Repeatable.
     #[arg(
         long = "trusted-proxy",
@@ -393,6 +403,11 @@ fn run(cli: Cli) -> CliResult {
                         base_bits: args.challenge_bits,
                         max_bits: args.challenge_bits.saturating_add(6).min(30),
                         ttl_secs: 120,
+                    },
+                    stuffing: crate::protect::stuffing::StuffingConfig {
+                        accounts_per_address: args.stuffing_accounts_per_address as usize,
+                        addresses_per_account: args.stuffing_addresses_per_account as usize,
+                        window_secs: 3600,
                     },
                 },
                 audit: AuditConfig {

@@ -70,6 +70,7 @@ pub struct ProtectArgs {
     pub trusted_proxies: crate::protect::TrustedProxies,
     pub allowed: Vec<ipnet::IpNet>,
     pub challenges: crate::protect::challenge::ChallengeConfig,
+    pub stuffing: crate::protect::stuffing::StuffingConfig,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

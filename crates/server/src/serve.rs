@@ -99,6 +99,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
                 challenge_signer,
                 config.protect.challenges,
             ),
+            stuffing: crate::protect::stuffing::StuffingDetector::new(config.protect.stuffing),
         }),
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
@@ -192,6 +193,7 @@ async fn keep_in_sync(state: AppState) {
         tick.tick().await;
         state.protect.limits.prune(crate::clock::now());
         state.protect.challenges.prune(crate::clock::now());
+        state.protect.stuffing.prune(crate::clock::now());
         if let Err(err) = state.identity.sync(state.store.as_ref()).await {
             tracing::error!(error = %crate::error::error_chain(&err), "identity sync failed; retrying");
         }

@@ -46,7 +46,10 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,
         ),
-        A::SecurityLockout | A::SecurityIpBlocked | A::SecurityBreachedPassword => (security, None),
+        A::SecurityLockout
+        | A::SecurityIpBlocked
+        | A::SecurityBreachedPassword
+        | A::SecurityStuffingSuspected => (security, None),
     }
 }
 

@@ -100,6 +100,22 @@ pub async fn login(
         audit::record(&state.audit, event).await?;
         let effect = limits.failed(Some(email.as_str()), address, now());
         record_security_events(state, context, &user, effect).await?;
+        let suspicion = state
+            .protect
+            .stuffing
+            .failed(email.as_str(), client.limit_key(), now());
+        if suspicion.spraying || suspicion.targeted {
+            let mut event = audit::event(
+                context,
+                Actor::Anonymous,
+                AuditAction::SecurityStuffingSuspected,
+                Outcome::Denied,
+            );
+            if let (true, Some(user)) = (suspicion.targeted, &user) {
+                event = audit::about(event, "User", user.id);
+            }
+            protect::security_event(state, event).await?;
+        }
         return Err(INVALID_CREDENTIALS);
     }
     limits.succeeded(email.as_str());

@@ -8,6 +8,7 @@ pub mod breached;
 pub mod challenge;
 pub mod client_ip;
 pub mod limits;
+pub mod stuffing;
 
 pub use client_ip::{ClientIp, TrustedProxies};
 pub use limits::{LimitsConfig, LoginLimits, Throttled};
@@ -20,6 +21,7 @@ pub struct Protect {
     /// Addresses exempt from the per-address limit (e.g. a hospital's own NAT).
     pub allowed: Vec<ipnet::IpNet>,
     pub challenges: challenge::Challenges,
+    pub stuffing: stuffing::StuffingDetector,
 }
 
 impl Protect {
@@ -31,7 +33,8 @@ impl Protect {
 }
 
 /// Actions that are security events: listed for admins and auditors, and counted.
-pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 5] = [
+pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 6] = [
+    medvault_domain::AuditAction::SecurityStuffingSuspected,
     medvault_domain::AuditAction::SecurityLockout,
     medvault_domain::AuditAction::SecurityIpBlocked,
     medvault_domain::AuditAction::SecurityBreachedPassword,

@@ -505,3 +505,63 @@ async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
         200
     );
 }
+
+async fn security_event_kinds(realm: &Realm, token: &str) -> Vec<Value> {
+    let page: Value = realm
+        .get("/api/v1/admin/security-events", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn credential_stuffing_is_detected_from_both_directions() {
+    let args = [
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--stuffing-accounts-per-address",
+        "5",
+        "--stuffing-addresses-per-account",
+        "4",
+        "--challenge-after-address-failures",
+        "1000",
+        "--challenge-after-account-failures",
+        "1000",
+        "--login-lock-after",
+        "100",
+        "--login-backoff-after",
+        "100",
+    ];
+    let realm = Realm::start(&args).await;
+    realm.add_user("root@example.org", &["admin"]);
+    realm.add_user("jane@example.org", &["physician"]);
+    let (root, _) = realm.tokens("root@example.org").await;
+
+    // A stolen list tried from one address...
+    spray(&realm, 5, |_| Some("203.0.113.5".into())).await;
+    let events = security_event_kinds(&realm, &root).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "security.stuffing_suspected");
+    assert_eq!(events[0]["source_ip"], "203.0.113.5");
+
+    // ...and one account tried from a botnet.
+    for n in 1..=4 {
+        let response = attempt(
+            &realm,
+            "jane@example.org",
+            WRONG,
+            Some(&format!("198.51.100.{n}")),
+        )
+        .await;
+        assert_eq!(response.status(), 401);
+    }
+    let events = security_event_kinds(&realm, &root).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["kind"], "security.stuffing_suspected");
+    assert!(
+        events[1]["user_id"].is_string(),
+        "the targeted account is named: {events:?}"
+    );
+}
