@@ -8,6 +8,23 @@ use crate::realm::{body_without_request_id, Realm, PASSWORD};
 
 const WRONG: &str = "Not-The-Password-000";
 
+/// `flags` plus generous settings for every limit they do not name, so that each test
+/// exercises one mechanism without the others stepping in.
+fn only<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = flags.to_vec();
+    for (flag, value) in [
+        ("--login-lock-after", "100"),
+        ("--login-backoff-after", "100"),
+        ("--challenge-after-address-failures", "1000"),
+        ("--challenge-after-account-failures", "1000"),
+    ] {
+        if !flags.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args
+}
+
 async fn attempt(
     realm: &Realm,
     email: &str,
@@ -39,18 +56,14 @@ async fn assert_throttled(response: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test]
 async fn guessing_locks_an_account_even_against_the_right_password_until_it_expires() {
-    let args = [
+    let args = only(&[
         "--login-backoff-after",
         "10",
         "--login-lock-after",
         "10",
         "--login-lock-secs",
         "2",
-        "--challenge-after-address-failures",
-        "1000",
-        "--challenge-after-account-failures",
-        "1000",
-    ];
+    ]);
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     for _ in 0..10 {
@@ -93,12 +106,7 @@ async fn guessing_locks_an_account_even_against_the_right_password_until_it_expi
         200,
         "the lock expired"
     );
-    let actions: Vec<_> = realm
-        .audit_events()
-        .await
-        .iter()
-        .map(|e| e.action.code())
-        .collect();
+    let actions = realm.audit_actions().await;
     assert!(actions.contains(&"security.lockout"), "{actions:?}");
 }
 
@@ -172,42 +180,19 @@ async fn spray(realm: &Realm, accounts: usize, forwarded_for: impl Fn(usize) -> 
 
 #[tokio::test]
 async fn spraying_many_accounts_from_one_address_blocks_that_address() {
-    let args = [
-        "--ip-failure-limit",
-        "20",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-        "--challenge-after-address-failures",
-        "1000",
-    ];
+    let args = only(&["--ip-failure-limit", "20"]);
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     spray(&realm, 20, |_| None).await;
     // The address is spent: even a real user's right password from it is refused, unhashed.
     assert_throttled(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
-    let actions: Vec<_> = realm
-        .audit_events()
-        .await
-        .iter()
-        .map(|e| e.action.code())
-        .collect();
+    let actions = realm.audit_actions().await;
     assert!(actions.contains(&"security.ip_blocked"), "{actions:?}");
 }
 
 #[tokio::test]
 async fn a_spoofed_forwarded_for_does_not_dodge_the_address_limit() {
-    let args = [
-        "--ip-failure-limit",
-        "10",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-        "--challenge-after-address-failures",
-        "1000",
-    ];
+    let args = only(&["--ip-failure-limit", "10"]);
     let realm = Realm::start(&args).await;
     spray(&realm, 10, |n| Some(format!("198.51.100.{n}"))).await;
     assert_throttled(attempt(&realm, "someone@example.org", WRONG, Some("203.0.113.200")).await)
@@ -216,16 +201,7 @@ async fn a_spoofed_forwarded_for_does_not_dodge_the_address_limit() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
-    let args = [
-        "--trusted-proxy",
-        "127.0.0.1/32",
-        "--ip-failure-limit",
-        "5",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-    ];
+    let args = only(&["--trusted-proxy", "127.0.0.1/32", "--ip-failure-limit", "5"]);
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     // Stuffing through the proxy from one client address...
@@ -250,14 +226,14 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_allowance() {
 
 #[tokio::test]
 async fn security_events_are_listed_for_admins_and_auditors_and_counted() {
-    let args = [
+    let args = only(&[
         "--login-backoff-after",
         "3",
         "--login-lock-after",
         "3",
         "--ip-failure-limit",
         "50",
-    ];
+    ]);
     let realm = Realm::start(&args).await;
     for (email, role) in [
         ("root@example.org", "admin"),
@@ -314,16 +290,7 @@ async fn security_events_are_listed_for_admins_and_auditors_and_counted() {
 
 #[tokio::test]
 async fn an_allow_listed_address_is_exempt_from_the_address_limit() {
-    let args = [
-        "--ip-allow",
-        "127.0.0.0/8",
-        "--ip-failure-limit",
-        "3",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-    ];
+    let args = only(&["--ip-allow", "127.0.0.0/8", "--ip-failure-limit", "3"]);
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     spray(&realm, 6, |_| None).await;
@@ -384,16 +351,12 @@ async fn challenge_of(response: reqwest::Response) -> Value {
 
 /// A realm whose address has failed three times: sign-ins now need 8-bit challenges.
 async fn under_pressure() -> Realm {
-    let args = [
+    let args = only(&[
         "--challenge-after-address-failures",
         "3",
         "--challenge-bits",
         "8",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-    ];
+    ]);
     let realm = Realm::start(&args).await;
     realm.add_user("jane@example.org", &["physician"]);
     spray(&realm, 3, |_| None).await;
@@ -518,22 +481,14 @@ async fn security_event_kinds(realm: &Realm, token: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn credential_stuffing_is_detected_from_both_directions() {
-    let args = [
+    let args = only(&[
         "--trusted-proxy",
         "127.0.0.1/32",
         "--stuffing-accounts-per-address",
         "5",
         "--stuffing-addresses-per-account",
         "4",
-        "--challenge-after-address-failures",
-        "1000",
-        "--challenge-after-account-failures",
-        "1000",
-        "--login-lock-after",
-        "100",
-        "--login-backoff-after",
-        "100",
-    ];
+    ]);
     let realm = Realm::start(&args).await;
     realm.add_user("root@example.org", &["admin"]);
     realm.add_user("jane@example.org", &["physician"]);

@@ -229,6 +229,15 @@ impl Realm {
         entries.into_iter().map(|e| e.event).collect()
     }
 
+    /// The action codes of every audit event so far, in chain order.
+    pub async fn audit_actions(&self) -> Vec<&'static str> {
+        self.audit_events()
+            .await
+            .iter()
+            .map(|e| e.action.code())
+            .collect()
+    }
+
     /// The PHC string stored for `email`, read straight from the database.
     pub async fn stored_password_hash(&self, email: &str) -> String {
         let store = self.store().await;
