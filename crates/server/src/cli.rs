@@ -81,7 +81,7 @@ const DEFAULT_CHECKPOINT_SECS: u64 = 60;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(TlsCommand),
@@ -315,6 +315,15 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(2..))]
     pub stuffing_addresses_per_account: u32,
 
+    /// Redis (redis://…) holding login limits and spent challenges for a whole fleet.
+    /// Without it they stay in this process.
+    #[arg(long, env = "MEDVAULT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every key medvault writes in Redis, so deployments can share one server.
+    #[arg(long, env = "MEDVAULT_REDIS_PREFIX", default_value = "medvault")]
+    pub redis_prefix: String,
+
     /// A proxy (CIDR) whose X-Forwarded-For is trusted. Repeatable.
     #[arg(
         long = "trusted-proxy",
@@ -404,6 +413,8 @@ fn run(cli: Cli) -> CliResult {
                         max_bits: args.challenge_bits.saturating_add(6).min(30),
                         ttl_secs: 120,
                     },
+                    redis_url: args.redis_url,
+                    redis_prefix: args.redis_prefix,
                     stuffing: crate::protect::stuffing::StuffingConfig {
                         accounts_per_address: args.stuffing_accounts_per_address as usize,
                         addresses_per_account: args.stuffing_addresses_per_account as usize,

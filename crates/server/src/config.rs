@@ -71,6 +71,9 @@ pub struct ProtectArgs {
     pub allowed: Vec<ipnet::IpNet>,
     pub challenges: crate::protect::challenge::ChallengeConfig,
     pub stuffing: crate::protect::stuffing::StuffingConfig,
+    /// Shares limits and spent challenges across a fleet.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

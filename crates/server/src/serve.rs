@@ -27,6 +27,8 @@ pub enum ServeError {
     Identity(#[from] crate::identity::IdentityError),
     #[error(transparent)]
     Audit(#[from] crate::audit::checkpoints::CheckpointError),
+    #[error("cannot reach Redis for the shared login limits")]
+    Redis(#[source] redis::RedisError),
     #[error("cannot listen on {0}")]
     Listen(SocketAddr, #[source] std::io::Error),
     #[error("cannot install signal handlers")]
@@ -86,13 +88,31 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         );
     }
 
+    let limits = match &config.protect.redis_url {
+        None => {
+            crate::protect::Limits::Local(crate::protect::LoginLimits::new(config.protect.limits))
+        }
+        Some(url) => {
+            let prefix = config.protect.redis_prefix.clone();
+            match crate::protect::shared::SharedLimits::connect(url, prefix, config.protect.limits)
+                .await
+            {
+                Ok(shared) => crate::protect::Limits::Shared(shared),
+                Err(err) => {
+                    trail.close().await;
+                    store.close().await;
+                    return Err(ServeError::Redis(err));
+                }
+            }
+        }
+    };
     let state = AppState {
         store: store.clone(),
         metrics: Arc::new(Metrics::new()),
         identity,
         audit: trail.clone(),
         protect: Arc::new(crate::protect::Protect {
-            limits: crate::protect::LoginLimits::new(config.protect.limits),
+            limits,
             trusted_proxies: config.protect.trusted_proxies.clone(),
             allowed: config.protect.allowed.clone(),
             challenges: crate::protect::challenge::Challenges::new(

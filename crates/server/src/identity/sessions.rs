@@ -61,15 +61,11 @@ pub async fn login(
             detail: format!("password must have 1 to {MAX_CHARS} characters"),
         });
     }
-    // Before any hashing: a refused attempt costs the server a map lookup, not an Argon2 hash.
+    // Before any hashing: a refused attempt costs a lookup, not an Argon2 hash.
     let limits = &state.protect.limits;
     let address = state.protect.address_key(client);
-    limits
-        .check(Some(email.as_str()), address, now())
-        .map_err(|t| ApiError::TooManyAttempts {
-            retry_after_secs: t.retry_after_secs,
-        })?;
-    protect::require_challenge(state, Some(email.as_str()), address, answer)?;
+    limits.check(Some(email.as_str()), address, now()).await?;
+    protect::require_challenge(state, Some(email.as_str()), address, answer).await?;
     let store = state.store.as_ref();
     let user = match store.user_by_email(&email).await {
         Ok(user) => Some(user),
@@ -98,7 +94,7 @@ pub async fn login(
             event = audit::about(event, "User", user.id);
         }
         audit::record(&state.audit, event).await?;
-        let effect = limits.failed(Some(email.as_str()), address, now());
+        let effect = limits.failed(Some(email.as_str()), address, now()).await?;
         record_security_events(state, context, &user, effect).await?;
         let suspicion = state
             .protect
@@ -118,7 +114,7 @@ pub async fn login(
         }
         return Err(INVALID_CREDENTIALS);
     }
-    limits.succeeded(email.as_str());
+    limits.clear(email.as_str()).await?;
     let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
     if state.identity.policy.is_breached(&password) {
         // The account works, but its password is public knowledge: say so, loudly.
@@ -224,17 +220,11 @@ pub async fn refresh(
     // Guessing refresh tokens spends the same per-address allowance as guessing passwords.
     let address = state.protect.address_key(client);
     let limits = &state.protect.limits;
-    limits
-        .check(None, address, now())
-        .map_err(|t| ApiError::TooManyAttempts {
-            retry_after_secs: t.retry_after_secs,
-        })?;
-    let invalid_grant = || {
-        let effect = limits.failed(None, address, now());
-        async move {
-            record_security_events(state, context, &None, effect).await?;
-            Err::<TokenPair, ApiError>(INVALID_GRANT)
-        }
+    limits.check(None, address, now()).await?;
+    let invalid_grant = || async move {
+        let effect = limits.failed(None, address, now()).await?;
+        record_security_events(state, context, &None, effect).await?;
+        Err::<TokenPair, ApiError>(INVALID_GRANT)
     };
     let store = state.store.as_ref();
     let at = now();

@@ -137,7 +137,7 @@ impl Challenges {
         body
     }
 
-    /// Accepts a solved challenge at most once.
+    /// Accepts a solved challenge at most once (in this process).
     pub fn redeem(
         &self,
         token: &str,
@@ -145,6 +145,22 @@ impl Challenges {
         required: u8,
         now: UnixMillis,
     ) -> Result<(), ChallengeError> {
+        let (prefix, expires_at) = self.verify(token, nonce, required, now)?;
+        if !self.spend_locally(prefix, expires_at) {
+            return Err(ChallengeError::Replayed);
+        }
+        Ok(())
+    }
+
+    /// Checks signature, expiry, difficulty and solution; returns the prefix and expiry the
+    /// caller must mark spent (here or in Redis) before accepting.
+    pub fn verify(
+        &self,
+        token: &str,
+        nonce: &str,
+        required: u8,
+        now: UnixMillis,
+    ) -> Result<([u8; PREFIX_LEN], i64), ChallengeError> {
         let raw = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| ChallengeError::Forged)?;
@@ -172,11 +188,16 @@ impl Challenges {
         if leading_zero_bits(&hasher.finalize()) < u32::from(difficulty) {
             return Err(ChallengeError::Unsolved);
         }
-        let mut spent = self.spent.lock().expect("challenge lock poisoned");
-        if spent.insert(prefix, expires_at).is_some() {
-            return Err(ChallengeError::Replayed);
-        }
-        Ok(())
+        Ok((prefix, expires_at))
+    }
+
+    /// Marks a challenge used in this process; `false` when it already was.
+    pub fn spend_locally(&self, prefix: [u8; PREFIX_LEN], expires_at: i64) -> bool {
+        self.spent
+            .lock()
+            .expect("challenge lock poisoned")
+            .insert(prefix, expires_at)
+            .is_none()
     }
 
     pub fn prune(&self, now: UnixMillis) {

@@ -8,15 +8,103 @@ pub mod breached;
 pub mod challenge;
 pub mod client_ip;
 pub mod limits;
+pub mod shared;
 pub mod stuffing;
 
 pub use client_ip::{ClientIp, TrustedProxies};
 pub use limits::{LimitsConfig, LoginLimits, Throttled};
 
+/// Where the login limits are kept: in this process, or in Redis for a fleet.
+#[derive(Debug)]
+pub enum Limits {
+    Local(LoginLimits),
+    Shared(shared::SharedLimits),
+}
+
+/// Without its counters the protection cannot decide, so it refuses (fails closed).
+fn unavailable(err: redis::RedisError) -> crate::ApiError {
+    tracing::error!(error = %err, "Redis is unavailable to the login limits");
+    crate::ApiError::Unavailable {
+        detail: "sign-in protection is unavailable; try again shortly",
+    }
+}
+
+fn throttled(t: Throttled) -> crate::ApiError {
+    crate::ApiError::TooManyAttempts {
+        retry_after_secs: t.retry_after_secs,
+    }
+}
+
+impl Limits {
+    pub async fn check(
+        &self,
+        account: Option<&str>,
+        address: Option<std::net::IpAddr>,
+        now: medvault_domain::UnixMillis,
+    ) -> Result<(), crate::ApiError> {
+        match self {
+            Self::Local(limits) => limits.check(account, address, now).map_err(throttled),
+            Self::Shared(limits) => limits
+                .check(account, address, now)
+                .await
+                .map_err(unavailable)?
+                .map_err(throttled),
+        }
+    }
+
+    pub async fn failed(
+        &self,
+        account: Option<&str>,
+        address: Option<std::net::IpAddr>,
+        now: medvault_domain::UnixMillis,
+    ) -> Result<limits::FailureEffect, crate::ApiError> {
+        match self {
+            Self::Local(limits) => Ok(limits.failed(account, address, now)),
+            Self::Shared(limits) => limits
+                .failed(account, address, now)
+                .await
+                .map_err(unavailable),
+        }
+    }
+
+    pub async fn pressure(
+        &self,
+        account: Option<&str>,
+        address: Option<std::net::IpAddr>,
+        now: medvault_domain::UnixMillis,
+    ) -> Result<(u32, u32), crate::ApiError> {
+        match self {
+            Self::Local(limits) => Ok(limits.pressure(account, address, now)),
+            Self::Shared(limits) => limits
+                .pressure(account, address, now)
+                .await
+                .map_err(unavailable),
+        }
+    }
+
+    /// A correct password, or an admin's unlock, clears the account.
+    pub async fn clear(&self, account: &str) -> Result<(), crate::ApiError> {
+        match self {
+            Self::Local(limits) => {
+                limits.succeeded(account);
+                Ok(())
+            }
+            Self::Shared(limits) => limits.clear(account).await.map_err(unavailable),
+        }
+    }
+
+    /// Redis expires its own keys; only the in-process maps need pruning.
+    pub fn prune(&self, now: medvault_domain::UnixMillis) {
+        if let Self::Local(limits) = self {
+            limits.prune(now);
+        }
+    }
+}
+
 /// The protect context's shared parts.
 #[derive(Debug)]
 pub struct Protect {
-    pub limits: LoginLimits,
+    pub limits: Limits,
     pub trusted_proxies: TrustedProxies,
     /// Addresses exempt from the per-address limit (e.g. a hospital's own NAT).
     pub allowed: Vec<ipnet::IpNet>,
@@ -60,7 +148,7 @@ pub async fn security_event(
 
 /// Demands a solved challenge when the pressure on `account` or `address` calls for one.
 /// A missing, wrong, expired, too easy or replayed answer gets a fresh challenge.
-pub fn require_challenge(
+pub async fn require_challenge(
     state: &crate::AppState,
     account: Option<&str>,
     address: Option<std::net::IpAddr>,
@@ -68,27 +156,34 @@ pub fn require_challenge(
 ) -> Result<(), crate::ApiError> {
     let protect = &state.protect;
     let now = crate::clock::now();
-    let (address_failures, account_failures) = protect.limits.pressure(account, address, now);
+    let (address_failures, account_failures) =
+        protect.limits.pressure(account, address, now).await?;
     let Some(difficulty) = protect
         .challenges
         .difficulty(address_failures, account_failures)
     else {
         return Ok(());
     };
-    let refused = match answer {
-        Some(answer) => {
-            match protect
-                .challenges
-                .redeem(&answer.token, &answer.solution, difficulty, now)
-            {
-                Ok(()) => return Ok(()),
-                Err(reason) => Some(reason),
+    if let Some(answer) = answer {
+        match protect
+            .challenges
+            .verify(&answer.token, &answer.solution, difficulty, now)
+        {
+            Ok((prefix, expires_at)) => {
+                let first_use = match &protect.limits {
+                    Limits::Local(_) => protect.challenges.spend_locally(prefix, expires_at),
+                    Limits::Shared(shared) => shared
+                        .spend_challenge(&prefix, expires_at)
+                        .await
+                        .map_err(unavailable)?,
+                };
+                if first_use {
+                    return Ok(());
+                }
+                tracing::info!(reason = %challenge::ChallengeError::Replayed, "challenge answer refused");
             }
+            Err(reason) => tracing::info!(reason = %reason, "challenge answer refused"),
         }
-        None => None,
-    };
-    if let Some(reason) = refused {
-        tracing::info!(reason = %reason, "challenge answer refused");
     }
     let challenge = protect.challenges.issue(difficulty, now);
     Err(crate::ApiError::ChallengeRequired {

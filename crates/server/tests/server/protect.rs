@@ -31,9 +31,20 @@ async fn attempt(
     password: &str,
     forwarded_for: Option<&str>,
 ) -> reqwest::Response {
+    attempt_at(realm, realm.server(), email, password, forwarded_for).await
+}
+
+/// A sign-in attempt against one particular instance.
+async fn attempt_at(
+    realm: &Realm,
+    server: &crate::support::Server,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
     let mut request = realm
         .client
-        .post(realm.url("/api/v1/auth/login"))
+        .post(server.url("/api/v1/auth/login"))
         .json(&json!({"email": email, "password": password}));
     if let Some(address) = forwarded_for {
         request = request.header("x-forwarded-for", address);
@@ -519,4 +530,93 @@ async fn credential_stuffing_is_detected_from_both_directions() {
         events[1]["user_id"].is_string(),
         "the targeted account is named: {events:?}"
     );
+}
+
+/// Two instances on one database and one Redis (a key prefix of their own, so parallel
+/// tests never meet). `None`, after saying so, when no test Redis is configured.
+async fn fleet(args: &[&str]) -> Option<(Realm, crate::support::Server)> {
+    let Ok(url) = std::env::var("MEDVAULT_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "MEDVAULT_TEST_REDIS_URL must be set under CI"
+        );
+        eprintln!("skipped: Redis test (MEDVAULT_TEST_REDIS_URL is not set)");
+        return None;
+    };
+    let prefix = format!("medvault-test-{}", uuid::Uuid::new_v4().simple());
+    let env = vec![
+        ("MEDVAULT_REDIS_URL".to_owned(), url),
+        ("MEDVAULT_REDIS_PREFIX".to_owned(), prefix),
+    ];
+    let realm = Realm::start_in(args, true, env).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    let second = crate::support::Server::start_with(realm.cli(), args).await;
+    Some((realm, second))
+}
+
+#[tokio::test]
+async fn a_fleet_shares_one_account_lock_through_redis() {
+    let args = only(&["--login-lock-after", "3", "--login-backoff-after", "3"]);
+    let Some((realm, second)) = fleet(&args).await else {
+        return;
+    };
+    let first = realm.server();
+    for server in [first, first, &second] {
+        assert_eq!(
+            attempt_at(&realm, server, "jane@example.org", WRONG, None)
+                .await
+                .status(),
+            401
+        );
+    }
+    for server in [first, &second] {
+        assert_throttled(attempt_at(&realm, server, "jane@example.org", PASSWORD, None).await)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_fleet_shares_one_address_allowance_through_redis() {
+    let args = only(&["--ip-failure-limit", "4"]);
+    let Some((realm, second)) = fleet(&args).await else {
+        return;
+    };
+    let first = realm.server();
+    for (n, server) in [first, first, &second, &second].into_iter().enumerate() {
+        let response =
+            attempt_at(&realm, server, &format!("user{n}@example.org"), WRONG, None).await;
+        assert_eq!(response.status(), 401);
+    }
+    for server in [first, &second] {
+        assert_throttled(attempt_at(&realm, server, "jane@example.org", PASSWORD, None).await)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_challenge_spent_on_one_instance_cannot_be_replayed_on_another() {
+    let args = only(&[
+        "--challenge-after-address-failures",
+        "3",
+        "--challenge-bits",
+        "8",
+    ]);
+    let Some((realm, second)) = fleet(&args).await else {
+        return;
+    };
+    spray(&realm, 3, |_| None).await;
+    let challenge = challenge_of(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
+    let body = json!({
+        "email": "jane@example.org", "password": PASSWORD,
+        "challenge_token": challenge["token"], "challenge_solution": solve(&challenge),
+    });
+    let on = |server: &crate::support::Server| {
+        realm
+            .client
+            .post(server.url("/api/v1/auth/login"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(on(realm.server()).await.unwrap().status(), 200);
+    challenge_of(on(&second).await.unwrap()).await;
 }

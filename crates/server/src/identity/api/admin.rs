@@ -268,7 +268,7 @@ async fn unlock_user(
 ) -> Result<StatusCode, ApiError> {
     let actor = admin(&principal)?;
     let user = state.store.user(user_id(&id)?).await?;
-    state.protect.limits.unlock(user.email.as_str());
+    state.protect.limits.clear(user.email.as_str()).await?;
     let event = audit::event(&context, actor, AuditAction::UserUnlock, Outcome::Success);
     audit::record(&state.audit, audit::about(event, "User", user.id)).await?;
     Ok(StatusCode::NO_CONTENT)
