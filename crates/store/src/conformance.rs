@@ -620,11 +620,25 @@ pub async fn revocation_is_reported_and_listed(store: &dyn Store) {
         Err(StoreError::NotFound)
     ));
 
-    let rest = store
-        .revoke_sessions_of(jane.id, T0.plus_secs(3))
+    let third = session_of(&jane, 900, 43_200);
+    store
+        .insert_session(&third, &token(&third, 3, 60))
         .await
-        .expect("revoke all");
+        .expect("insert");
+    let rest = store
+        .revoke_sessions_of(jane.id, Some(third.id), T0.plus_secs(3))
+        .await
+        .expect("revoke all but one");
     assert_eq!(rest, vec![second.id]);
+    assert!(
+        store
+            .session(third.id)
+            .await
+            .expect("read")
+            .revoked_at
+            .is_none(),
+        "the exception survives"
+    );
     let mut since = store.sessions_revoked_since(T0).await.expect("since");
     since.sort();
     let mut expected = vec![first.id, second.id];

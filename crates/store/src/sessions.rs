@@ -65,10 +65,11 @@ pub trait SessionStore {
     /// Revokes one session. `false` when it was already revoked.
     async fn revoke_session(&self, id: SessionId, at: UnixMillis) -> Result<bool, StoreError>;
 
-    /// Revokes every unrevoked session of a user; returns their ids.
+    /// Revokes every unrevoked session of a user but `except`; returns their ids.
     async fn revoke_sessions_of(
         &self,
         user: UserId,
+        except: Option<SessionId>,
         at: UnixMillis,
     ) -> Result<Vec<SessionId>, StoreError>;
 

@@ -103,7 +103,7 @@ pub async fn disable(store: &dyn Store, trail: &AuditTrail, email: &str) -> CliR
     users::update(store, user.id, changes).await?;
     // Running servers pick the revocations up within seconds (`Identity::sync`).
     let ended = store
-        .revoke_sessions_of(user.id, crate::clock::now())
+        .revoke_sessions_of(user.id, None, crate::clock::now())
         .await?;
     audit::record(
         trail,

@@ -307,7 +307,7 @@ pub async fn revoke(state: &AppState, session_id: SessionId) -> Result<(), ApiEr
 
 /// Ends every session of a user, e.g. when the account is disabled.
 pub async fn revoke_all_of(state: &AppState, user: UserId) -> Result<(), ApiError> {
-    let ended = state.store.revoke_sessions_of(user, now()).await?;
+    let ended = state.store.revoke_sessions_of(user, None, now()).await?;
     forget(state, ended);
     Ok(())
 }
@@ -318,4 +318,58 @@ pub fn forget(state: &AppState, ended: Vec<SessionId>) {
     for session in ended {
         state.identity.revoked.insert(session, at);
     }
+}
+
+/// The signed-in user changes their own password. The current password is checked (and a
+/// wrong one counts like a failed sign-in); the new one must pass the policy; every other
+/// session of the user ends, since a password change often answers a suspected compromise.
+pub async fn change_password(
+    state: &AppState,
+    context: &RequestContext,
+    client: ClientIp,
+    principal: &Principal,
+    current: Password,
+    new: Password,
+) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    let user = store.user(principal.user_id).await?;
+    let limits = &state.protect.limits;
+    let address = state.protect.address_key(client);
+    limits
+        .check(Some(user.email.as_str()), address, now())
+        .await?;
+    let stored = store.password_hash(user.id).await?;
+    let verdict = state
+        .identity
+        .hashing
+        .verify(Arc::new(current), stored)
+        .await?;
+    if verdict == Verification::Mismatch {
+        let effect = limits
+            .failed(Some(user.email.as_str()), address, now())
+            .await?;
+        record_security_events(state, context, &Some(user), effect).await?;
+        return Err(ApiError::Unauthorized {
+            code: "invalid_credentials",
+            bearer: false,
+        });
+    }
+    let identity = &state.identity;
+    crate::identity::users::set_password(store, &identity.hashing, &identity.policy, user.id, new)
+        .await?;
+    let others = store
+        .revoke_sessions_of(user.id, Some(principal.session_id), now())
+        .await?;
+    forget(state, others);
+    let actor = Actor::User {
+        id: user.id,
+        roles: principal.roles.clone(),
+    };
+    let event = audit::event(
+        context,
+        actor,
+        AuditAction::UserPasswordChange,
+        Outcome::Success,
+    );
+    audit::record(&state.audit, audit::about(event, "User", user.id)).await
 }

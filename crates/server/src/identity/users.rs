@@ -182,7 +182,7 @@ pub async fn delete(store: &dyn Store, id: UserId) -> Result<(User, Vec<SessionI
     if is_active_admin(&user) {
         ensure_another_admin(store).await?;
     }
-    let ended = store.revoke_sessions_of(id, now()).await?;
+    let ended = store.revoke_sessions_of(id, None, now()).await?;
     store.delete_user(id).await?;
     Ok((user, ended))
 }

@@ -193,3 +193,58 @@ async fn the_absolute_timeout_ends_even_an_active_session() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_user_changes_their_password_and_their_other_sessions_end() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("jane@example.org", &["physician"]);
+    let (laptop, laptop_refresh) = realm.tokens("jane@example.org").await;
+    let (phone, _) = realm.tokens("jane@example.org").await;
+    let change = |current: &str, new: &str| {
+        let request = realm
+            .client
+            .post(realm.url("/api/v1/me/password"))
+            .bearer_auth(&laptop)
+            .json(&serde_json::json!({"current_password": current, "new_password": new}));
+        async move { request.send().await.unwrap() }
+    };
+    let new_password = "Freshly-Chosen-Passphrase-64";
+
+    assert_eq!(
+        error_of(change("Not-My-Password-0", new_password).await).await,
+        (401, "invalid_credentials".into())
+    );
+    let weak = change(crate::realm::PASSWORD, "short").await;
+    assert_eq!(weak.status(), 422);
+    assert_eq!(
+        change(crate::realm::PASSWORD, new_password).await.status(),
+        204
+    );
+
+    assert_eq!(
+        realm.me_status(&phone).await,
+        401,
+        "other devices are signed out"
+    );
+    assert_eq!(
+        realm.me_status(&laptop).await,
+        200,
+        "this device keeps working"
+    );
+    assert_eq!(realm.refresh(&laptop_refresh).await.status(), 200);
+    assert_eq!(
+        realm
+            .login("jane@example.org", crate::realm::PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        realm.login("jane@example.org", new_password).await.status(),
+        200
+    );
+    assert!(realm
+        .audit_actions()
+        .await
+        .contains(&"user.password_change"));
+}

@@ -299,14 +299,17 @@ macro_rules! __impl_sql_sessions {
             async fn revoke_sessions_of(
                 &self,
                 user: medvault_domain::UserId,
+                except: Option<medvault_domain::SessionId>,
                 at: medvault_domain::UnixMillis,
             ) -> Result<Vec<medvault_domain::SessionId>, $crate::StoreError> {
                 let ids: Vec<String> = sqlx::query_scalar(
-                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
+                    "UPDATE sessions SET revoked_at = $1
+                      WHERE user_id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3)
                      RETURNING id",
                 )
                 .bind(at.0)
                 .bind(user.to_string())
+                .bind(except.map(|id| id.to_string()))
                 .fetch_all(&self.pool)
                 .await?;
                 $crate::sql::session_ids(ids)

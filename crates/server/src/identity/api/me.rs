@@ -20,6 +20,43 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(my_sessions))
         .routes(routes!(end_my_session))
+        .routes(routes!(change_my_password))
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String, format = Password)]
+    current_password: medvault_crypto::password::Password,
+    #[schema(value_type = String, format = Password)]
+    new_password: medvault_crypto::password::Password,
+}
+
+/// Change the caller's own password. Every other session of the caller ends.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "identity", security(("bearer" = [])),
+    request_body = PasswordChange, responses(
+    (status = 204, description = "Changed"),
+    (status = 401, description = "`invalid_credentials`: the current password is wrong", content_type = "application/problem+json"),
+    (status = 422, description = "The new password breaks the password policy", content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`", content_type = "application/problem+json"),
+))]
+async fn change_my_password(
+    State(state): State<AppState>,
+    context: RequestContext,
+    client: crate::protect::ClientIp,
+    principal: Principal,
+    crate::http::ApiJson(body): crate::http::ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    sessions::change_password(
+        &state,
+        &context,
+        client,
+        &principal,
+        body.current_password,
+        body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's profile and roles.
