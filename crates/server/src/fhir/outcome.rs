@@ -37,7 +37,7 @@ impl OperationOutcome {
 impl From<ApiError> for OperationOutcome {
     fn from(err: ApiError) -> Self {
         match err {
-            ApiError::Unauthorized { .. } => Self::new(
+            ApiError::Unauthorized { .. } | ApiError::ChallengeRequired { .. } => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "login",
                 "a valid bearer token is required",
@@ -65,7 +65,21 @@ impl From<ApiError> for OperationOutcome {
                     "internal error",
                 )
             }
-            other => Self::invalid(other.to_string()),
+            ApiError::MalformedJson { detail } | ApiError::InvalidBody { detail } => {
+                Self::invalid(detail)
+            }
+            ApiError::Unprocessable { detail } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", detail)
+            }
+            ApiError::UnsupportedMediaType { detail } => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported", detail)
+            }
+            ApiError::PayloadTooLarge => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                "the request body exceeds the configured limit",
+            ),
+            ApiError::Conflict { detail } => Self::new(StatusCode::CONFLICT, "conflict", detail),
         }
     }
 }

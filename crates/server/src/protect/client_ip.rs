@@ -68,6 +68,8 @@ impl FromRequestParts<crate::AppState> for ClientIp {
         parts: &mut Parts,
         state: &crate::AppState,
     ) -> Result<Self, Self::Rejection> {
+        // `serve` always attaches the peer address; only an in-process router (tests) lacks
+        // it, and then the request did come from this host.
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

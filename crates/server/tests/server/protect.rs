@@ -397,6 +397,15 @@ async fn under_elevated_risk_a_bot_must_solve_proof_of_work_once_per_attempt() {
     challenge_of(login_answering(&realm, token, &nonce).await).await;
 }
 
+/// Answers `token` with a nonce that truly solves its 8-bit prefix; the server must still
+/// ask for a fresh challenge.
+async fn assert_refused(realm: &Realm, token: &str, prefix: [u8; 16]) {
+    use base64::Engine;
+    let prefix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(prefix);
+    let nonce = solve(&json!({"prefix": prefix, "difficulty": 8}));
+    challenge_of(login_answering(realm, token, &nonce).await).await;
+}
+
 #[tokio::test]
 async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
     use medvault_crypto::mac::MessageSigner;
@@ -425,15 +434,7 @@ async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
     challenge_of(login_answering(&realm, &easy, &solved_for(1)).await).await;
     // ...or already expired,
     let expired = encode(genuine.token([8; 16], 8, now - 1));
-    challenge_of(
-        login_answering(
-            &realm,
-            &expired,
-            &solve(&json!({"prefix": encode(vec![8; 16]), "difficulty": 8})),
-        )
-        .await,
-    )
-    .await;
+    assert_refused(&realm, &expired, [8; 16]).await;
     // ...and one signed with another key, are all refused.
     let stranger = Challenges::new(
         MessageSigner::new(
@@ -443,15 +444,7 @@ async fn forged_expired_too_easy_and_unsolved_challenges_are_refused() {
         ChallengeConfig::default(),
     );
     let forged = encode(stranger.token([9; 16], 8, now + 60));
-    challenge_of(
-        login_answering(
-            &realm,
-            &forged,
-            &solve(&json!({"prefix": encode(vec![9; 16]), "difficulty": 8})),
-        )
-        .await,
-    )
-    .await;
+    assert_refused(&realm, &forged, [9; 16]).await;
 
     // A real challenge with a nonce that does not solve it is refused too.
     let challenge = challenge_of(attempt(&realm, "jane@example.org", PASSWORD, None).await).await;
