@@ -29,6 +29,11 @@ macro_rules! uuid_id {
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
+
+            /// A fixed id, for reserved slots and tests.
+            pub const fn from_u128(value: u128) -> Self {
+                Self(Uuid::from_u128(value))
+            }
         }
 
         impl Default for $name {

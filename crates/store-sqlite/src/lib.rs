@@ -23,6 +23,7 @@ const MIGRATIONS: migrations::Embedded = &[
         include_str!("../migrations/0002_identity.sql"),
     ),
     (3, "audit", include_str!("../migrations/0003_audit.sql")),
+    (4, "records", include_str!("../migrations/0004_records.sql")),
 ];
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,9 @@ use crate::{
     RefreshTokenRecord, Rotation, SigningKeyRecord, SigningKeyState, Store, StoreError, UserFilter,
 };
 
+mod records;
+pub use records::*;
+
 /// A fresh, empty store for one test case.
 #[allow(async_fn_in_trait)] // used only by tests, never as `dyn`
 pub trait Fixture: Sized {
@@ -58,6 +61,13 @@ macro_rules! conformance_tests {
             checkpoints_and_the_checkpoint_key_are_kept,
             audit_search_filters_and_pages,
             pruning_keeps_the_anchor_checkpoint,
+            records_round_trip_by_current_and_exact_version,
+            stale_versions_and_duplicate_ids_conflict,
+            a_failed_write_batch_leaves_nothing_behind,
+            records_are_found_by_tokens_compartment_and_time,
+            replaced_tokens_and_deleted_records_are_not_found,
+            record_listings_page_by_keyset,
+            history_lists_versions_newest_first_in_pages,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

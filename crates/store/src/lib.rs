@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod meta;
 mod open;
+mod records;
 mod sessions;
 mod signing_keys;
 mod users;
@@ -26,6 +27,7 @@ pub use meta::MetaStore;
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
+pub use records::{HistoryQuery, RecordQuery, RecordStore, RecordVersion, RecordWrite};
 pub use sessions::{RefreshTokenRecord, Rotation, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyState, SigningKeyStore};
 pub use users::{UserFilter, UserStore};
@@ -39,6 +41,7 @@ pub trait Store:
     + SessionStore
     + SigningKeyStore
     + AuditStore
+    + RecordStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -11,6 +11,8 @@ pub mod rows;
 mod audit;
 mod identity;
 mod keys;
+pub mod record_queries;
+mod records;
 
 #[doc(hidden)]
 pub use async_trait::async_trait as __async_trait;
@@ -24,6 +26,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_sessions!($store);
         $crate::__impl_sql_signing_keys!($store);
         $crate::__impl_sql_audit!($store);
+        $crate::__impl_sql_records!($store);
     };
 }
 
