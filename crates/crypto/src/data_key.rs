@@ -26,6 +26,11 @@ impl DataKey {
         Self { bytes }
     }
 
+    /// Raw key bytes, for deriving keys from this one inside this crate.
+    pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.bytes
+    }
+
     /// Encrypts `plaintext`, binding it to `context` (e.g. resource type, id and version).
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
         envelope::seal(&self.bytes, context, plaintext)

@@ -8,6 +8,7 @@
 //! - [`DataKey`]: a per-patient data key (DEK), stored only wrapped by the KEK.
 
 pub mod audit_chain;
+pub mod blind_index;
 mod data_key;
 mod derive;
 mod envelope;

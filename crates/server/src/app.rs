@@ -31,12 +31,15 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub audit: Arc<AuditTrail>,
     pub protect: Arc<crate::protect::Protect>,
+    pub fhir: Arc<crate::fhir::Fhir>,
 }
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     pub max_body_bytes: usize,
+    /// FHIR bodies carry documents, so they get their own, larger limit.
+    pub max_fhir_body_bytes: usize,
     pub request_timeout: Duration,
 }
 
@@ -67,31 +70,39 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Every route, with its OpenAPI description collected as it is added.
-fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// Every route, with its OpenAPI description collected as it is added: the FHIR record
+/// routes apart, since they take larger bodies.
+fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (records, records_doc) = crate::fhir::api::router().split_for_parts();
     // New bounded contexts merge their `router()` here.
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(identity::api::router())
         .merge(crate::audit::api::router())
         .merge(crate::audit::fhir_search::router())
         .merge(crate::audit::access_log::router())
         .merge(crate::protect::api::router())
-        .split_for_parts()
+        .split_for_parts();
+    doc.merge(records_doc);
+    (api, records, doc)
 }
 
 pub fn router(state: AppState, limits: HttpLimits, tls: bool) -> Router {
-    let (routes, openapi) = routes();
+    let (api, records, openapi) = routes();
     let openapi = Arc::new(openapi);
+    let limited = |router: Router<AppState>, bytes: usize| {
+        router
+            .layer(DefaultBodyLimit::max(bytes))
+            .layer(RequestBodyLimitLayer::new(bytes))
+    };
     // Layers run outermost-last: a request passes request_id first, the handler last.
-    routes
+    limited(api, limits.max_body_bytes)
+        .merge(limited(records, limits.max_fhir_body_bytes))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .fallback(|| async { ApiError::NotFound })
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,

@@ -232,6 +232,15 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDVAULT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted FHIR request body, in bytes: documents travel inside records.
+    #[arg(long, env = "MEDVAULT_FHIR_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub fhir_max_body_bytes: usize,
+
+    /// Unwrapped patient data keys kept in memory at most (evicted keys are zeroized).
+    #[arg(long, env = "MEDVAULT_KEY_CACHE_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub key_cache_size: u32,
+
     /// Requests running longer than this many seconds are answered 503.
     #[arg(long, env = "MEDVAULT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -391,10 +400,14 @@ fn run(cli: Cli) -> CliResult {
                     .map(|(cert, key)| Tls { cert, key }),
                 limits: HttpLimits {
                     max_body_bytes: args.max_body_bytes,
+                    max_fhir_body_bytes: args.fhir_max_body_bytes,
                     request_timeout: Duration::from_secs(args.request_timeout_secs),
                 },
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 demo: args.demo,
+                fhir: crate::fhir::FhirConfig {
+                    key_cache_size: args.key_cache_size as usize,
+                },
                 audit_retention: retention,
                 protect: crate::config::ProtectArgs {
                     limits: crate::protect::LimitsConfig {

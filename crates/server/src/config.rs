@@ -57,6 +57,7 @@ pub struct ServeConfig {
     pub limits: HttpLimits,
     pub shutdown_grace: Duration,
     pub demo: bool,
+    pub fhir: crate::fhir::FhirConfig,
     pub audit: crate::audit::AuditConfig,
     pub audit_retention: crate::audit::retention::Retention,
     pub protect: ProtectArgs,

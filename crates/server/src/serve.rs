@@ -27,6 +27,8 @@ pub enum ServeError {
     Identity(#[from] crate::identity::IdentityError),
     #[error(transparent)]
     Audit(#[from] crate::audit::checkpoints::CheckpointError),
+    #[error("cannot prepare the record store's keys")]
+    Records(#[source] crate::fhir::gate::keys::KeyError),
     #[error("cannot reach Redis for the shared login limits")]
     Redis(#[source] redis::RedisError),
     #[error("cannot listen on {0}")]
@@ -65,8 +67,25 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             }
         };
     let identity_config = config.identity_for(&public_url);
+    let master_key = Arc::new(master_key);
+    let fhir = match crate::fhir::Fhir::start(
+        store.clone(),
+        master_key.clone(),
+        trail.clone(),
+        &public_url,
+        &config.fhir,
+    )
+    .await
+    {
+        Ok(fhir) => Arc::new(fhir),
+        Err(err) => {
+            trail.close().await;
+            store.close().await;
+            return Err(ServeError::Records(err));
+        }
+    };
     let identity =
-        match Identity::start(store.as_ref(), Arc::new(master_key), identity_config).await {
+        match Identity::start(store.as_ref(), master_key, identity_config).await {
             Ok(identity) => Arc::new(identity),
             Err(err) => {
                 trail.close().await;
@@ -121,6 +140,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             ),
             stuffing: crate::protect::stuffing::StuffingDetector::new(config.protect.stuffing),
         }),
+        fhir,
     };
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::fhir_render::render;
+use crate::fhir::render::query_string as encode;
 use crate::fhir::OperationOutcome;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
@@ -72,25 +73,6 @@ async fn search(
         [(CONTENT_TYPE, crate::fhir::CONTENT_TYPE)],
         bundle.to_string(),
     ))
-}
-
-/// `application/x-www-form-urlencoded` serialisation of query pairs, for Bundle links.
-fn encode(params: &[(String, String)]) -> String {
-    let escape = |text: &str| {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 struct Search {

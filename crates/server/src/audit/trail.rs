@@ -90,6 +90,24 @@ impl AuditTrail {
         done.await.map_err(|_| AuditUnavailable)?
     }
 
+    /// Appends several events; they usually share one transaction. Returns once all are
+    /// durable, or fails if any could not be written.
+    pub async fn append_all(&self, events: Vec<AuditEvent>) -> Result<(), AuditUnavailable> {
+        let mut replies = Vec::with_capacity(events.len());
+        for event in events {
+            let (reply, done) = oneshot::channel();
+            self.sender
+                .send(Message::Append(event, reply))
+                .await
+                .map_err(|_| AuditUnavailable)?;
+            replies.push(done);
+        }
+        for done in replies {
+            done.await.map_err(|_| AuditUnavailable)??;
+        }
+        Ok(())
+    }
+
     /// Flushes pending appends and checkpoints the head; later appends fail.
     pub async fn close(&self) {
         let (reply, done) = oneshot::channel();

@@ -1,8 +1,57 @@
-//! The FHIR R4 context. So far it holds what every FHIR route shares: errors as
-//! OperationOutcome and the `application/fhir+json` media type.
+//! The FHIR R4 context: the encrypted record store behind the PHI gate, and the REST API
+//! under `/fhir` (JSON only; errors are OperationOutcome resources).
 
+pub mod api;
+pub mod body;
+mod bundle;
+pub mod capability;
+pub mod dates;
+pub mod gate;
 pub mod outcome;
+mod records;
+pub mod render;
+pub mod resource;
+pub mod schema;
+pub mod search;
+
+use std::sync::Arc;
+
+use medvault_crypto::MasterKey;
+use medvault_store::Store;
 
 pub use outcome::OperationOutcome;
 
+use self::gate::keys::KeyError;
+use self::gate::Gate;
+use crate::audit::AuditTrail;
+
 pub const CONTENT_TYPE: &str = "application/fhir+json";
+
+#[derive(Debug, Clone)]
+pub struct FhirConfig {
+    /// Unwrapped data keys kept in memory at most.
+    pub key_cache_size: usize,
+}
+
+/// The record store and what its routes need.
+#[derive(Debug)]
+pub struct Fhir {
+    pub gate: Gate,
+    /// `<public URL>/fhir`, the base of every link and `fullUrl`.
+    pub base: String,
+}
+
+impl Fhir {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        master: Arc<MasterKey>,
+        audit: Arc<AuditTrail>,
+        public_url: &str,
+        config: &FhirConfig,
+    ) -> Result<Self, KeyError> {
+        Ok(Self {
+            gate: Gate::start(store, master, audit, config.key_cache_size).await?,
+            base: format!("{}/fhir", public_url.trim_end_matches('/')),
+        })
+    }
+}

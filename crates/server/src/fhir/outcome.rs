@@ -13,6 +13,8 @@ pub struct OperationOutcome {
     /// An IssueType code: `invalid`, `not-supported`, `forbidden`, `login`, `exception`...
     code: &'static str,
     diagnostics: String,
+    /// The failing element's path (FHIRPath), when one element is at fault.
+    expression: Option<String>,
 }
 
 impl OperationOutcome {
@@ -21,7 +23,37 @@ impl OperationOutcome {
             status,
             code,
             diagnostics: diagnostics.into(),
+            expression: None,
         }
+    }
+
+    /// Names the element at fault.
+    pub fn at(mut self, path: impl Into<String>) -> Self {
+        self.expression = Some(path.into());
+        self
+    }
+
+    /// Places this error in entry `n` of a Bundle.
+    pub fn within(mut self, n: usize) -> Self {
+        self.diagnostics = format!("Bundle.entry[{n}]: {}", self.diagnostics);
+        if let Some(path) = &mut self.expression {
+            let element = path.split_once('.').map_or("", |(_, rest)| rest);
+            *path = format!("Bundle.entry[{n}].resource.{element}").trim_end_matches('.').to_owned();
+        }
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The OperationOutcome resource itself, e.g. for a Bundle entry's `response.outcome`.
+    pub fn resource(&self) -> serde_json::Value {
+        let mut issue = json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
+        if let Some(path) = &self.expression {
+            issue["expression"] = json!([path]);
+        }
+        json!({"resourceType": "OperationOutcome", "issue": [issue]})
     }
 
     pub fn invalid(diagnostics: impl Into<String>) -> Self {
@@ -92,10 +124,7 @@ impl From<medvault_store::StoreError> for OperationOutcome {
 
 impl IntoResponse for OperationOutcome {
     fn into_response(self) -> Response {
-        let body = json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}],
-        });
+        let body = self.resource();
         let mut response = (
             self.status,
             [(CONTENT_TYPE, super::CONTENT_TYPE)],

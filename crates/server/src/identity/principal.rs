@@ -7,7 +7,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use medvault_domain::{Role, SessionId, UserId};
+use medvault_domain::{PatientId, Role, SessionId, UserId};
 
 use crate::identity::tokens::AccessClaims;
 use crate::{ApiError, AppState};
@@ -18,6 +18,8 @@ pub struct Principal {
     pub session_id: SessionId,
     pub roles: Vec<Role>,
     pub amr: Vec<String>,
+    /// The Patient a patient user is, from the token.
+    pub patient: Option<PatientId>,
 }
 
 impl Principal {
@@ -74,6 +76,7 @@ impl FromRequestParts<AppState> for Principal {
             session_id: claims.sid,
             roles: claims.roles,
             amr: claims.amr,
+            patient: claims.patient,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Access tokens (RFC 9068 JWT profile) and the token pair login and refresh hand out.
 
 use medvault_crypto::OpaqueToken;
-use medvault_domain::{Role, Session, SessionId, UnixMillis, User, UserId};
+use medvault_domain::{PatientId, Role, Session, SessionId, UnixMillis, User, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
@@ -22,6 +22,9 @@ pub struct AccessClaims {
     pub scope: String,
     /// RFC 8176 authentication methods, e.g. `["pwd"]`.
     pub amr: Vec<String>,
+    /// The FHIR Patient a patient user is (the SMART `patient` context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientId>,
 }
 
 /// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
@@ -56,6 +59,7 @@ impl Identity {
             roles: user.roles.iter().collect(),
             scope: FIRST_PARTY_SCOPE.to_owned(),
             amr: session.amr.clone(),
+            patient: user.patient_id,
         };
         (self.keys.signer().sign(&claims), (exp - iat).max(0))
     }

@@ -1,0 +1,65 @@
+//! `GET /fhir/metadata`: the CapabilityStatement, generated from the same tables the
+//! server runs on, so it lists exactly the types, interactions and parameters that work.
+
+use medvault_domain::ResourceType;
+use serde_json::{json, Value};
+
+use super::search::params;
+
+const INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
+
+pub fn statement(base: &str, software_version: &str) -> Value {
+    let resources: Vec<Value> = ResourceType::ALL
+        .iter()
+        .map(|t| {
+            let mut search: Vec<Value> = vec![
+                json!({"name": "_id", "type": "token"}),
+                json!({"name": "_lastUpdated", "type": "date"}),
+            ];
+            search.extend(params::of(*t).iter().map(|p| {
+                json!({
+                    "name": p.name,
+                    "type": p.kind.code(),
+                    "documentation": format!("{t}.{}", p.paths.join(" | {t}.")),
+                })
+            }));
+            let mut resource = json!({
+                "type": t.as_str(),
+                "interaction": INTERACTIONS.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": false,
+                "conditionalCreate": false,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchParam": search,
+            });
+            if *t == ResourceType::Patient {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }]);
+            }
+            resource
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-01",
+        "kind": "instance",
+        "software": {"name": "medvault", "version": software_version},
+        "implementation": {"description": "medvault encrypted FHIR R4 record store", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": false,
+                "description": "Bearer JWT access tokens from /api/v1/auth/login; every record is encrypted under its patient's key and every access is audited.",
+            },
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+        }],
+    })
+}

@@ -1,0 +1,81 @@
+//! Who may touch which records, until policies as data arrive (issue #6): simple role
+//! rules. Patients see their own compartment and the directory; physicians and nurses
+//! see and write everything; directors read; admin, auditor and researcher get no
+//! clinical data (the admin manages the directory).
+
+use medvault_domain::{Compartment, PatientId, ResourceType, Role, SessionId, UserId};
+
+use crate::identity::Principal;
+
+/// The signed-in user a record interaction is for.
+#[derive(Debug, Clone)]
+pub struct Accessor {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub roles: Vec<Role>,
+    /// The Patient a patient user is.
+    pub patient: Option<PatientId>,
+}
+
+impl From<Principal> for Accessor {
+    fn from(p: Principal) -> Self {
+        Self { user_id: p.user_id, session_id: p.session_id, roles: p.roles, patient: p.patient }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Decision {
+    /// Refused in a way that reveals nothing: the record answers as if it did not exist.
+    Hidden,
+    /// Refused because of the role: the caller could know the rule anyway.
+    Forbidden,
+    Permit,
+}
+
+impl Accessor {
+    pub fn decide(&self, access: Access, resource_type: ResourceType, compartment: Compartment) -> Decision {
+        self.roles
+            .iter()
+            .map(|role| self.decide_as(*role, access, resource_type, compartment))
+            .max()
+            .unwrap_or(Decision::Forbidden)
+    }
+
+    fn decide_as(&self, role: Role, access: Access, resource_type: ResourceType, compartment: Compartment) -> Decision {
+        match (role, access) {
+            (Role::Physician | Role::Nurse, _) => Decision::Permit,
+            (Role::Director, Access::Read) => Decision::Permit,
+            (Role::Admin, _) if resource_type.is_directory() => Decision::Permit,
+            (Role::Patient, Access::Read) if resource_type.is_directory() => Decision::Permit,
+            (Role::Patient, Access::Read) => match (self.patient, compartment) {
+                (Some(own), Compartment::Patient(p)) if own == p => Decision::Permit,
+                _ => Decision::Hidden,
+            },
+            _ => Decision::Forbidden,
+        }
+    }
+
+    /// Which compartment a search of `resource_type` may cover: all (`None`) or one.
+    pub fn search_scope(&self, resource_type: ResourceType) -> Result<Option<Compartment>, Decision> {
+        let everything = self
+            .roles
+            .iter()
+            .any(|role| self.decide_as(*role, Access::Read, resource_type, Compartment::System) == Decision::Permit
+                && !(*role == Role::Patient && !resource_type.is_directory()));
+        if everything {
+            return Ok(None);
+        }
+        match self.patient {
+            Some(own) if self.roles.contains(&Role::Patient) && !resource_type.is_directory() => {
+                Ok(Some(Compartment::Patient(own)))
+            }
+            _ => Err(Decision::Forbidden),
+        }
+    }
+}

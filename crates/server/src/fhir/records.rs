@@ -1,0 +1,173 @@
+//! Writes, prepared: a body is validated, given its compartment, id and meta, checked
+//! for authorization and for references that resolve, and indexed. The gate then seals
+//! and stores what this module prepares, one write or a whole transaction at once.
+
+use std::collections::HashSet;
+
+use axum::http::StatusCode;
+use medvault_domain::{FhirId, PatientId, ResourceType};
+use serde_json::Value;
+
+use super::gate::access::Access;
+use super::gate::{Caller, PendingWrite};
+use super::schema::{self, Invalid};
+use super::search::{params, values};
+use super::{resource, Fhir, OperationOutcome};
+
+/// Resources a transaction creates, which its other entries may refer to.
+pub type Created = HashSet<(ResourceType, FhirId)>;
+
+impl From<Invalid> for OperationOutcome {
+    fn from(invalid: Invalid) -> Self {
+        let status = if invalid.unprocessable { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        let code = if invalid.unprocessable { "processing" } else { "structure" };
+        OperationOutcome::new(status, code, format!("{}: {}", invalid.path, invalid.problem)).at(invalid.path)
+    }
+}
+
+/// A new id: Patients get a patient id (their data key's slot), others a random one.
+pub fn new_id(resource_type: ResourceType) -> FhirId {
+    match resource_type {
+        ResourceType::Patient => FhirId::from(PatientId::new()),
+        _ => FhirId::generate(),
+    }
+}
+
+impl Fhir {
+    /// Prepares a create of `body` under `id` (server-assigned, see [`new_id`]).
+    pub async fn prepare_create(
+        &self,
+        caller: Caller<'_>,
+        resource_type: ResourceType,
+        id: FhirId,
+        mut body: Value,
+        created: &Created,
+    ) -> Result<PendingWrite, OperationOutcome> {
+        let references = schema::validate(resource_type, &body)?;
+        let compartment = resource::compartment(resource_type, &id, &body)?;
+        self.gate.authorize(caller, Access::Write, resource_type, &id, compartment).await?;
+        self.check_references(&references, created).await?;
+        let now = crate::clock::now();
+        resource::stamp(&mut body, &id, 1, now);
+        Ok(PendingWrite {
+            tokens: self.tokens(resource_type, &body),
+            resource_type,
+            id,
+            version: 1,
+            expected_version: None,
+            last_updated: now,
+            compartment,
+            resource: Some(body),
+        })
+    }
+
+    /// Prepares an update. `if_match` is the version the client last saw (`If-Match`).
+    pub async fn prepare_update(
+        &self,
+        caller: Caller<'_>,
+        resource_type: ResourceType,
+        id: FhirId,
+        mut body: Value,
+        if_match: Option<u64>,
+        created: &Created,
+    ) -> Result<PendingWrite, OperationOutcome> {
+        let references = schema::validate(resource_type, &body)?;
+        // FHIR R4 §3.1.0.4: the body carries the id, and it is the URL's.
+        if body.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(OperationOutcome::invalid(format!(
+                "{resource_type}.id: must be present and equal the id in the URL"
+            ))
+            .at(format!("{resource_type}.id")));
+        }
+        let compartment = resource::compartment(resource_type, &id, &body)?;
+        let Some(current) = self.gate.current(resource_type, &id).await? else {
+            // Clients cannot choose ids: a Patient's id is the slot of its data key.
+            return Err(OperationOutcome::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "no such resource; create resources with POST (ids are assigned by the server)",
+            ));
+        };
+        self.gate.authorize(caller, Access::Write, resource_type, &id, current.compartment).await?;
+        if let Some(expected) = if_match {
+            if expected != current.version {
+                return Err(OperationOutcome::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "conflict",
+                    format!("If-Match names version {expected}, but the current version is {}", current.version),
+                ));
+            }
+        }
+        if compartment != current.compartment {
+            return Err(Invalid::rule(
+                &format!("{resource_type}.{}", resource::patient_element(resource_type).unwrap_or("id")),
+                "a resource cannot move to another patient's compartment",
+            )
+            .into());
+        }
+        self.check_references(&references, created).await?;
+        let now = crate::clock::now();
+        let version = current.version + 1;
+        resource::stamp(&mut body, &id, version, now);
+        Ok(PendingWrite {
+            tokens: self.tokens(resource_type, &body),
+            resource_type,
+            id,
+            version,
+            expected_version: Some(current.version),
+            last_updated: now,
+            compartment,
+            resource: Some(body),
+        })
+    }
+
+    /// Prepares a logical delete; `None` when the resource is already deleted (deleting
+    /// again changes nothing, FHIR R4 §3.1.0.7.1).
+    pub async fn prepare_delete(
+        &self,
+        caller: Caller<'_>,
+        resource_type: ResourceType,
+        id: FhirId,
+    ) -> Result<Option<PendingWrite>, OperationOutcome> {
+        let Some(current) = self.gate.current(resource_type, &id).await? else {
+            return Err(OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource"));
+        };
+        self.gate.authorize(caller, Access::Write, resource_type, &id, current.compartment).await?;
+        if current.deleted {
+            return Ok(None);
+        }
+        Ok(Some(PendingWrite {
+            resource_type,
+            version: current.version + 1,
+            expected_version: Some(current.version),
+            last_updated: crate::clock::now(),
+            compartment: current.compartment,
+            resource: None,
+            tokens: Vec::new(),
+            id,
+        }))
+    }
+
+    /// Every reference must resolve to a live resource, here or created alongside.
+    async fn check_references(&self, references: &[schema::Reference], created: &Created) -> Result<(), OperationOutcome> {
+        for reference in references {
+            if created.contains(&(reference.target, reference.id.clone())) {
+                continue;
+            }
+            let live = matches!(self.gate.current(reference.target, &reference.id).await?, Some(r) if !r.deleted);
+            if !live {
+                return Err(Invalid::rule(&reference.path, "refers to a resource that does not exist").into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The blind-index tokens of a body's searchable values.
+    fn tokens(&self, resource_type: ResourceType, body: &Value) -> Vec<Vec<u8>> {
+        params::of(resource_type)
+            .iter()
+            .filter(|p| !p.compartment)
+            .flat_map(|p| values::tokens(self.gate.index(), resource_type, p, &values::extract(p, body)))
+            .collect()
+    }
+}
