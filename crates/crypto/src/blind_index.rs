@@ -63,9 +63,15 @@ mod tests {
             BlindIndexKey::from_root(&root),
             BlindIndexKey::from_root(&root),
         );
-        assert_eq!(a.token(&[b"family", b"smith"]), b.token(&[b"family", b"smith"]));
+        assert_eq!(
+            a.token(&[b"family", b"smith"]),
+            b.token(&[b"family", b"smith"])
+        );
         let other = BlindIndexKey::from_root(&DataKey::generate());
-        assert_ne!(a.token(&[b"family", b"smith"]), other.token(&[b"family", b"smith"]));
+        assert_ne!(
+            a.token(&[b"family", b"smith"]),
+            other.token(&[b"family", b"smith"])
+        );
     }
 
     #[test]

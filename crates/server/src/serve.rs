@@ -84,15 +84,14 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             return Err(ServeError::Records(err));
         }
     };
-    let identity =
-        match Identity::start(store.as_ref(), master_key, identity_config).await {
-            Ok(identity) => Arc::new(identity),
-            Err(err) => {
-                trail.close().await;
-                store.close().await;
-                return Err(err.into());
-            }
-        };
+    let identity = match Identity::start(store.as_ref(), master_key, identity_config).await {
+        Ok(identity) => Arc::new(identity),
+        Err(err) => {
+            trail.close().await;
+            store.close().await;
+            return Err(err.into());
+        }
+    };
     if config.demo {
         tracing::warn!("--demo: no demo data is seeded yet; the FHIR context adds it");
     }

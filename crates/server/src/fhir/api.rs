@@ -38,23 +38,40 @@ type FhirResult = Result<Response, OperationOutcome>;
 
 fn resource_type(name: &str) -> Result<ResourceType, OperationOutcome> {
     name.parse().map_err(|_| {
-        OperationOutcome::new(StatusCode::NOT_FOUND, "not-supported", "medvault does not store this resource type; see /fhir/metadata")
+        OperationOutcome::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            "medvault does not store this resource type; see /fhir/metadata",
+        )
     })
 }
 
 fn fhir_id(id: &str) -> Result<FhirId, OperationOutcome> {
-    id.parse().map_err(|_| OperationOutcome::invalid("the id in the URL is not a valid FHIR id"))
+    id.parse()
+        .map_err(|_| OperationOutcome::invalid("the id in the URL is not a valid FHIR id"))
 }
 
 /// Interactions that take no parameters still refuse unknown ones rather than ignore them.
 fn only_format(params: &[(String, String)]) -> Result<(), OperationOutcome> {
     for (key, value) in params {
         match key.as_str() {
-            "_format" if matches!(value.as_str(), "json" | "application/json" | "application/fhir+json") => {}
+            "_format"
+                if matches!(
+                    value.as_str(),
+                    "json" | "application/json" | "application/fhir+json"
+                ) => {}
             "_format" => {
-                return Err(OperationOutcome::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported", "medvault serves FHIR as JSON only"))
+                return Err(OperationOutcome::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "not-supported",
+                    "medvault serves FHIR as JSON only",
+                ))
             }
-            other => return Err(OperationOutcome::not_supported(format!("the parameter `{other}` is not supported here"))),
+            other => {
+                return Err(OperationOutcome::not_supported(format!(
+                    "the parameter `{other}` is not supported here"
+                )))
+            }
         }
     }
     Ok(())
@@ -69,12 +86,21 @@ fn opened_response(opened: Opened, base: &str) -> FhirResult {
     let headers = version_headers(&opened.record, base);
     match opened.resource {
         Some(resource) => Ok(fhir_json(StatusCode::OK, headers, &resource)),
-        None => Err(OperationOutcome::new(StatusCode::GONE, "deleted", "the resource has been deleted")),
+        None => Err(OperationOutcome::new(
+            StatusCode::GONE,
+            "deleted",
+            "the resource has been deleted",
+        )),
     }
 }
 
 /// The answer to a write: the stored representation unless `Prefer: return=minimal`.
-fn written_response(status: StatusCode, write: &PendingWrite, base: &str, headers: &HeaderMap) -> Response {
+fn written_response(
+    status: StatusCode,
+    write: &PendingWrite,
+    base: &str,
+    headers: &HeaderMap,
+) -> Response {
     let record = medvault_store::RecordVersion {
         resource_type: write.resource_type,
         id: write.id.clone(),
@@ -110,9 +136,17 @@ async fn metadata(State(state): State<AppState>) -> Response {
     (status = 400, description = "Malformed Bundle or entry", content_type = "application/fhir+json"),
     (status = 422, description = "An entry breaks a rule; nothing was written", content_type = "application/fhir+json"),
 ))]
-async fn bundle(State(state): State<AppState>, principal: Result<Principal, ApiError>, context: RequestContext, FhirBody(body): FhirBody) -> FhirResult {
+async fn bundle(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    context: RequestContext,
+    FhirBody(body): FhirBody,
+) -> FhirResult {
     let who = accessor(principal)?;
-    let caller = Caller { who: &who, context: &context };
+    let caller = Caller {
+        who: &who,
+        context: &context,
+    };
     let response = state.fhir.bundle(caller, body).await?;
     Ok(fhir_json(StatusCode::OK, HeaderMap::new(), &response))
 }
@@ -131,10 +165,20 @@ async fn search_type(
     Path(type_name): Path<String>,
     Query(params): Params,
 ) -> FhirResult {
-    let t = resource_type(&type_name)?;
     let who = accessor(principal)?;
+    let t = resource_type(&type_name)?;
     let search = search::parse(t, params)?;
-    let page = state.fhir.gate.search(Caller { who: &who, context: &context }, &search).await?;
+    let page = state
+        .fhir
+        .gate
+        .search(
+            Caller {
+                who: &who,
+                context: &context,
+            },
+            &search,
+        )
+        .await?;
     let bundle = render::searchset(&state.fhir.base, t.as_str(), &search.echo, &page);
     Ok(fhir_json(StatusCode::OK, HeaderMap::new(), &bundle))
 }
@@ -156,10 +200,16 @@ async fn create(
     headers: HeaderMap,
     FhirBody(body): FhirBody,
 ) -> FhirResult {
-    let t = resource_type(&type_name)?;
     let who = accessor(principal)?;
-    let caller = Caller { who: &who, context: &context };
-    let write = state.fhir.prepare_create(caller, t, new_id(t), body, &Created::new()).await?;
+    let t = resource_type(&type_name)?;
+    let caller = Caller {
+        who: &who,
+        context: &context,
+    };
+    let write = state
+        .fhir
+        .prepare_create(caller, t, new_id(t), body, &Created::new())
+        .await?;
     let response = written_response(StatusCode::CREATED, &write, &state.fhir.base, &headers);
     state.fhir.gate.commit(caller, vec![write]).await?;
     Ok(response)
@@ -180,10 +230,22 @@ async fn read(
     Path((type_name, id)): Path<(String, String)>,
     Query(params): Params,
 ) -> FhirResult {
+    let who = accessor(principal)?;
     let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
     only_format(&params)?;
-    let who = accessor(principal)?;
-    let opened = state.fhir.gate.read(Caller { who: &who, context: &context }, t, &id, None).await?;
+    let opened = state
+        .fhir
+        .gate
+        .read(
+            Caller {
+                who: &who,
+                context: &context,
+            },
+            t,
+            &id,
+            None,
+        )
+        .await?;
     opened_response(opened, &state.fhir.base)
 }
 
@@ -203,11 +265,20 @@ async fn update(
     headers: HeaderMap,
     FhirBody(body): FhirBody,
 ) -> FhirResult {
-    let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
     let who = accessor(principal)?;
-    let caller = Caller { who: &who, context: &context };
-    let if_match = headers.get(IF_MATCH).map(|v| parse_if_match(v.to_str().unwrap_or_default())).transpose()?;
-    let write = state.fhir.prepare_update(caller, t, id, body, if_match, &Created::new()).await?;
+    let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
+    let caller = Caller {
+        who: &who,
+        context: &context,
+    };
+    let if_match = headers
+        .get(IF_MATCH)
+        .map(|v| parse_if_match(v.to_str().unwrap_or_default()))
+        .transpose()?;
+    let write = state
+        .fhir
+        .prepare_update(caller, t, id, body, if_match, &Created::new())
+        .await?;
     let response = written_response(StatusCode::OK, &write, &state.fhir.base, &headers);
     state.fhir.gate.commit(caller, vec![write]).await?;
     Ok(response)
@@ -224,13 +295,20 @@ async fn delete(
     context: RequestContext,
     Path((type_name, id)): Path<(String, String)>,
 ) -> FhirResult {
-    let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
     let who = accessor(principal)?;
-    let caller = Caller { who: &who, context: &context };
+    let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
+    let caller = Caller {
+        who: &who,
+        context: &context,
+    };
     if let Some(write) = state.fhir.prepare_delete(caller, t, id).await? {
         state.fhir.gate.commit(caller, vec![write]).await?;
     }
-    Ok(fhir_text(StatusCode::NO_CONTENT, HeaderMap::new(), String::new()))
+    Ok(fhir_text(
+        StatusCode::NO_CONTENT,
+        HeaderMap::new(),
+        String::new(),
+    ))
 }
 
 /// Read one version.
@@ -245,11 +323,25 @@ async fn vread(
     Path((type_name, id, version)): Path<(String, String, String)>,
     Query(params): Params,
 ) -> FhirResult {
+    let who = accessor(principal)?;
     let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
     only_format(&params)?;
-    let version: u64 = version.parse().map_err(|_| OperationOutcome::invalid("a version id is a number"))?;
-    let who = accessor(principal)?;
-    let opened = state.fhir.gate.read(Caller { who: &who, context: &context }, t, &id, Some(version)).await?;
+    let version: u64 = version
+        .parse()
+        .map_err(|_| OperationOutcome::invalid("a version id is a number"))?;
+    let opened = state
+        .fhir
+        .gate
+        .read(
+            Caller {
+                who: &who,
+                context: &context,
+            },
+            t,
+            &id,
+            Some(version),
+        )
+        .await?;
     opened_response(opened, &state.fhir.base)
 }
 
@@ -265,8 +357,9 @@ async fn instance_history(
     Path((type_name, id)): Path<(String, String)>,
     Query(params): Params,
 ) -> FhirResult {
+    let who = accessor(principal)?;
     let (t, id) = (resource_type(&type_name)?, fhir_id(&id)?);
-    history(state, principal, context, t, Some(id), params).await
+    history(state, who, context, t, Some(id), params).await
 }
 
 /// The history of every resource of a type, newest first (`_count`, `_since`).
@@ -281,52 +374,92 @@ async fn type_history(
     Path(type_name): Path<String>,
     Query(params): Params,
 ) -> FhirResult {
+    let who = accessor(principal)?;
     let t = resource_type(&type_name)?;
-    history(state, principal, context, t, None, params).await
+    history(state, who, context, t, None, params).await
 }
 
 async fn history(
     state: AppState,
-    principal: Result<Principal, ApiError>,
+    who: Accessor,
     context: RequestContext,
     t: ResourceType,
     id: Option<FhirId>,
     params: Vec<(String, String)>,
 ) -> FhirResult {
-    let who = accessor(principal)?;
-    let mut query = HistoryQuery { resource_type: t, id: id.clone(), since: None, before: None, limit: search::criteria::DEFAULT_COUNT };
+    let mut query = HistoryQuery {
+        resource_type: t,
+        id: id.clone(),
+        since: None,
+        before: None,
+        limit: search::criteria::DEFAULT_COUNT,
+    };
     let mut echo = Vec::new();
     for (key, value) in params {
         match key.as_str() {
             "_count" => {
-                query.limit = value.parse().ok().filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}")))?;
+                query.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
+                    })?;
             }
             "_since" => {
-                let since = dates::parse(&value, Form::Search).ok_or_else(|| OperationOutcome::invalid("_since needs an instant such as 2024-03-01T10:00:00Z"))?;
+                let since = dates::parse(&value, Form::Search).ok_or_else(|| {
+                    OperationOutcome::invalid(
+                        "_since needs an instant such as 2024-03-01T10:00:00Z",
+                    )
+                })?;
                 query.since = Some(UnixMillis(since.start));
             }
             "_cursor" => {
-                query.before = Some(parse_history_cursor(&value).ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?);
+                query.before = Some(
+                    parse_history_cursor(&value)
+                        .ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?,
+                );
                 continue;
             }
             _ => only_format(&[(key.clone(), value.clone())])?,
         }
         echo.push((key, value));
     }
-    let entries = state.fhir.gate.history(Caller { who: &who, context: &context }, &query).await?;
+    let entries = state
+        .fhir
+        .gate
+        .history(
+            Caller {
+                who: &who,
+                context: &context,
+            },
+            &query,
+        )
+        .await?;
     let base = &state.fhir.base;
     let path = match &id {
         Some(id) => format!("{base}/{t}/{id}/_history"),
         None => format!("{base}/{t}/_history"),
     };
-    let link = |params: &[(String, String)]| if params.is_empty() { path.clone() } else { format!("{path}?{}", render::query_string(params)) };
-    let next = (entries.len() == query.limit as usize).then(|| entries.last()).flatten().map(|last| {
-        let r = &last.record;
-        let mut next = echo.clone();
-        next.push(("_cursor".to_owned(), format!("{}_{}_{}", r.last_updated.0, r.id, r.version)));
-        link(&next)
-    });
+    let link = |params: &[(String, String)]| {
+        if params.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{}", render::query_string(params))
+        }
+    };
+    let next = (entries.len() == query.limit as usize)
+        .then(|| entries.last())
+        .flatten()
+        .map(|last| {
+            let r = &last.record;
+            let mut next = echo.clone();
+            next.push((
+                "_cursor".to_owned(),
+                format!("{}_{}_{}", r.last_updated.0, r.id, r.version),
+            ));
+            link(&next)
+        });
     let bundle = render::history(base, link(&echo), &entries, next);
     Ok(fhir_json(StatusCode::OK, HeaderMap::new(), &bundle))
 }
@@ -337,7 +470,10 @@ fn parse_history_cursor(text: &str) -> Option<(UnixMillis, FhirId, u64)> {
     let at = parts.next()?.parse().ok()?;
     let id = parts.next()?.parse().ok()?;
     let version = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((UnixMillis(at), id, version))
+    parts
+        .next()
+        .is_none()
+        .then_some((UnixMillis(at), id, version))
 }
 
 /// Every current record in a patient's compartment, paged (`_count`).
@@ -353,25 +489,52 @@ async fn everything(
     Query(params): Params,
 ) -> FhirResult {
     let who = accessor(principal)?;
-    let patient: PatientId = id.parse().map_err(|_| OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource"))?;
+    let patient: PatientId = id.parse().map_err(|_| {
+        OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+    })?;
     let mut count = MAX_COUNT;
     let mut after = None;
     let mut echo = Vec::new();
     for (key, value) in params {
         match key.as_str() {
             "_count" => {
-                count = value.parse().ok().filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}")))?;
+                count = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
+                    })?;
             }
             "_cursor" => {
-                after = Some(render::parse_cursor(&value).ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?);
+                after = Some(
+                    render::parse_cursor(&value)
+                        .ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?,
+                );
                 continue;
             }
             _ => only_format(&[(key.clone(), value.clone())])?,
         }
         echo.push((key, value));
     }
-    let page = state.fhir.gate.everything(Caller { who: &who, context: &context }, patient, after, count).await?;
-    let bundle = render::searchset(&state.fhir.base, &format!("Patient/{id}/$everything"), &echo, &page);
+    let page = state
+        .fhir
+        .gate
+        .everything(
+            Caller {
+                who: &who,
+                context: &context,
+            },
+            patient,
+            after,
+            count,
+        )
+        .await?;
+    let bundle = render::searchset(
+        &state.fhir.base,
+        &format!("Patient/{id}/$everything"),
+        &echo,
+        &page,
+    );
     Ok(fhir_json(StatusCode::OK, HeaderMap::new(), &bundle))
 }

@@ -22,20 +22,29 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .map(|m| m.trim().to_ascii_lowercase());
-        if !matches!(mime.as_deref(), Some("application/fhir+json" | "application/json")) {
+        if !matches!(
+            mime.as_deref(),
+            Some("application/fhir+json" | "application/json")
+        ) {
             return Err(OperationOutcome::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "not-supported",
                 "medvault accepts FHIR as application/fhir+json only",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                OperationOutcome::new(StatusCode::PAYLOAD_TOO_LARGE, "too-costly", "the request body exceeds the configured limit")
-            } else {
-                OperationOutcome::invalid("the request body could not be read")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    OperationOutcome::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-costly",
+                        "the request body exceeds the configured limit",
+                    )
+                } else {
+                    OperationOutcome::invalid("the request body could not be read")
+                }
+            })?;
         serde_json::from_slice(&bytes).map(FhirBody).map_err(|err| {
             OperationOutcome::invalid(format!(
                 "the body is not valid JSON (line {}, column {})",

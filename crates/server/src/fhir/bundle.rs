@@ -22,43 +22,101 @@ pub const MAX_ENTRIES: usize = 1_000;
 
 #[derive(Debug)]
 enum Request {
-    Create { resource_type: ResourceType, body: Value },
-    Update { resource_type: ResourceType, id: FhirId, body: Value, if_match: Option<u64> },
-    Delete { resource_type: ResourceType, id: FhirId },
-    Read { resource_type: ResourceType, id: FhirId },
+    Create {
+        resource_type: ResourceType,
+        body: Value,
+    },
+    Update {
+        resource_type: ResourceType,
+        id: FhirId,
+        body: Value,
+        if_match: Option<u64>,
+    },
+    Delete {
+        resource_type: ResourceType,
+        id: FhirId,
+    },
+    Read {
+        resource_type: ResourceType,
+        id: FhirId,
+    },
 }
 
 /// Parses one entry's `request` and `resource`; `n` is its index, for messages.
 fn parse_entry(n: usize, entry: &Value) -> Result<Request, OperationOutcome> {
     let at = |what: &str| format!("Bundle.entry[{n}].{what}");
-    let bad = |what: &str, problem: &str| OperationOutcome::invalid(format!("{}: {problem}", at(what))).at(at(what));
-    let request = entry.get("request").ok_or_else(|| bad("request", "is required"))?;
-    let method = request.get("method").and_then(Value::as_str).ok_or_else(|| bad("request.method", "is required"))?;
-    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| bad("request.url", "is required"))?;
+    let bad = |what: &str, problem: &str| {
+        OperationOutcome::invalid(format!("{}: {problem}", at(what))).at(at(what))
+    };
+    let request = entry
+        .get("request")
+        .ok_or_else(|| bad("request", "is required"))?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("request.method", "is required"))?;
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("request.url", "is required"))?;
     for unsupported in ["ifNoneExist", "ifNoneMatch", "ifModifiedSince"] {
         if request.get(unsupported).is_some() {
-            return Err(OperationOutcome::not_supported(format!("{}: conditional requests are not supported", at(&format!("request.{unsupported}")))));
+            return Err(OperationOutcome::not_supported(format!(
+                "{}: conditional requests are not supported",
+                at(&format!("request.{unsupported}"))
+            )));
         }
     }
-    let path = url.split('?').next().unwrap_or_default().trim_start_matches('/');
+    let path = url
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('/');
     if path.len() != url.trim_start_matches('/').len() {
-        return Err(OperationOutcome::not_supported(format!("{}: searches and conditional URLs are not supported in Bundles", at("request.url"))));
+        return Err(OperationOutcome::not_supported(format!(
+            "{}: searches and conditional URLs are not supported in Bundles",
+            at("request.url")
+        )));
     }
     let mut parts = path.split('/');
     let resource_type: ResourceType = parts
         .next()
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| bad("request.url", "must name a stored resource type"))?;
-    let id = parts.next().map(|id| id.parse::<FhirId>()).transpose().map_err(|_| bad("request.url", "has a malformed id"))?;
+    let id = parts
+        .next()
+        .map(|id| id.parse::<FhirId>())
+        .transpose()
+        .map_err(|_| bad("request.url", "has a malformed id"))?;
     if parts.next().is_some() {
-        return Err(OperationOutcome::not_supported(format!("{}: only `Type` and `Type/id` URLs are supported", at("request.url"))));
+        return Err(OperationOutcome::not_supported(format!(
+            "{}: only `Type` and `Type/id` URLs are supported",
+            at("request.url")
+        )));
     }
-    let body = || entry.get("resource").cloned().ok_or_else(|| bad("resource", "is required for this method"));
+    let body = || {
+        entry
+            .get("resource")
+            .cloned()
+            .ok_or_else(|| bad("resource", "is required for this method"))
+    };
     match (method, id) {
-        ("POST", None) => Ok(Request::Create { resource_type, body: body()? }),
+        ("POST", None) => Ok(Request::Create {
+            resource_type,
+            body: body()?,
+        }),
         ("PUT", Some(id)) => {
-            let if_match = request.get("ifMatch").and_then(Value::as_str).map(parse_if_match).transpose()?;
-            Ok(Request::Update { resource_type, id, body: body()?, if_match })
+            let if_match = request
+                .get("ifMatch")
+                .and_then(Value::as_str)
+                .map(parse_if_match)
+                .transpose()?;
+            Ok(Request::Update {
+                resource_type,
+                id,
+                body: body()?,
+                if_match,
+            })
         }
         ("DELETE", Some(id)) => Ok(Request::Delete { resource_type, id }),
         ("GET", Some(id)) => Ok(Request::Read { resource_type, id }),
@@ -93,32 +151,55 @@ fn resolve_placeholders(value: &mut Value, assigned: &HashMap<String, String>) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| resolve_placeholders(item, assigned)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| resolve_placeholders(item, assigned)),
         _ => {}
     }
 }
 
 impl Fhir {
-    pub async fn bundle(&self, caller: Caller<'_>, bundle: Value) -> Result<Value, OperationOutcome> {
+    pub async fn bundle(
+        &self,
+        caller: Caller<'_>,
+        bundle: Value,
+    ) -> Result<Value, OperationOutcome> {
         if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-            return Err(OperationOutcome::invalid("POST /fhir takes a Bundle").at("Bundle.resourceType"));
+            return Err(
+                OperationOutcome::invalid("POST /fhir takes a Bundle").at("Bundle.resourceType")
+            );
         }
         let entries = match bundle.get("entry") {
             None => Vec::new(),
             Some(Value::Array(entries)) => entries.clone(),
-            Some(_) => return Err(OperationOutcome::invalid("Bundle.entry: must be an array").at("Bundle.entry")),
+            Some(_) => {
+                return Err(
+                    OperationOutcome::invalid("Bundle.entry: must be an array").at("Bundle.entry")
+                )
+            }
         };
         if entries.len() > MAX_ENTRIES {
-            return Err(OperationOutcome::new(StatusCode::PAYLOAD_TOO_LARGE, "too-costly", format!("a Bundle holds at most {MAX_ENTRIES} entries")));
+            return Err(OperationOutcome::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                format!("a Bundle holds at most {MAX_ENTRIES} entries"),
+            ));
         }
         match bundle.get("type").and_then(Value::as_str) {
             Some("transaction") => self.transaction(caller, entries).await,
             Some("batch") => Ok(self.batch(caller, entries).await),
-            _ => Err(OperationOutcome::invalid("Bundle.type: must be batch or transaction").at("Bundle.type")),
+            _ => Err(
+                OperationOutcome::invalid("Bundle.type: must be batch or transaction")
+                    .at("Bundle.type"),
+            ),
         }
     }
 
-    async fn transaction(&self, caller: Caller<'_>, mut entries: Vec<Value>) -> Result<Value, OperationOutcome> {
+    async fn transaction(
+        &self,
+        caller: Caller<'_>,
+        mut entries: Vec<Value>,
+    ) -> Result<Value, OperationOutcome> {
         let mut requests = Vec::with_capacity(entries.len());
         let mut assigned = HashMap::new();
         let mut created = Created::new();
@@ -155,12 +236,26 @@ impl Fhir {
             let write = match request {
                 Request::Create { resource_type, .. } => {
                     let id = id.unwrap_or_else(|| new_id(resource_type));
-                    Some(self.prepare_create(caller, resource_type, id, body, &created).await.map_err(in_entry)?)
+                    Some(
+                        self.prepare_create(caller, resource_type, id, body, &created)
+                            .await
+                            .map_err(in_entry)?,
+                    )
                 }
-                Request::Update { resource_type, id, if_match, .. } => {
-                    Some(self.prepare_update(caller, resource_type, id, body, if_match, &created).await.map_err(in_entry)?)
-                }
-                Request::Delete { resource_type, id } => self.prepare_delete(caller, resource_type, id).await.map_err(in_entry)?,
+                Request::Update {
+                    resource_type,
+                    id,
+                    if_match,
+                    ..
+                } => Some(
+                    self.prepare_update(caller, resource_type, id, body, if_match, &created)
+                        .await
+                        .map_err(in_entry)?,
+                ),
+                Request::Delete { resource_type, id } => self
+                    .prepare_delete(caller, resource_type, id)
+                    .await
+                    .map_err(in_entry)?,
                 Request::Read { resource_type, id } => {
                     reads.push((n, resource_type, id));
                     None
@@ -168,12 +263,19 @@ impl Fhir {
             };
             writes.push(write);
         }
-        let responses: Vec<Value> = writes.iter().map(|w| w.as_ref().map(written).unwrap_or(Value::Null)).collect();
-        self.gate.commit(caller, writes.into_iter().flatten().collect()).await?;
+        let responses: Vec<Value> = writes
+            .iter()
+            .map(|w| w.as_ref().map(written).unwrap_or(Value::Null))
+            .collect();
+        self.gate
+            .commit(caller, writes.into_iter().flatten().collect())
+            .await?;
         let mut responses = responses;
         for (n, resource_type, id) in reads {
             responses[n] = match self.gate.read(caller, resource_type, &id, None).await {
-                Ok(opened) => json!({"resource": opened.resource, "response": {"status": "200", "etag": etag(opened.record.version)}}),
+                Ok(opened) => {
+                    json!({"resource": opened.resource, "response": {"status": "200", "etag": etag(opened.record.version)}})
+                }
                 Err(err) => failed(&err),
             };
         }
@@ -195,17 +297,38 @@ impl Fhir {
         json!({"resourceType": "Bundle", "type": "batch-response", "entry": responses})
     }
 
-    async fn batch_entry(&self, caller: Caller<'_>, n: usize, entry: &Value) -> Result<Value, OperationOutcome> {
+    async fn batch_entry(
+        &self,
+        caller: Caller<'_>,
+        n: usize,
+        entry: &Value,
+    ) -> Result<Value, OperationOutcome> {
         let none = Created::new();
         let write = match parse_entry(n, entry)? {
-            Request::Create { resource_type, body } => Some(self.prepare_create(caller, resource_type, new_id(resource_type), body, &none).await?),
-            Request::Update { resource_type, id, body, if_match } => {
-                Some(self.prepare_update(caller, resource_type, id, body, if_match, &none).await?)
+            Request::Create {
+                resource_type,
+                body,
+            } => Some(
+                self.prepare_create(caller, resource_type, new_id(resource_type), body, &none)
+                    .await?,
+            ),
+            Request::Update {
+                resource_type,
+                id,
+                body,
+                if_match,
+            } => Some(
+                self.prepare_update(caller, resource_type, id, body, if_match, &none)
+                    .await?,
+            ),
+            Request::Delete { resource_type, id } => {
+                self.prepare_delete(caller, resource_type, id).await?
             }
-            Request::Delete { resource_type, id } => self.prepare_delete(caller, resource_type, id).await?,
             Request::Read { resource_type, id } => {
                 let opened = self.gate.read(caller, resource_type, &id, None).await?;
-                return Ok(json!({"resource": opened.resource, "response": {"status": "200", "etag": etag(opened.record.version)}}));
+                return Ok(
+                    json!({"resource": opened.resource, "response": {"status": "200", "etag": etag(opened.record.version)}}),
+                );
             }
         };
         let Some(write) = write else {

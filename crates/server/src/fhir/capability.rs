@@ -6,7 +6,16 @@ use serde_json::{json, Value};
 
 use super::search::params;
 
-const INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
+const INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
 
 pub fn statement(base: &str, software_version: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL

@@ -60,34 +60,50 @@ pub fn parse(value: &str, form: Form) -> Option<DateRange> {
                 return None;
             }
             let start_month = month_of(month.unwrap_or(1))?;
-            let start = Date::from_calendar_date(year, start_month, u8::try_from(day.unwrap_or(1)).ok()?).ok()?;
+            let start =
+                Date::from_calendar_date(year, start_month, u8::try_from(day.unwrap_or(1)).ok()?)
+                    .ok()?;
             let end = match (month, day) {
                 (Some(_), Some(_)) => start.next_day()?,
                 (Some(_), None) => {
-                    let (y, m) = if start_month == Month::December { (year + 1, Month::January) } else { (year, start_month.next()) };
+                    let (y, m) = if start_month == Month::December {
+                        (year + 1, Month::January)
+                    } else {
+                        (year, start_month.next())
+                    };
                     Date::from_calendar_date(y, m, 1).ok()?
                 }
                 (None, None) => Date::from_calendar_date(year + 1, Month::January, 1).ok()?,
                 (None, Some(_)) => return None,
             };
-            Some(DateRange { start: midnight_ms(start), end: midnight_ms(end) })
+            Some(DateRange {
+                start: midnight_ms(start),
+                end: midnight_ms(end),
+            })
         }
         Some(time_part) => {
             if form == Form::Date {
                 return None;
             }
-            let date = Date::from_calendar_date(year, month_of(month?)?, u8::try_from(day?).ok()?).ok()?;
+            let date =
+                Date::from_calendar_date(year, month_of(month?)?, u8::try_from(day?).ok()?).ok()?;
             let (clock, offset) = split_zone(time_part, form)?;
             let (time, precision_ms) = parse_clock(clock, form)?;
             let at = PrimitiveDateTime::new(date, time).assume_offset(offset);
             let start = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
-            Some(DateRange { start, end: start + precision_ms })
+            Some(DateRange {
+                start,
+                end: start + precision_ms,
+            })
         }
     }
 }
 
 fn midnight_ms(date: Date) -> i64 {
-    PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc().unix_timestamp() * 1000
+    PrimitiveDateTime::new(date, Time::MIDNIGHT)
+        .assume_utc()
+        .unix_timestamp()
+        * 1000
 }
 
 fn digits(s: &str, len: usize) -> Option<u32> {
@@ -114,7 +130,12 @@ fn split_zone(time_part: &str, form: Form) -> Option<(&str, UtcOffset)> {
         if h > 14 || m > 59 {
             return None;
         }
-        let offset = UtcOffset::from_hms(sign * i8::try_from(h).ok()?, sign * i8::try_from(m).ok()?, 0).ok()?;
+        let offset = UtcOffset::from_hms(
+            sign * i8::try_from(h).ok()?,
+            sign * i8::try_from(m).ok()?,
+            0,
+        )
+        .ok()?;
         return Some((clock, offset));
     }
     (form == Form::Search).then_some((time_part, UtcOffset::UTC))
@@ -130,7 +151,8 @@ fn parse_clock(clock: &str, form: Form) -> Option<(Time, i64)> {
     let hour = digits(parts.next()?, 2)?;
     let minute = digits(parts.next()?, 2)?;
     let second = optional(parts.next())?;
-    if parts.next().is_some() || (second.is_none() && (form != Form::Search || fraction.is_some())) {
+    if parts.next().is_some() || (second.is_none() && (form != Form::Search || fraction.is_some()))
+    {
         return None;
     }
     let millis = match fraction {
@@ -173,7 +195,10 @@ mod tests {
         assert_eq!(march.end - march.start, 31 * 86_400_000);
         assert_eq!(day.end - day.start, 86_400_000);
         assert_eq!(march.start, day.start - 30 * 86_400_000);
-        assert_eq!(parse("2024-12", Form::Date).unwrap().end, parse("2025", Form::Date).unwrap().start);
+        assert_eq!(
+            parse("2024-12", Form::Date).unwrap().end,
+            parse("2025", Form::Date).unwrap().start
+        );
     }
 
     #[test]
@@ -184,14 +209,26 @@ mod tests {
         assert_eq!(utc.end - utc.start, 1000);
         assert!(parse("2024-03-01T10:00:00", Form::DateTime).is_none());
         assert!(parse("2024-03-01T10:00Z", Form::DateTime).is_none());
-        assert_eq!(parse("2024-03-01T10:00", Form::Search).unwrap().start, utc.start);
+        assert_eq!(
+            parse("2024-03-01T10:00", Form::Search).unwrap().start,
+            utc.start
+        );
         assert!(parse("2024-03-01", Form::Instant).is_none());
         assert!(parse("2024-03-01T10:00:00.123Z", Form::Instant).is_some());
     }
 
     #[test]
     fn impossible_dates_are_refused() {
-        for bad in ["2023-02-29", "2024-13", "2024-00-10", "24-01-01", "2024/01/01", "2024-1-1", "", "0000"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13",
+            "2024-00-10",
+            "24-01-01",
+            "2024/01/01",
+            "2024-1-1",
+            "",
+            "0000",
+        ] {
             assert!(parse(bad, Form::DateTime).is_none(), "{bad}");
         }
     }
@@ -200,7 +237,10 @@ mod tests {
     fn years_of_a_range() {
         let r = parse("2023-12-31", Form::Date).unwrap();
         assert_eq!(r.years(), 2023..=2023);
-        let span = DateRange { start: r.start, end: parse("2025-01-01", Form::Date).unwrap().end };
+        let span = DateRange {
+            start: r.start,
+            end: parse("2025-01-01", Form::Date).unwrap().end,
+        };
         assert_eq!(span.years(), 2023..=2025);
     }
 }

@@ -38,7 +38,9 @@ impl OperationOutcome {
         self.diagnostics = format!("Bundle.entry[{n}]: {}", self.diagnostics);
         if let Some(path) = &mut self.expression {
             let element = path.split_once('.').map_or("", |(_, rest)| rest);
-            *path = format!("Bundle.entry[{n}].resource.{element}").trim_end_matches('.').to_owned();
+            *path = format!("Bundle.entry[{n}].resource.{element}")
+                .trim_end_matches('.')
+                .to_owned();
         }
         self
     }
@@ -49,11 +51,30 @@ impl OperationOutcome {
 
     /// The OperationOutcome resource itself, e.g. for a Bundle entry's `response.outcome`.
     pub fn resource(&self) -> serde_json::Value {
-        let mut issue = json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
+        let mut issue =
+            json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
         if let Some(path) = &self.expression {
             issue["expression"] = json!([path]);
         }
         json!({"resourceType": "OperationOutcome", "issue": [issue]})
+    }
+
+    /// An outcome for a bare HTTP status, with the IssueType that fits it best.
+    pub fn for_status(status: StatusCode, diagnostics: impl Into<String>) -> Self {
+        let code = match status.as_u16() {
+            401 => "login",
+            403 => "forbidden",
+            404 => "not-found",
+            405 | 415 => "not-supported",
+            408 => "timeout",
+            409 | 412 => "conflict",
+            413 => "too-costly",
+            429 => "throttled",
+            400..=499 => "invalid",
+            503 => "transient",
+            _ => "exception",
+        };
+        Self::new(status, code, diagnostics)
     }
 
     pub fn invalid(diagnostics: impl Into<String>) -> Self {

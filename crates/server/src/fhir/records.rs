@@ -19,9 +19,22 @@ pub type Created = HashSet<(ResourceType, FhirId)>;
 
 impl From<Invalid> for OperationOutcome {
     fn from(invalid: Invalid) -> Self {
-        let status = if invalid.unprocessable { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
-        let code = if invalid.unprocessable { "processing" } else { "structure" };
-        OperationOutcome::new(status, code, format!("{}: {}", invalid.path, invalid.problem)).at(invalid.path)
+        let status = if invalid.unprocessable {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let code = if invalid.unprocessable {
+            "processing"
+        } else {
+            "structure"
+        };
+        OperationOutcome::new(
+            status,
+            code,
+            format!("{}: {}", invalid.path, invalid.problem),
+        )
+        .at(invalid.path)
     }
 }
 
@@ -45,7 +58,9 @@ impl Fhir {
     ) -> Result<PendingWrite, OperationOutcome> {
         let references = schema::validate(resource_type, &body)?;
         let compartment = resource::compartment(resource_type, &id, &body)?;
-        self.gate.authorize(caller, Access::Write, resource_type, &id, compartment).await?;
+        self.gate
+            .authorize(caller, Access::Write, resource_type, &id, compartment)
+            .await?;
         self.check_references(&references, created).await?;
         let now = crate::clock::now();
         resource::stamp(&mut body, &id, 1, now);
@@ -88,19 +103,33 @@ impl Fhir {
                 "no such resource; create resources with POST (ids are assigned by the server)",
             ));
         };
-        self.gate.authorize(caller, Access::Write, resource_type, &id, current.compartment).await?;
+        self.gate
+            .authorize(
+                caller,
+                Access::Write,
+                resource_type,
+                &id,
+                current.compartment,
+            )
+            .await?;
         if let Some(expected) = if_match {
             if expected != current.version {
                 return Err(OperationOutcome::new(
                     StatusCode::PRECONDITION_FAILED,
                     "conflict",
-                    format!("If-Match names version {expected}, but the current version is {}", current.version),
+                    format!(
+                        "If-Match names version {expected}, but the current version is {}",
+                        current.version
+                    ),
                 ));
             }
         }
         if compartment != current.compartment {
             return Err(Invalid::rule(
-                &format!("{resource_type}.{}", resource::patient_element(resource_type).unwrap_or("id")),
+                &format!(
+                    "{resource_type}.{}",
+                    resource::patient_element(resource_type).unwrap_or("id")
+                ),
                 "a resource cannot move to another patient's compartment",
             )
             .into());
@@ -130,9 +159,21 @@ impl Fhir {
         id: FhirId,
     ) -> Result<Option<PendingWrite>, OperationOutcome> {
         let Some(current) = self.gate.current(resource_type, &id).await? else {
-            return Err(OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource"));
+            return Err(OperationOutcome::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "no such resource",
+            ));
         };
-        self.gate.authorize(caller, Access::Write, resource_type, &id, current.compartment).await?;
+        self.gate
+            .authorize(
+                caller,
+                Access::Write,
+                resource_type,
+                &id,
+                current.compartment,
+            )
+            .await?;
         if current.deleted {
             return Ok(None);
         }
@@ -149,14 +190,22 @@ impl Fhir {
     }
 
     /// Every reference must resolve to a live resource, here or created alongside.
-    async fn check_references(&self, references: &[schema::Reference], created: &Created) -> Result<(), OperationOutcome> {
+    async fn check_references(
+        &self,
+        references: &[schema::Reference],
+        created: &Created,
+    ) -> Result<(), OperationOutcome> {
         for reference in references {
             if created.contains(&(reference.target, reference.id.clone())) {
                 continue;
             }
             let live = matches!(self.gate.current(reference.target, &reference.id).await?, Some(r) if !r.deleted);
             if !live {
-                return Err(Invalid::rule(&reference.path, "refers to a resource that does not exist").into());
+                return Err(Invalid::rule(
+                    &reference.path,
+                    "refers to a resource that does not exist",
+                )
+                .into());
             }
         }
         Ok(())
@@ -167,7 +216,14 @@ impl Fhir {
         params::of(resource_type)
             .iter()
             .filter(|p| !p.compartment)
-            .flat_map(|p| values::tokens(self.gate.index(), resource_type, p, &values::extract(p, body)))
+            .flat_map(|p| {
+                values::tokens(
+                    self.gate.index(),
+                    resource_type,
+                    p,
+                    &values::extract(p, body),
+                )
+            })
             .collect()
     }
 }

@@ -15,7 +15,9 @@ pub fn query_string(params: &[(String, String)]) -> String {
     let escape = |text: &str| {
         text.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -44,7 +46,10 @@ pub fn version_headers(record: &RecordVersion, base: &str) -> HeaderMap {
     put(LAST_MODIFIED, http_date(record.last_updated));
     put(
         LOCATION,
-        format!("{base}/{}/{}/_history/{}", record.resource_type, record.id, record.version),
+        format!(
+            "{base}/{}/{}/_history/{}",
+            record.resource_type, record.id, record.version
+        ),
     );
     headers
 }
@@ -77,7 +82,11 @@ pub fn entry(base: &str, opened: &Opened, history: bool) -> Value {
             (false, 1) => ("POST", "201"),
             (false, _) => ("PUT", "200"),
         };
-        let url = if method == "POST" { r.resource_type.to_string() } else { format!("{}/{}", r.resource_type, r.id) };
+        let url = if method == "POST" {
+            r.resource_type.to_string()
+        } else {
+            format!("{}/{}", r.resource_type, r.id)
+        };
         entry["request"] = json!({"method": method, "url": url});
         entry["response"] = json!({
             "status": status,

@@ -19,15 +19,21 @@ pub fn patient_element(resource_type: ResourceType) -> Option<&'static str> {
 
 /// Which data key seals the resource. Clinical resources must name their patient: medvault
 /// keeps every clinical record in its patient's compartment, under that patient's key.
-pub fn compartment(resource_type: ResourceType, id: &FhirId, resource: &Value) -> Result<Compartment, Invalid> {
+pub fn compartment(
+    resource_type: ResourceType,
+    id: &FhirId,
+    resource: &Value,
+) -> Result<Compartment, Invalid> {
     if resource_type.is_directory() {
         return Ok(Compartment::System);
     }
     let Some(element) = patient_element(resource_type) else {
-        let patient = id
-            .as_str()
-            .parse::<PatientId>()
-            .map_err(|_| Invalid::rule(&format!("{resource_type}.id"), "Patient ids are assigned by the server"))?;
+        let patient = id.as_str().parse::<PatientId>().map_err(|_| {
+            Invalid::rule(
+                &format!("{resource_type}.id"),
+                "Patient ids are assigned by the server",
+            )
+        })?;
         return Ok(Compartment::Patient(patient));
     };
     let path = format!("{resource_type}.{element}");
@@ -36,21 +42,33 @@ pub fn compartment(resource_type: ResourceType, id: &FhirId, resource: &Value) -
         .and_then(|r| r.get("reference"))
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            Invalid::rule(&path, "is required: medvault keeps every clinical record in its patient's compartment")
+            Invalid::rule(
+                &path,
+                "is required: medvault keeps every clinical record in its patient's compartment",
+            )
         })?;
     reference
         .strip_prefix("Patient/")
         .and_then(|id| id.parse::<PatientId>().ok())
         .map(Compartment::Patient)
-        .ok_or_else(|| Invalid::rule(&format!("{path}.reference"), "refers to a Patient that does not exist"))
+        .ok_or_else(|| {
+            Invalid::rule(
+                &format!("{path}.reference"),
+                "refers to a Patient that does not exist",
+            )
+        })
 }
 
 /// Sets the server-managed elements: `id`, `meta.versionId` and `meta.lastUpdated`
 /// (FHIR R4 §3.1.0.1.2: the server owns them; a client's values are replaced).
 pub fn stamp(resource: &mut Value, id: &FhirId, version: u64, at: UnixMillis) {
-    let Value::Object(object) = resource else { return };
+    let Value::Object(object) = resource else {
+        return;
+    };
     object.insert("id".to_owned(), json!(id.as_str()));
-    let meta = object.entry("meta").or_insert_with(|| Value::Object(Map::new()));
+    let meta = object
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(meta) = meta {
         meta.insert("versionId".to_owned(), json!(version.to_string()));
         meta.insert("lastUpdated".to_owned(), json!(instant(at)));
@@ -60,14 +78,18 @@ pub fn stamp(resource: &mut Value, id: &FhirId, version: u64, at: UnixMillis) {
 /// An instant in FHIR's form, UTC with milliseconds.
 pub fn instant(at: UnixMillis) -> String {
     let nanos = i128::from(at.0) * 1_000_000;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time.format(&format).unwrap_or_default()
 }
 
 /// `Last-Modified` (RFC 9110 §5.6.7 IMF-fixdate).
 pub fn http_date(at: UnixMillis) -> String {
-    let time = time::OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let time = time::OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );

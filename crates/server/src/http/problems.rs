@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::Problem;
@@ -35,6 +35,8 @@ struct Body9457<'a> {
 
 pub async fn render(request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned();
+    let path = request.uri().path();
+    let fhir = path == "/fhir" || path.starts_with("/fhir/");
     let response = next.run(request).await;
     let status = response.status();
     if !status.is_client_error() && !status.is_server_error() {
@@ -46,6 +48,21 @@ pub async fn render(request: Request, next: Next) -> Response {
         None if speaks_json(&parts.headers) => return Response::from_parts(parts, body),
         None => Problem::from_status(status),
     };
+    if fhir {
+        // Under /fhir even the framework's own errors speak FHIR.
+        let detail = problem
+            .detail
+            .clone()
+            .unwrap_or_else(|| match problem.status.as_u16() {
+                413 => "the request body exceeds the configured limit".to_owned(),
+                _ => problem
+                    .status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_lowercase(),
+            });
+        return crate::fhir::OperationOutcome::for_status(problem.status, detail).into_response();
+    }
     let rendered = serde_json::to_vec(&Body9457 {
         kind: problem.kind,
         title: problem.status.canonical_reason().unwrap_or("Error"),

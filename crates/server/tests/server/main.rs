@@ -4,6 +4,7 @@
 // Test helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used)]
 
+mod clinic;
 mod realm;
 mod support;
 
@@ -11,6 +12,10 @@ mod audit_queries;
 mod audit_trail;
 mod breached;
 mod errors;
+mod fhir_bundles;
+mod fhir_crud;
+mod fhir_search;
+mod fhir_security;
 mod identity_admin;
 mod identity_cli;
 mod identity_login;

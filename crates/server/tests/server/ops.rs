@@ -37,6 +37,11 @@ async fn metrics_count_requests_by_route_template_not_raw_path() {
         .send()
         .await
         .unwrap();
+    client
+        .get(server.url("/records/Smith/Jane"))
+        .send()
+        .await
+        .unwrap();
 
     let response = client.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -53,6 +58,10 @@ async fn metrics_count_requests_by_route_template_not_raw_path() {
     );
     assert!(
         text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/fhir/{type}/{id}",status="401"} 1"#),
         "{text}"
     );
     assert!(

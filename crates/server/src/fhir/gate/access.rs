@@ -19,7 +19,12 @@ pub struct Accessor {
 
 impl From<Principal> for Accessor {
     fn from(p: Principal) -> Self {
-        Self { user_id: p.user_id, session_id: p.session_id, roles: p.roles, patient: p.patient }
+        Self {
+            user_id: p.user_id,
+            session_id: p.session_id,
+            roles: p.roles,
+            patient: p.patient,
+        }
     }
 }
 
@@ -39,7 +44,12 @@ pub enum Decision {
 }
 
 impl Accessor {
-    pub fn decide(&self, access: Access, resource_type: ResourceType, compartment: Compartment) -> Decision {
+    pub fn decide(
+        &self,
+        access: Access,
+        resource_type: ResourceType,
+        compartment: Compartment,
+    ) -> Decision {
         self.roles
             .iter()
             .map(|role| self.decide_as(*role, access, resource_type, compartment))
@@ -47,7 +57,13 @@ impl Accessor {
             .unwrap_or(Decision::Forbidden)
     }
 
-    fn decide_as(&self, role: Role, access: Access, resource_type: ResourceType, compartment: Compartment) -> Decision {
+    fn decide_as(
+        &self,
+        role: Role,
+        access: Access,
+        resource_type: ResourceType,
+        compartment: Compartment,
+    ) -> Decision {
         match (role, access) {
             (Role::Physician | Role::Nurse, _) => Decision::Permit,
             (Role::Director, Access::Read) => Decision::Permit,
@@ -62,12 +78,16 @@ impl Accessor {
     }
 
     /// Which compartment a search of `resource_type` may cover: all (`None`) or one.
-    pub fn search_scope(&self, resource_type: ResourceType) -> Result<Option<Compartment>, Decision> {
-        let everything = self
-            .roles
-            .iter()
-            .any(|role| self.decide_as(*role, Access::Read, resource_type, Compartment::System) == Decision::Permit
-                && !(*role == Role::Patient && !resource_type.is_directory()));
+    pub fn search_scope(
+        &self,
+        resource_type: ResourceType,
+    ) -> Result<Option<Compartment>, Decision> {
+        // A patient's own-compartment rule never permits the system compartment, so this
+        // asks whether some role reads every record of the type.
+        let everything = self.roles.iter().any(|role| {
+            self.decide_as(*role, Access::Read, resource_type, Compartment::System)
+                == Decision::Permit
+        });
         if everything {
             return Ok(None);
         }

@@ -41,18 +41,25 @@ impl DataKeys {
         Self {
             store,
             master,
-            cache: Mutex::new(Cache { capacity: capacity.max(1), ..Cache::default() }),
+            cache: Mutex::new(Cache {
+                capacity: capacity.max(1),
+                ..Cache::default()
+            }),
         }
     }
 
     /// The blind-index key, from a root created on first start (fleet-safe).
     pub async fn index_key(&self) -> Result<BlindIndexKey, KeyError> {
-        Ok(BlindIndexKey::from_root(&*self.ensure(INDEX_ROOT_SLOT).await?))
+        Ok(BlindIndexKey::from_root(
+            &*self.ensure(INDEX_ROOT_SLOT).await?,
+        ))
     }
 
     /// Makes sure the system compartment's key exists, so writes never race to create it.
     pub async fn ensure_system_key(&self) -> Result<(), KeyError> {
-        self.ensure(Compartment::System.key_slot()).await.map(|_| ())
+        self.ensure(Compartment::System.key_slot())
+            .await
+            .map(|_| ())
     }
 
     async fn ensure(&self, slot: PatientId) -> Result<Arc<DataKey>, KeyError> {
@@ -94,7 +101,9 @@ impl DataKeys {
             cache.order.push_back(slot);
         }
         while cache.keys.len() > cache.capacity {
-            let Some(oldest) = cache.order.pop_front() else { break };
+            let Some(oldest) = cache.order.pop_front() else {
+                break;
+            };
             cache.keys.remove(&oldest);
         }
     }
@@ -108,6 +117,8 @@ impl DataKeys {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         // The cache holds no invariant a panicking holder could break.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -83,7 +83,12 @@ impl Gate {
         let keys = DataKeys::new(store.clone(), master, cache_capacity);
         keys.ensure_system_key().await?;
         let index = keys.index_key().await?;
-        Ok(Self { store, keys, audit, index })
+        Ok(Self {
+            store,
+            keys,
+            audit,
+            index,
+        })
     }
 
     pub fn index(&self) -> &BlindIndexKey {
@@ -107,7 +112,13 @@ impl Gate {
                     Access::Read => AuditAction::FhirRead,
                     Access::Write => AuditAction::FhirUpdate,
                 };
-                let event = self.event(caller, action, Outcome::Denied, Some((resource_type, id)), compartment.patient());
+                let event = self.event(
+                    caller,
+                    action,
+                    Outcome::Denied,
+                    Some((resource_type, id)),
+                    compartment.patient(),
+                );
                 self.record(vec![event]).await?;
                 Err(refused(refusal))
             }
@@ -122,15 +133,30 @@ impl Gate {
         id: &FhirId,
         version: Option<u64>,
     ) -> Result<Opened, OperationOutcome> {
-        let record = self.store.record(resource_type, id, version).await.map_err(not_found)?;
-        self.authorize(caller, Access::Read, resource_type, id, record.compartment).await?;
-        let event = self.event(caller, AuditAction::FhirRead, Outcome::Success, Some((resource_type, id)), record.compartment.patient());
+        let record = self
+            .store
+            .record(resource_type, id, version)
+            .await
+            .map_err(not_found)?;
+        self.authorize(caller, Access::Read, resource_type, id, record.compartment)
+            .await?;
+        let event = self.event(
+            caller,
+            AuditAction::FhirRead,
+            Outcome::Success,
+            Some((resource_type, id)),
+            record.compartment.patient(),
+        );
         self.record(vec![event]).await?;
         self.open(caller, record).await
     }
 
     /// The envelope of the current version, for writers (no plaintext, no audit).
-    pub async fn current(&self, resource_type: ResourceType, id: &FhirId) -> Result<Option<RecordVersion>, OperationOutcome> {
+    pub async fn current(
+        &self,
+        resource_type: ResourceType,
+        id: &FhirId,
+    ) -> Result<Option<RecordVersion>, OperationOutcome> {
         match self.store.record(resource_type, id, None).await {
             Ok(record) => Ok(Some(record)),
             Err(StoreError::NotFound) => Ok(None),
@@ -139,18 +165,33 @@ impl Gate {
     }
 
     /// One page of search results.
-    pub async fn search(&self, caller: Caller<'_>, search: &Search) -> Result<Page, OperationOutcome> {
+    pub async fn search(
+        &self,
+        caller: Caller<'_>,
+        search: &Search,
+    ) -> Result<Page, OperationOutcome> {
         let t = search.resource_type;
         let scope = caller.who.search_scope(t).map_err(refused)?;
         let compartment = match (scope, search.compartment()) {
-            (_, Some(None)) => return Ok(Page { entries: Vec::new(), next: None }),
+            (_, Some(None)) => {
+                return Ok(Page {
+                    entries: Vec::new(),
+                    next: None,
+                })
+            }
             (Some(allowed), Some(Some(asked))) if allowed != asked => {
-                return Ok(Page { entries: Vec::new(), next: None })
+                return Ok(Page {
+                    entries: Vec::new(),
+                    next: None,
+                })
             }
             (scope, asked) => scope.or(asked.flatten()),
         };
         if search.matches_nothing() {
-            return Ok(Page { entries: Vec::new(), next: None });
+            return Ok(Page {
+                entries: Vec::new(),
+                next: None,
+            });
         }
         let wanted = search.count as usize;
         let chunk = search.count.saturating_mul(2).clamp(20, 500);
@@ -162,7 +203,9 @@ impl Gate {
             let exhausted = candidates.len() < chunk as usize;
             query.after = candidates.last().map(|r| (r.resource_type, r.id.clone()));
             scanned += candidates.len();
-            let opened = self.open_listed(caller, AuditAction::FhirSearch, candidates).await?;
+            let opened = self
+                .open_listed(caller, AuditAction::FhirSearch, candidates)
+                .await?;
             for item in opened {
                 let matches = item
                     .resource
@@ -173,16 +216,27 @@ impl Gate {
                 }
                 if entries.len() == wanted {
                     // One more match exists: the page is full and has a successor.
-                    let last = entries.last().map(|o: &Opened| (o.record.resource_type, o.record.id.clone()));
-                    return Ok(Page { entries, next: last });
+                    let last = entries
+                        .last()
+                        .map(|o: &Opened| (o.record.resource_type, o.record.id.clone()));
+                    return Ok(Page {
+                        entries,
+                        next: last,
+                    });
                 }
                 entries.push(item);
             }
             if exhausted {
-                return Ok(Page { entries, next: None });
+                return Ok(Page {
+                    entries,
+                    next: None,
+                });
             }
             if scanned >= MAX_SCAN {
-                return Ok(Page { entries, next: query.after });
+                return Ok(Page {
+                    entries,
+                    next: query.after,
+                });
             }
         }
     }
@@ -197,31 +251,67 @@ impl Gate {
     ) -> Result<Page, OperationOutcome> {
         let id = FhirId::from(patient);
         let compartment = Compartment::Patient(patient);
-        let exists = matches!(self.current(ResourceType::Patient, &id).await?, Some(r) if !r.deleted);
+        let exists =
+            matches!(self.current(ResourceType::Patient, &id).await?, Some(r) if !r.deleted);
         if !exists {
             return Err(not_found(StoreError::NotFound));
         }
-        self.authorize(caller, Access::Read, ResourceType::Patient, &id, compartment).await?;
-        let query = RecordQuery { compartment: Some(compartment), after, limit: count + 1, ..RecordQuery::default() };
+        self.authorize(
+            caller,
+            Access::Read,
+            ResourceType::Patient,
+            &id,
+            compartment,
+        )
+        .await?;
+        let query = RecordQuery {
+            compartment: Some(compartment),
+            after,
+            limit: count + 1,
+            ..RecordQuery::default()
+        };
         let mut records = self.store.find_records(&query).await?;
         let next = (records.len() > count as usize).then(|| {
             records.truncate(count as usize);
             records.last().map(|r| (r.resource_type, r.id.clone()))
         });
-        let entries = self.open_listed(caller, AuditAction::FhirRead, records).await?;
-        Ok(Page { entries, next: next.flatten() })
+        let entries = self
+            .open_listed(caller, AuditAction::FhirRead, records)
+            .await?;
+        Ok(Page {
+            entries,
+            next: next.flatten(),
+        })
     }
 
     /// Versions newest first. Instance history needs read access to the resource; type
     /// history is limited to what the caller may search.
-    pub async fn history(&self, caller: Caller<'_>, query: &HistoryQuery) -> Result<Vec<Opened>, OperationOutcome> {
+    pub async fn history(
+        &self,
+        caller: Caller<'_>,
+        query: &HistoryQuery,
+    ) -> Result<Vec<Opened>, OperationOutcome> {
         let scope = match &query.id {
             Some(id) => {
-                let current = self.store.record(query.resource_type, id, None).await.map_err(not_found)?;
-                self.authorize(caller, Access::Read, query.resource_type, id, current.compartment).await?;
+                let current = self
+                    .store
+                    .record(query.resource_type, id, None)
+                    .await
+                    .map_err(not_found)?;
+                self.authorize(
+                    caller,
+                    Access::Read,
+                    query.resource_type,
+                    id,
+                    current.compartment,
+                )
+                .await?;
                 None
             }
-            None => caller.who.search_scope(query.resource_type).map_err(refused)?,
+            None => caller
+                .who
+                .search_scope(query.resource_type)
+                .map_err(refused)?,
         };
         let records: Vec<RecordVersion> = self
             .store
@@ -230,20 +320,32 @@ impl Gate {
             .into_iter()
             .filter(|r| scope.is_none_or(|c| r.compartment == c))
             .collect();
-        self.open_listed(caller, AuditAction::FhirRead, records).await
+        self.open_listed(caller, AuditAction::FhirRead, records)
+            .await
     }
 
     /// Seals and stores `writes` atomically, after authorizing and auditing each.
-    pub async fn commit(&self, caller: Caller<'_>, writes: Vec<PendingWrite>) -> Result<(), OperationOutcome> {
+    pub async fn commit(
+        &self,
+        caller: Caller<'_>,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), OperationOutcome> {
         let mut events = Vec::with_capacity(writes.len());
         for w in &writes {
-            self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment).await?;
+            self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment)
+                .await?;
             let action = match (&w.resource, w.expected_version) {
                 (None, _) => AuditAction::FhirDelete,
                 (Some(_), None) => AuditAction::FhirCreate,
                 (Some(_), Some(_)) => AuditAction::FhirUpdate,
             };
-            events.push(self.event(caller, action, Outcome::Success, Some((w.resource_type, &w.id)), w.compartment.patient()));
+            events.push(self.event(
+                caller,
+                action,
+                Outcome::Success,
+                Some((w.resource_type, &w.id)),
+                w.compartment.patient(),
+            ));
         }
         let mut new_keys = Vec::new();
         let mut fresh = Vec::new();
@@ -252,7 +354,9 @@ impl Gate {
             let slot = w.compartment.key_slot();
             let key = match fresh.iter().find(|(s, _)| *s == slot) {
                 Some((_, key)) => Arc::clone(key),
-                None if w.resource_type == ResourceType::Patient && w.expected_version.is_none() => {
+                None if w.resource_type == ResourceType::Patient
+                    && w.expected_version.is_none() =>
+                {
                     let (key, wrapped) = self.keys.generate(slot);
                     new_keys.push(wrapped);
                     fresh.push((slot, key.clone()));
@@ -261,7 +365,10 @@ impl Gate {
                 None => self.keys.get(slot).await.map_err(key_error)?,
             };
             let sealed = match &w.resource {
-                Some(body) => key.seal(&seal_context(w.resource_type, &w.id, w.version, slot), body.to_string().as_bytes()),
+                Some(body) => key.seal(
+                    &seal_context(w.resource_type, &w.id, w.version, slot),
+                    body.to_string().as_bytes(),
+                ),
                 None => Vec::new(),
             };
             stored.push(RecordWrite {
@@ -281,7 +388,13 @@ impl Gate {
         // Audit first: a change is never made without its record (DESIGN.md §2.6).
         self.record(events.clone()).await?;
         if let Err(err) = self.store.write_records(&new_keys, &stored).await {
-            let failed = events.into_iter().map(|e| AuditEvent { outcome: Outcome::Error, ..e }).collect();
+            let failed = events
+                .into_iter()
+                .map(|e| AuditEvent {
+                    outcome: Outcome::Error,
+                    ..e
+                })
+                .collect();
             self.record(failed).await?;
             return Err(match err {
                 StoreError::Conflict => OperationOutcome::new(
@@ -300,13 +413,27 @@ impl Gate {
 
     /// Authorizes, audits (one event per patient) and decrypts listed records; records the
     /// caller may not read are left out.
-    async fn open_listed(&self, caller: Caller<'_>, action: AuditAction, records: Vec<RecordVersion>) -> Result<Vec<Opened>, OperationOutcome> {
+    async fn open_listed(
+        &self,
+        caller: Caller<'_>,
+        action: AuditAction,
+        records: Vec<RecordVersion>,
+    ) -> Result<Vec<Opened>, OperationOutcome> {
         let records: Vec<RecordVersion> = records
             .into_iter()
-            .filter(|r| caller.who.decide(Access::Read, r.resource_type, r.compartment) == Decision::Permit)
+            .filter(|r| {
+                caller
+                    .who
+                    .decide(Access::Read, r.resource_type, r.compartment)
+                    == Decision::Permit
+            })
             .collect();
-        let patients: BTreeSet<Option<PatientId>> = records.iter().map(|r| r.compartment.patient()).collect();
-        let events = patients.into_iter().map(|p| self.event(caller, action, Outcome::Success, None, p)).collect();
+        let patients: BTreeSet<Option<PatientId>> =
+            records.iter().map(|r| r.compartment.patient()).collect();
+        let events = patients
+            .into_iter()
+            .map(|p| self.event(caller, action, Outcome::Success, None, p))
+            .collect();
         self.record(events).await?;
         let mut opened = Vec::with_capacity(records.len());
         for record in records {
@@ -316,20 +443,35 @@ impl Gate {
     }
 
     /// Decrypts one record. Only ever called after its access was audited.
-    async fn open(&self, caller: Caller<'_>, record: RecordVersion) -> Result<Opened, OperationOutcome> {
+    async fn open(
+        &self,
+        caller: Caller<'_>,
+        record: RecordVersion,
+    ) -> Result<Opened, OperationOutcome> {
         if record.deleted {
-            return Ok(Opened { record, resource: None });
+            return Ok(Opened {
+                record,
+                resource: None,
+            });
         }
         let slot = record.compartment.key_slot();
         let key = self.keys.get(slot).await.map_err(key_error)?;
         let context = seal_context(record.resource_type, &record.id, record.version, slot);
         let plaintext = key.open(&context, &record.sealed);
-        let resource = plaintext.ok().and_then(|p| serde_json::from_slice::<Value>(&p).ok());
+        let resource = plaintext
+            .ok()
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok());
         let Some(resource) = resource else {
             // A body that does not open under its own envelope was altered or moved.
             tracing::error!(resource_type = %record.resource_type, id = %record.id, version = record.version,
                 "a stored record failed its integrity check");
-            let event = self.event(caller, AuditAction::FhirRead, Outcome::Error, Some((record.resource_type, &record.id)), record.compartment.patient());
+            let event = self.event(
+                caller,
+                AuditAction::FhirRead,
+                Outcome::Error,
+                Some((record.resource_type, &record.id)),
+                record.compartment.patient(),
+            );
             self.record(vec![event]).await?;
             return Err(OperationOutcome::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -337,7 +479,10 @@ impl Gate {
                 "a stored record failed its integrity check and was not returned",
             ));
         };
-        Ok(Opened { record, resource: Some(resource) })
+        Ok(Opened {
+            record,
+            resource: Some(resource),
+        })
     }
 
     fn event(
@@ -348,8 +493,14 @@ impl Gate {
         resource: Option<(ResourceType, &FhirId)>,
         patient: Option<PatientId>,
     ) -> AuditEvent {
-        let actor = Actor::User { id: caller.who.user_id, roles: caller.who.roles.clone() };
-        let mut event = crate::audit::with_session(crate::audit::event(caller.context, actor, action, outcome), caller.who.session_id);
+        let actor = Actor::User {
+            id: caller.who.user_id,
+            roles: caller.who.roles.clone(),
+        };
+        let mut event = crate::audit::with_session(
+            crate::audit::event(caller.context, actor, action, outcome),
+            caller.who.session_id,
+        );
         if let Some((t, id)) = resource {
             event = crate::audit::about(event, t.as_str(), id);
         }
@@ -364,27 +515,44 @@ impl Gate {
             return Ok(());
         }
         self.audit.append_all(events).await.map_err(|_| {
-            OperationOutcome::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "the audit trail is unavailable; nothing was read or written")
+            OperationOutcome::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                "the audit trail is unavailable; nothing was read or written",
+            )
         })
     }
 }
 
 /// The associated data of a record body: a ciphertext opens only as the version it was
 /// written for (DESIGN.md §2.2).
-fn seal_context(resource_type: ResourceType, id: &FhirId, version: u64, slot: PatientId) -> Vec<u8> {
+fn seal_context(
+    resource_type: ResourceType,
+    id: &FhirId,
+    version: u64,
+    slot: PatientId,
+) -> Vec<u8> {
     format!("medvault/v1/record\0{resource_type}\0{id}\0{version}\0{slot}").into_bytes()
 }
 
 fn refused(decision: Decision) -> OperationOutcome {
     match decision {
-        Decision::Hidden => OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource"),
-        _ => OperationOutcome::new(StatusCode::FORBIDDEN, "forbidden", "your roles do not permit this"),
+        Decision::Hidden => {
+            OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+        }
+        _ => OperationOutcome::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your roles do not permit this",
+        ),
     }
 }
 
 fn not_found(err: StoreError) -> OperationOutcome {
     match err {
-        StoreError::NotFound => OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource"),
+        StoreError::NotFound => {
+            OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+        }
         other => other.into(),
     }
 }
@@ -393,12 +561,20 @@ fn key_error(err: KeyError) -> OperationOutcome {
     match err {
         KeyError::Store(StoreError::NotFound) => {
             tracing::error!("a record's data key is missing");
-            OperationOutcome::new(StatusCode::GONE, "deleted", "the record's key has been destroyed")
+            OperationOutcome::new(
+                StatusCode::GONE,
+                "deleted",
+                "the record's key has been destroyed",
+            )
         }
         KeyError::Store(other) => other.into(),
         KeyError::Unwrap => {
             tracing::error!("a data key failed to unwrap under the master key");
-            OperationOutcome::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "a data key failed its integrity check")
+            OperationOutcome::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                "a data key failed its integrity check",
+            )
         }
     }
 }

@@ -36,12 +36,18 @@ pub const TIMING_T: Ty = Ty::Complex(&TIMING);
 pub const ANY_REFERENCE: Ty = Ty::Reference(&[]);
 
 const fn shape(elements: &'static [El]) -> Shape {
-    Shape { backbone: false, elements }
+    Shape {
+        backbone: false,
+        elements,
+    }
 }
 
 /// A backbone element: its own elements plus `modifierExtension`.
 pub const fn backbone(elements: &'static [El]) -> Shape {
-    Shape { backbone: true, elements }
+    Shape {
+        backbone: true,
+        elements,
+    }
 }
 
 pub static CODING: Shape = shape(&[
@@ -130,7 +136,10 @@ pub static ANNOTATION: Shape = shape(&[
     opt(
         "author",
         Ty::Choice(&[
-            ("Reference", Ty::Reference(&["Practitioner", "Patient", "Organization"])),
+            (
+                "Reference",
+                Ty::Reference(&["Practitioner", "Patient", "Organization"]),
+            ),
             ("String", STRING),
         ]),
     ),
@@ -174,7 +183,14 @@ pub static EXTENSION: Shape = shape(&[
 ]);
 
 pub static TIMING_REPEAT: Shape = shape(&[
-    opt("bounds", Ty::Choice(&[("Period", PERIOD_T), ("Range", RANGE_T), ("Duration", QUANTITY_T)])),
+    opt(
+        "bounds",
+        Ty::Choice(&[
+            ("Period", PERIOD_T),
+            ("Range", RANGE_T),
+            ("Duration", QUANTITY_T),
+        ]),
+    ),
     opt("count", POSITIVE_INT),
     opt("duration", DECIMAL),
     opt("durationUnit", CODE),
@@ -196,8 +212,18 @@ pub static TIMING: Shape = backbone(&[
 
 pub static DOSE_AND_RATE: Shape = shape(&[
     opt("type", CONCEPT),
-    opt("dose", Ty::Choice(&[("Range", RANGE_T), ("Quantity", QUANTITY_T)])),
-    opt("rate", Ty::Choice(&[("Ratio", RATIO_T), ("Range", RANGE_T), ("Quantity", QUANTITY_T)])),
+    opt(
+        "dose",
+        Ty::Choice(&[("Range", RANGE_T), ("Quantity", QUANTITY_T)]),
+    ),
+    opt(
+        "rate",
+        Ty::Choice(&[
+            ("Ratio", RATIO_T),
+            ("Range", RANGE_T),
+            ("Quantity", QUANTITY_T),
+        ]),
+    ),
 ]);
 
 pub static DOSAGE: Shape = backbone(&[
@@ -206,7 +232,10 @@ pub static DOSAGE: Shape = backbone(&[
     list("additionalInstruction", CONCEPT),
     opt("patientInstruction", STRING),
     opt("timing", TIMING_T),
-    opt("asNeeded", Ty::Choice(&[("Boolean", BOOLEAN), ("CodeableConcept", CONCEPT)])),
+    opt(
+        "asNeeded",
+        Ty::Choice(&[("Boolean", BOOLEAN), ("CodeableConcept", CONCEPT)]),
+    ),
     opt("site", CONCEPT),
     opt("route", CONCEPT),
     opt("method", CONCEPT),

@@ -36,22 +36,42 @@ pub struct El {
 
 /// An optional element that occurs at most once.
 pub const fn opt(name: &'static str, ty: Ty) -> El {
-    El { name, min: 0, many: false, ty }
+    El {
+        name,
+        min: 0,
+        many: false,
+        ty,
+    }
 }
 
 /// A required element that occurs once.
 pub const fn req(name: &'static str, ty: Ty) -> El {
-    El { name, min: 1, many: false, ty }
+    El {
+        name,
+        min: 1,
+        many: false,
+        ty,
+    }
 }
 
 /// An optional repeating element.
 pub const fn list(name: &'static str, ty: Ty) -> El {
-    El { name, min: 0, many: true, ty }
+    El {
+        name,
+        min: 0,
+        many: true,
+        ty,
+    }
 }
 
 /// A repeating element that must occur at least once.
 pub const fn req_list(name: &'static str, ty: Ty) -> El {
-    El { name, min: 1, many: true, ty }
+    El {
+        name,
+        min: 1,
+        many: true,
+        ty,
+    }
 }
 
 /// A complex datatype, backbone element or resource: its elements besides the ones every
@@ -177,7 +197,12 @@ impl Walker {
             (false, true) => &[ELEMENT_ELEMENTS, BACKBONE_ELEMENTS],
             (false, false) => &[ELEMENT_ELEMENTS],
         };
-        let all = || common.iter().flat_map(|els| els.iter()).chain(shape.elements);
+        let all = || {
+            common
+                .iter()
+                .flat_map(|els| els.iter())
+                .chain(shape.elements)
+        };
         if object.is_empty() {
             return Err(Invalid::structure(path, "an element cannot be empty"));
         }
@@ -192,17 +217,25 @@ impl Walker {
                 }
             }
             let child = format!("{path}.{key}");
-            let Some((el, ty)) = all().find_map(|el| accepts_key(el, key).map(|ty| (el, ty))) else {
+            let Some((el, ty)) = all().find_map(|el| accepts_key(el, key).map(|ty| (el, ty)))
+            else {
                 return Err(Invalid::structure(&child, "is not an element of this type"));
             };
             self.occurrences(&child, el, ty, value)?;
         }
         for el in all() {
             if el.min > 0 && !all_keys_of(el).any(|key| object.contains_key(&key)) {
-                return Err(Invalid::rule(&format!("{path}.{}", display_name(el)), "is required"));
+                return Err(Invalid::rule(
+                    &format!("{path}.{}", display_name(el)),
+                    "is required",
+                ));
             }
             if let Ty::Choice(_) = el.ty {
-                if all_keys_of(el).filter(|key| object.contains_key(key)).count() > 1 {
+                if all_keys_of(el)
+                    .filter(|key| object.contains_key(key))
+                    .count()
+                    > 1
+                {
                     return Err(Invalid::structure(
                         &format!("{path}.{}", display_name(el)),
                         "only one of the choice's types may be given",
@@ -232,7 +265,9 @@ impl Walker {
 
     fn value(&mut self, path: &str, ty: Ty, value: &Value) -> Result<(), Invalid> {
         match ty {
-            Ty::Prim(prim) => prim.check(value).map_err(|problem| Invalid::structure(path, problem)),
+            Ty::Prim(prim) => prim
+                .check(value)
+                .map_err(|problem| Invalid::structure(path, problem)),
             Ty::Complex(shape) => match value {
                 Value::Object(object) => self.object(path, object, shape, &[], false),
                 _ => Err(Invalid::structure(path, "must be an object")),
@@ -259,7 +294,8 @@ impl Walker {
             return Ok(());
         };
         let path = format!("{path}.reference");
-        let (target, id) = parse_reference(reference).map_err(|problem| Invalid::rule(&path, problem))?;
+        let (target, id) =
+            parse_reference(reference).map_err(|problem| Invalid::rule(&path, problem))?;
         if !targets.is_empty() && !targets.contains(&target.as_str()) {
             return Err(Invalid::rule(
                 &path,
@@ -291,7 +327,10 @@ fn accepts_key(el: &El, key: &str) -> Option<Ty> {
     match el.ty {
         Ty::Choice(choices) => {
             let suffix = key.strip_prefix(el.name)?;
-            choices.iter().find(|(name, _)| *name == suffix).map(|(_, ty)| *ty)
+            choices
+                .iter()
+                .find(|(name, _)| *name == suffix)
+                .map(|(_, ty)| *ty)
         }
         ty => (key == el.name).then_some(ty),
     }
@@ -306,7 +345,9 @@ fn all_keys_of(el: &El) -> impl Iterator<Item = String> + '_ {
         Ty::Choice(choices) => choices.iter().map(|(suffix, _)| *suffix).collect(),
         _ => vec![""],
     };
-    suffixes.into_iter().map(move |suffix| format!("{}{suffix}", el.name))
+    suffixes
+        .into_iter()
+        .map(move |suffix| format!("{}{suffix}", el.name))
 }
 
 fn display_name(el: &El) -> String {

@@ -33,8 +33,12 @@ impl Prim {
             Self::Bool => value.is_boolean(),
             Self::Decimal => value.is_number(),
             Self::Integer => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
-            Self::PositiveInt => value.as_i64().is_some_and(|n| (1..=i64::from(i32::MAX)).contains(&n)),
-            Self::UnsignedInt => value.as_i64().is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n)),
+            Self::PositiveInt => value
+                .as_i64()
+                .is_some_and(|n| (1..=i64::from(i32::MAX)).contains(&n)),
+            Self::UnsignedInt => value
+                .as_i64()
+                .is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n)),
             _ => match value.as_str() {
                 Some(text) => self.check_text(text),
                 None => false,
@@ -61,8 +65,12 @@ impl Prim {
             Self::DateTime => dates::parse(text, Form::DateTime).is_some(),
             Self::Instant => dates::parse(text, Form::Instant).is_some(),
             Self::Time => dates::parse(&format!("2000-01-01T{text}Z"), Form::Instant).is_some(),
-            Self::Base64 => base64::engine::general_purpose::STANDARD.decode(text).is_ok(),
-            Self::Bool | Self::Decimal | Self::Integer | Self::PositiveInt | Self::UnsignedInt => false,
+            Self::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .is_ok(),
+            Self::Bool | Self::Decimal | Self::Integer | Self::PositiveInt | Self::UnsignedInt => {
+                false
+            }
         }
     }
 

@@ -34,7 +34,10 @@ pub fn shape(resource_type: ResourceType) -> &'static Shape {
 }
 
 const fn resource(elements: &'static [super::El]) -> Shape {
-    Shape { backbone: false, elements }
+    Shape {
+        backbone: false,
+        elements,
+    }
 }
 
 static PATIENT_CONTACT: Shape = backbone(&[
@@ -46,7 +49,8 @@ static PATIENT_CONTACT: Shape = backbone(&[
     opt("organization", ORGANIZATION),
     opt("period", PERIOD_T),
 ]);
-static PATIENT_COMMUNICATION: Shape = backbone(&[req("language", CONCEPT), opt("preferred", BOOLEAN)]);
+static PATIENT_COMMUNICATION: Shape =
+    backbone(&[req("language", CONCEPT), opt("preferred", BOOLEAN)]);
 static PATIENT_LINK: Shape = backbone(&[req("other", PATIENT), req("type", CODE)]);
 
 static PATIENT_SHAPE: Shape = resource(&[
@@ -56,14 +60,23 @@ static PATIENT_SHAPE: Shape = resource(&[
     list("telecom", CONTACT_POINT_T),
     opt("gender", CODE),
     opt("birthDate", DATE),
-    opt("deceased", Ty::Choice(&[("Boolean", BOOLEAN), ("DateTime", DATE_TIME)])),
+    opt(
+        "deceased",
+        Ty::Choice(&[("Boolean", BOOLEAN), ("DateTime", DATE_TIME)]),
+    ),
     list("address", ADDRESS_T),
     opt("maritalStatus", CONCEPT),
-    opt("multipleBirth", Ty::Choice(&[("Boolean", BOOLEAN), ("Integer", INTEGER)])),
+    opt(
+        "multipleBirth",
+        Ty::Choice(&[("Boolean", BOOLEAN), ("Integer", INTEGER)]),
+    ),
     list("photo", ATTACHMENT_T),
     list("contact", Ty::Complex(&PATIENT_CONTACT)),
     list("communication", Ty::Complex(&PATIENT_COMMUNICATION)),
-    list("generalPractitioner", Ty::Reference(&["Organization", "Practitioner"])),
+    list(
+        "generalPractitioner",
+        Ty::Reference(&["Organization", "Practitioner"]),
+    ),
     opt("managingOrganization", ORGANIZATION),
     list("link", Ty::Complex(&PATIENT_LINK)),
 ]);
@@ -140,7 +153,10 @@ static ENCOUNTER_SHAPE: Shape = resource(&[
     opt("period", PERIOD_T),
     opt("length", QUANTITY_T),
     list("reasonCode", CONCEPT),
-    list("reasonReference", Ty::Reference(&["Condition", "Observation"])),
+    list(
+        "reasonReference",
+        Ty::Reference(&["Condition", "Observation"]),
+    ),
     list("diagnosis", Ty::Complex(&ENCOUNTER_DIAGNOSIS)),
     opt("hospitalization", Ty::Complex(&ENCOUNTER_HOSPITALIZATION)),
     opt("serviceProvider", ORGANIZATION),
@@ -187,7 +203,11 @@ static OBSERVATION: Shape = resource(&[
     opt("encounter", ENCOUNTER),
     opt(
         "effective",
-        Ty::Choice(&[("DateTime", DATE_TIME), ("Period", PERIOD_T), ("Instant", INSTANT)]),
+        Ty::Choice(&[
+            ("DateTime", DATE_TIME),
+            ("Period", PERIOD_T),
+            ("Instant", INSTANT),
+        ]),
     ),
     opt("issued", INSTANT),
     list("performer", PERSON),
@@ -199,7 +219,10 @@ static OBSERVATION: Shape = resource(&[
     opt("method", CONCEPT),
     list("referenceRange", Ty::Complex(&REFERENCE_RANGE)),
     list("hasMember", Ty::Reference(&["Observation"])),
-    list("derivedFrom", Ty::Reference(&["Observation", "DocumentReference"])),
+    list(
+        "derivedFrom",
+        Ty::Reference(&["Observation", "DocumentReference"]),
+    ),
     list("component", Ty::Complex(&OBSERVATION_COMPONENT)),
 ]);
 
@@ -212,13 +235,14 @@ const ONSET: Ty = Ty::Choice(&[
 ]);
 static CONDITION_STAGE: Shape = backbone(&[
     opt("summary", CONCEPT),
-    list("assessment", Ty::Reference(&["DiagnosticReport", "Observation"])),
+    list(
+        "assessment",
+        Ty::Reference(&["DiagnosticReport", "Observation"]),
+    ),
     opt("type", CONCEPT),
 ]);
-static CONDITION_EVIDENCE: Shape = backbone(&[
-    list("code", CONCEPT),
-    list("detail", ANY_REFERENCE),
-]);
+static CONDITION_EVIDENCE: Shape =
+    backbone(&[list("code", CONCEPT), list("detail", ANY_REFERENCE)]);
 
 static CONDITION: Shape = resource(&[
     list("identifier", IDENTIFIER_T),
@@ -277,7 +301,10 @@ static DISPENSE_REQUEST: Shape = backbone(&[
     opt("performer", ORGANIZATION),
 ]);
 static SUBSTITUTION: Shape = backbone(&[
-    req("allowed", Ty::Choice(&[("Boolean", BOOLEAN), ("CodeableConcept", CONCEPT)])),
+    req(
+        "allowed",
+        Ty::Choice(&[("Boolean", BOOLEAN), ("CodeableConcept", CONCEPT)]),
+    ),
     opt("reason", CONCEPT),
 ]);
 
@@ -298,7 +325,10 @@ static MEDICATION_REQUEST: Shape = resource(&[
     opt("performer", PERSON),
     opt("recorder", PRACTITIONER),
     list("reasonCode", CONCEPT),
-    list("reasonReference", Ty::Reference(&["Condition", "Observation"])),
+    list(
+        "reasonReference",
+        Ty::Reference(&["Condition", "Observation"]),
+    ),
     list("basedOn", Ty::Reference(&["MedicationRequest"])),
     opt("courseOfTherapyType", CONCEPT),
     list("note", ANNOTATION_T),
@@ -313,8 +343,14 @@ static PROTOCOL_APPLIED: Shape = backbone(&[
     opt("series", STRING),
     opt("authority", ORGANIZATION),
     list("targetDisease", CONCEPT),
-    req("doseNumber", Ty::Choice(&[("PositiveInt", POSITIVE_INT), ("String", STRING)])),
-    opt("seriesDoses", Ty::Choice(&[("PositiveInt", POSITIVE_INT), ("String", STRING)])),
+    req(
+        "doseNumber",
+        Ty::Choice(&[("PositiveInt", POSITIVE_INT), ("String", STRING)]),
+    ),
+    opt(
+        "seriesDoses",
+        Ty::Choice(&[("PositiveInt", POSITIVE_INT), ("String", STRING)]),
+    ),
 ]);
 
 static IMMUNIZATION: Shape = resource(&[
@@ -324,7 +360,10 @@ static IMMUNIZATION: Shape = resource(&[
     req("vaccineCode", CONCEPT),
     req("patient", PATIENT),
     opt("encounter", ENCOUNTER),
-    req("occurrence", Ty::Choice(&[("DateTime", DATE_TIME), ("String", STRING)])),
+    req(
+        "occurrence",
+        Ty::Choice(&[("DateTime", DATE_TIME), ("String", STRING)]),
+    ),
     opt("recorded", DATE_TIME),
     opt("primarySource", BOOLEAN),
     opt("manufacturer", ORGANIZATION),
@@ -350,7 +389,10 @@ static DIAGNOSTIC_REPORT: Shape = resource(&[
     req("code", CONCEPT),
     opt("subject", PATIENT),
     opt("encounter", ENCOUNTER),
-    opt("effective", Ty::Choice(&[("DateTime", DATE_TIME), ("Period", PERIOD_T)])),
+    opt(
+        "effective",
+        Ty::Choice(&[("DateTime", DATE_TIME), ("Period", PERIOD_T)]),
+    ),
     opt("issued", INSTANT),
     list("performer", PERSON),
     list("resultsInterpreter", PERSON),
@@ -361,8 +403,12 @@ static DIAGNOSTIC_REPORT: Shape = resource(&[
     list("presentedForm", ATTACHMENT_T),
 ]);
 
-static RELATES_TO: Shape = backbone(&[req("code", CODE), req("target", Ty::Reference(&["DocumentReference"]))]);
-static DOCUMENT_CONTENT: Shape = backbone(&[req("attachment", ATTACHMENT_T), opt("format", CODING_T)]);
+static RELATES_TO: Shape = backbone(&[
+    req("code", CODE),
+    req("target", Ty::Reference(&["DocumentReference"])),
+]);
+static DOCUMENT_CONTENT: Shape =
+    backbone(&[req("attachment", ATTACHMENT_T), opt("format", CODING_T)]);
 static DOCUMENT_CONTEXT: Shape = backbone(&[
     list("encounter", ENCOUNTER),
     list("event", CONCEPT),
@@ -445,7 +491,10 @@ static CONSENT: Shape = resource(&[
     opt("dateTime", DATE_TIME),
     list("performer", PERSON),
     list("organization", ORGANIZATION),
-    opt("source", Ty::Choice(&[("Attachment", ATTACHMENT_T), ("Reference", ANY_REFERENCE)])),
+    opt(
+        "source",
+        Ty::Choice(&[("Attachment", ATTACHMENT_T), ("Reference", ANY_REFERENCE)]),
+    ),
     list("policy", Ty::Complex(&CONSENT_POLICY)),
     opt("policyRule", CONCEPT),
     list("verification", Ty::Complex(&CONSENT_VERIFICATION)),
@@ -454,7 +503,11 @@ static CONSENT: Shape = resource(&[
 
 static COMMUNICATION_PAYLOAD: Shape = backbone(&[req(
     "content",
-    Ty::Choice(&[("String", STRING), ("Attachment", ATTACHMENT_T), ("Reference", ANY_REFERENCE)]),
+    Ty::Choice(&[
+        ("String", STRING),
+        ("Attachment", ATTACHMENT_T),
+        ("Reference", ANY_REFERENCE),
+    ]),
 )]);
 
 static COMMUNICATION: Shape = resource(&[
@@ -476,7 +529,15 @@ static COMMUNICATION: Shape = resource(&[
     list("recipient", PERSON),
     opt("sender", PERSON),
     list("reasonCode", CONCEPT),
-    list("reasonReference", Ty::Reference(&["Condition", "Observation", "DiagnosticReport", "DocumentReference"])),
+    list(
+        "reasonReference",
+        Ty::Reference(&[
+            "Condition",
+            "Observation",
+            "DiagnosticReport",
+            "DocumentReference",
+        ]),
+    ),
     list("payload", Ty::Complex(&COMMUNICATION_PAYLOAD)),
     list("note", ANNOTATION_T),
 ]);

@@ -18,9 +18,25 @@ pub const MAX_COUNT: u32 = 200;
 /// Result parameters that medvault does not implement; naming them is an error rather
 /// than a silently different answer.
 const UNSUPPORTED_CONTROLS: &[&str] = &[
-    "_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_contained",
-    "_containedType", "_has", "_text", "_content", "_query", "_filter", "_list", "_type",
-    "_security", "_tag", "_profile", "_source",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_elements",
+    "_total",
+    "_contained",
+    "_containedType",
+    "_has",
+    "_text",
+    "_content",
+    "_query",
+    "_filter",
+    "_list",
+    "_type",
+    "_security",
+    "_tag",
+    "_profile",
+    "_source",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +88,10 @@ fn refuse(message: impl Into<String>) -> OperationOutcome {
     OperationOutcome::not_supported(message)
 }
 
-pub fn parse(resource_type: ResourceType, pairs: Vec<(String, String)>) -> Result<Search, OperationOutcome> {
+pub fn parse(
+    resource_type: ResourceType,
+    pairs: Vec<(String, String)>,
+) -> Result<Search, OperationOutcome> {
     let mut search = Search {
         resource_type,
         criteria: Vec::new(),
@@ -97,14 +116,24 @@ pub fn parse(resource_type: ResourceType, pairs: Vec<(String, String)>) -> Resul
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}")))?;
+                    .ok_or_else(|| {
+                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
+                    })?;
             }
             ("_cursor", None) => {
-                let cursor = crate::fhir::render::parse_cursor(&value).filter(|(t, _)| *t == resource_type);
-                search.cursor = Some(cursor.ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?.1);
+                let cursor =
+                    crate::fhir::render::parse_cursor(&value).filter(|(t, _)| *t == resource_type);
+                search.cursor = Some(
+                    cursor
+                        .ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?
+                        .1,
+                );
             }
             ("_format", None) => {
-                if !matches!(value.as_str(), "json" | "application/json" | "application/fhir+json") {
+                if !matches!(
+                    value.as_str(),
+                    "json" | "application/json" | "application/fhir+json"
+                ) {
                     return Err(OperationOutcome::new(
                         axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                         "not-supported",
@@ -114,7 +143,10 @@ pub fn parse(resource_type: ResourceType, pairs: Vec<(String, String)>) -> Resul
             }
             ("_id", None) => {
                 // An id that cannot exist matches nothing, like an unknown one.
-                let ids: Vec<FhirId> = split(&value).iter().filter_map(|v| v.parse().ok()).collect();
+                let ids: Vec<FhirId> = split(&value)
+                    .iter()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
                 search.ids = Some(match search.ids.take() {
                     None => ids,
                     Some(earlier) => earlier.into_iter().filter(|id| ids.contains(id)).collect(),
@@ -122,7 +154,9 @@ pub fn parse(resource_type: ResourceType, pairs: Vec<(String, String)>) -> Resul
             }
             ("_lastUpdated", None) => search.updated.push(date_criterion(&value, "_lastUpdated")?),
             _ if UNSUPPORTED_CONTROLS.contains(&name) || name.starts_with('_') => {
-                return Err(refuse(format!("the search parameter `{name}` is not supported")));
+                return Err(refuse(format!(
+                    "the search parameter `{name}` is not supported"
+                )));
             }
             _ => {
                 let Some(param) = params::find(resource_type, name) else {
@@ -139,21 +173,35 @@ pub fn parse(resource_type: ResourceType, pairs: Vec<(String, String)>) -> Resul
 }
 
 impl Search {
-    fn add(&mut self, param: &'static Param, modifier: Option<&str>, value: &str) -> Result<(), OperationOutcome> {
+    fn add(
+        &mut self,
+        param: &'static Param,
+        modifier: Option<&str>,
+        value: &str,
+    ) -> Result<(), OperationOutcome> {
         let exact = match (param.kind, modifier) {
             (_, None) => false,
             (Kind::String, Some("exact")) => true,
             (_, Some(m)) => {
-                return Err(refuse(format!("the modifier `:{m}` is not supported on `{}`", param.name)))
+                return Err(refuse(format!(
+                    "the modifier `:{m}` is not supported on `{}`",
+                    param.name
+                )))
             }
         };
         let values = split(value);
         if values.iter().any(String::is_empty) {
-            return Err(OperationOutcome::invalid(format!("`{}` needs a value", param.name)));
+            return Err(OperationOutcome::invalid(format!(
+                "`{}` needs a value",
+                param.name
+            )));
         }
         if param.compartment {
             if values.len() > 1 {
-                return Err(refuse(format!("`{}` takes one patient per search", param.name)));
+                return Err(refuse(format!(
+                    "`{}` takes one patient per search",
+                    param.name
+                )));
             }
             let id = values[0].strip_prefix("Patient/").unwrap_or(&values[0]);
             let patient = id.parse::<PatientId>().ok();
@@ -165,20 +213,31 @@ impl Search {
         }
         let test = match param.kind {
             Kind::Token => Test::Codes(values.iter().map(|v| code_query(v)).collect()),
-            Kind::String => Test::Strings { values: values.iter().map(|v| values::normalise(v)).collect(), exact },
+            Kind::String => Test::Strings {
+                values: values.iter().map(|v| values::normalise(v)).collect(),
+                exact,
+            },
             Kind::Reference => Test::References(
                 values
                     .iter()
                     .map(|v| {
                         crate::fhir::schema::parse_reference(v)
                             .map(|(t, id)| format!("{t}/{id}"))
-                            .map_err(|_| OperationOutcome::invalid(format!("`{}` takes `Type/id` references", param.name)))
+                            .map_err(|_| {
+                                OperationOutcome::invalid(format!(
+                                    "`{}` takes `Type/id` references",
+                                    param.name
+                                ))
+                            })
                     })
                     .collect::<Result<_, _>>()?,
             ),
             Kind::Date => {
                 if values.len() > 1 {
-                    return Err(refuse(format!("`{}` takes one date per parameter; repeat it for a range", param.name)));
+                    return Err(refuse(format!(
+                        "`{}` takes one date per parameter; repeat it for a range",
+                        param.name
+                    )));
                 }
                 let (prefix, range) = date_criterion(&values[0], param.name)?;
                 Test::Date(prefix, range)
@@ -199,7 +258,12 @@ impl Search {
     }
 
     /// The store query that narrows candidates; results still go through [`Search::matches`].
-    pub fn narrowing(&self, key: &BlindIndexKey, compartment: Option<Compartment>, limit: u32) -> RecordQuery {
+    pub fn narrowing(
+        &self,
+        key: &BlindIndexKey,
+        compartment: Option<Compartment>,
+        limit: u32,
+    ) -> RecordQuery {
         let t = self.resource_type;
         let mut query = RecordQuery {
             resource_type: Some(t),
@@ -216,7 +280,9 @@ impl Search {
                 Test::Codes(codes) => codes
                     .iter()
                     .map(|c| match (&c.system, &c.code) {
-                        (Some(Some(system)), Some(code)) => token(&[b"sc", system.as_bytes(), code.as_bytes()]),
+                        (Some(Some(system)), Some(code)) => {
+                            token(&[b"sc", system.as_bytes(), code.as_bytes()])
+                        }
                         (Some(Some(system)), None) => token(&[b"s", system.as_bytes()]),
                         (_, Some(code)) => token(&[b"c", code.as_bytes()]),
                         (_, None) => token(&[b"c", b""]),
@@ -226,20 +292,33 @@ impl Search {
                     .iter()
                     .map(|v| token(&[b"p", values::prefix_of(v).as_bytes()]))
                     .collect(),
-                Test::References(references) => references.iter().map(|r| token(&[b"r", r.as_bytes()])).collect(),
+                Test::References(references) => references
+                    .iter()
+                    .map(|r| token(&[b"r", r.as_bytes()]))
+                    .collect(),
                 Test::Date(..) => continue,
             };
             query.token_groups.push(group);
         }
         // Dates narrow by year buckets over the span all criteria of a parameter allow.
         for param in params::of(t).iter().filter(|p| p.kind == Kind::Date) {
-            let mut span = DateRange { start: i64::MIN, end: i64::MAX };
+            let mut span = DateRange {
+                start: i64::MIN,
+                end: i64::MAX,
+            };
             let mut any = false;
-            for criterion in self.criteria.iter().filter(|c| std::ptr::eq(c.param, param)) {
+            for criterion in self
+                .criteria
+                .iter()
+                .filter(|c| std::ptr::eq(c.param, param))
+            {
                 if let Test::Date(prefix, range) = criterion.test {
                     any = true;
                     let (lo, hi) = allowed_span(prefix, range);
-                    span = DateRange { start: span.start.max(lo), end: span.end.min(hi) };
+                    span = DateRange {
+                        start: span.start.max(lo),
+                        end: span.end.min(hi),
+                    };
                 }
             }
             let bounded = span.start != i64::MIN && span.end != i64::MAX && span.start < span.end;
@@ -247,7 +326,8 @@ impl Search {
                 let years = span.years();
                 if years.end() - years.start() <= MAX_YEARS {
                     let token = |parts: &[&[u8]]| values::query_token(key, t, param.name, parts);
-                    let mut group: Vec<Vec<u8>> = years.map(|y| token(&[b"y", &y.to_be_bytes()])).collect();
+                    let mut group: Vec<Vec<u8>> =
+                        years.map(|y| token(&[b"y", &y.to_be_bytes()])).collect();
                     group.push(token(&[b"wide"]));
                     query.token_groups.push(group);
                 }
@@ -256,10 +336,12 @@ impl Search {
         for (prefix, range) in &self.updated {
             let (lo, hi) = allowed_span(*prefix, *range);
             if lo != i64::MIN {
-                query.updated_from = Some(UnixMillis(query.updated_from.map_or(lo, |f| f.0.max(lo))));
+                query.updated_from =
+                    Some(UnixMillis(query.updated_from.map_or(lo, |f| f.0.max(lo))));
             }
             if hi != i64::MAX {
-                query.updated_until = Some(UnixMillis(query.updated_until.map_or(hi, |u| u.0.min(hi))));
+                query.updated_until =
+                    Some(UnixMillis(query.updated_until.map_or(hi, |u| u.0.min(hi))));
             }
         }
         query
@@ -267,8 +349,15 @@ impl Search {
 
     /// Whether a decrypted resource meets every criterion.
     pub fn matches(&self, resource: &Value, last_updated: UnixMillis) -> bool {
-        let updated = DateRange { start: last_updated.0, end: last_updated.0 + 1 };
-        if !self.updated.iter().all(|(prefix, range)| date_matches(*prefix, *range, updated)) {
+        let updated = DateRange {
+            start: last_updated.0,
+            end: last_updated.0 + 1,
+        };
+        if !self
+            .updated
+            .iter()
+            .all(|(prefix, range)| date_matches(*prefix, *range, updated))
+        {
             return false;
         }
         self.criteria.iter().all(|c| c.matches(resource))
@@ -285,12 +374,20 @@ impl Criterion {
                 })
             }),
             (Test::Strings { values, exact }, Values::Strings(found)) => values.iter().any(|v| {
-                found.iter().any(|f| if *exact { f == v } else { f.starts_with(v.as_str()) })
+                found.iter().any(|f| {
+                    if *exact {
+                        f == v
+                    } else {
+                        f.starts_with(v.as_str())
+                    }
+                })
             }),
-            (Test::References(wanted), Values::References(found)) => wanted.iter().any(|w| found.contains(w)),
-            (Test::Date(prefix, range), Values::Dates(found)) => {
-                found.iter().any(|target| date_matches(*prefix, *range, *target))
+            (Test::References(wanted), Values::References(found)) => {
+                wanted.iter().any(|w| found.contains(w))
             }
+            (Test::Date(prefix, range), Values::Dates(found)) => found
+                .iter()
+                .any(|target| date_matches(*prefix, *range, *target)),
             _ => false,
         }
     }
@@ -330,7 +427,11 @@ fn date_criterion(value: &str, name: &str) -> Result<(Prefix, DateRange), Operat
                 "lt" => Prefix::Lt,
                 "ge" => Prefix::Ge,
                 "le" => Prefix::Le,
-                other => return Err(refuse(format!("the date prefix `{other}` is not supported on `{name}`"))),
+                other => {
+                    return Err(refuse(format!(
+                        "the date prefix `{other}` is not supported on `{name}`"
+                    )))
+                }
             };
             (prefix, &value[2..])
         }
@@ -347,8 +448,14 @@ fn date_criterion(value: &str, name: &str) -> Result<(Prefix, DateRange), Operat
 fn code_query(value: &str) -> CodeQuery {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     match value.split_once('|') {
-        Some((system, code)) => CodeQuery { system: Some(nonempty(system)), code: nonempty(code) },
-        None => CodeQuery { system: None, code: Some(value.to_owned()) },
+        Some((system, code)) => CodeQuery {
+            system: Some(nonempty(system)),
+            code: nonempty(code),
+        },
+        None => CodeQuery {
+            system: None,
+            code: Some(value.to_owned()),
+        },
     }
 }
 

@@ -35,11 +35,21 @@ pub struct Param {
 }
 
 const fn p(name: &'static str, kind: Kind, paths: &'static [&'static str]) -> Param {
-    Param { name, kind, paths, compartment: false }
+    Param {
+        name,
+        kind,
+        paths,
+        compartment: false,
+    }
 }
 
 const fn compartment(name: &'static str, paths: &'static [&'static str]) -> Param {
-    Param { name, kind: Kind::Reference, paths, compartment: true }
+    Param {
+        name,
+        kind: Kind::Reference,
+        paths,
+        compartment: true,
+    }
 }
 
 use Kind::{Date, Reference, String as Str, Token};
@@ -48,7 +58,17 @@ static PATIENT: &[Param] = &[
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
-    p("name", Str, &["name.family", "name.given", "name.text", "name.prefix", "name.suffix"]),
+    p(
+        "name",
+        Str,
+        &[
+            "name.family",
+            "name.given",
+            "name.text",
+            "name.prefix",
+            "name.suffix",
+        ],
+    ),
     p("birthdate", Date, &["birthDate"]),
     p("gender", Token, &["gender"]),
     p("active", Token, &["active"]),
@@ -58,7 +78,17 @@ static PRACTITIONER: &[Param] = &[
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
-    p("name", Str, &["name.family", "name.given", "name.text", "name.prefix", "name.suffix"]),
+    p(
+        "name",
+        Str,
+        &[
+            "name.family",
+            "name.given",
+            "name.text",
+            "name.prefix",
+            "name.suffix",
+        ],
+    ),
     p("active", Token, &["active"]),
 ];
 

@@ -101,24 +101,41 @@ fn collect<'a>(value: &'a Value, path: &[&str], out: &mut Vec<&'a Value>) {
 fn codes(value: &&Value) -> Vec<Code> {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     match value {
-        Value::String(code) => vec![Code { system: None, code: code.clone() }],
-        Value::Bool(b) => vec![Code { system: None, code: b.to_string() }],
+        Value::String(code) => vec![Code {
+            system: None,
+            code: code.clone(),
+        }],
+        Value::Bool(b) => vec![Code {
+            system: None,
+            code: b.to_string(),
+        }],
         Value::Object(object) => {
             if let Some(Value::Array(codings)) = object.get("coding") {
                 codings
                     .iter()
-                    .filter_map(|c| Some(Code { system: text(c, "system"), code: text(c, "code")? }))
+                    .filter_map(|c| {
+                        Some(Code {
+                            system: text(c, "system"),
+                            code: text(c, "code")?,
+                        })
+                    })
                     .collect()
             } else if object.contains_key("value") && !object.contains_key("code") {
                 // Identifier: system|value.
                 text(value, "value")
-                    .map(|code| Code { system: text(value, "system"), code })
+                    .map(|code| Code {
+                        system: text(value, "system"),
+                        code,
+                    })
                     .into_iter()
                     .collect()
             } else {
                 // Coding.
                 text(value, "code")
-                    .map(|code| Code { system: text(value, "system"), code })
+                    .map(|code| Code {
+                        system: text(value, "system"),
+                        code,
+                    })
                     .into_iter()
                     .collect()
             }
@@ -152,7 +169,12 @@ fn date_range(value: &&Value) -> Option<DateRange> {
 }
 
 /// The tokens a resource's values produce, each bound to the type and parameter.
-pub fn tokens(key: &BlindIndexKey, resource_type: ResourceType, param: &Param, values: &Values) -> Vec<Vec<u8>> {
+pub fn tokens(
+    key: &BlindIndexKey,
+    resource_type: ResourceType,
+    param: &Param,
+    values: &Values,
+) -> Vec<Vec<u8>> {
     let token = |parts: &[&[u8]]| {
         let mut all: Vec<&[u8]> = vec![resource_type.as_str().as_bytes(), param.name.as_bytes()];
         all.extend_from_slice(parts);
@@ -212,7 +234,12 @@ pub fn prefix_of(query: &str) -> &str {
 }
 
 /// Builds query tokens the same way [`tokens`] builds index tokens.
-pub fn query_token(key: &BlindIndexKey, resource_type: ResourceType, param: &str, parts: &[&[u8]]) -> Vec<u8> {
+pub fn query_token(
+    key: &BlindIndexKey,
+    resource_type: ResourceType,
+    param: &str,
+    parts: &[&[u8]],
+) -> Vec<u8> {
     let mut all: Vec<&[u8]> = vec![resource_type.as_str().as_bytes(), param.as_bytes()];
     all.extend_from_slice(parts);
     key.token(&all).to_vec()
@@ -225,7 +252,10 @@ mod tests {
 
     #[test]
     fn prefixes_are_capped_and_char_aware() {
-        assert_eq!(prefixes("smith").collect::<Vec<_>>(), ["s", "sm", "smi", "smit", "smith"]);
+        assert_eq!(
+            prefixes("smith").collect::<Vec<_>>(),
+            ["s", "sm", "smi", "smit", "smith"]
+        );
         assert_eq!(prefixes("müller").nth(1), Some("mü"));
         assert_eq!(prefixes("abcdefghijklmnop").count(), MAX_PREFIX);
         assert_eq!(prefix_of("abcdefghijklmnop"), "abcdefghijkl");
@@ -236,13 +266,18 @@ mod tests {
         let obs = json!({"effectivePeriod": {"start": "2024-01-01T00:00:00Z"},
                          "category": [{"coding": [{"system": "s", "code": "vital-signs"}]}]});
         let param = super::super::params::find(ResourceType::Observation, "date").unwrap();
-        let Values::Dates(dates) = extract(param, &obs) else { panic!() };
+        let Values::Dates(dates) = extract(param, &obs) else {
+            panic!()
+        };
         assert_eq!(dates.len(), 1);
         assert_eq!(dates[0].end, i64::MAX);
         let param = super::super::params::find(ResourceType::Observation, "category").unwrap();
         assert_eq!(
             extract(param, &obs),
-            Values::Codes(vec![Code { system: Some("s".into()), code: "vital-signs".into() }])
+            Values::Codes(vec![Code {
+                system: Some("s".into()),
+                code: "vital-signs".into()
+            }])
         );
     }
 }
