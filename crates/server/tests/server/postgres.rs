@@ -39,3 +39,57 @@ async fn serves_on_postgres_and_refuses_an_instance_without_its_master_key() {
 
     schema.drop_schema().await;
 }
+
+/// The record store on PostgreSQL: the same API, and a `pg_dump` of the database holds
+/// none of the values written.
+#[tokio::test]
+async fn records_on_postgres_are_searchable_but_absent_from_a_dump() {
+    let Some(schema) = ScratchSchema::create().await else {
+        return;
+    };
+    let env = vec![("MEDVAULT_DATABASE_URL".to_owned(), schema.url())];
+    let clinic =
+        crate::clinic::Clinic::within(crate::realm::Realm::start_in(&[], true, env).await).await;
+    let (marker_name, marker_note) = ("Qwertyuiop-Marker", "pg-marker-note-51d2");
+    let ann = clinic
+        .patient(marker_name, "Ann", "1980-01-01", "female")
+        .await;
+    let obs = clinic
+        .create(
+            serde_json::json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": marker_note}, "valueString": marker_note,
+            "subject": {"reference": format!("Patient/{ann}")}}),
+        )
+        .await;
+    let found = clinic
+        .get(
+            &format!("/fhir/Patient?family={marker_name}"),
+            &clinic.doctor,
+        )
+        .await;
+    assert_eq!(found.ids(), vec![ann.clone()]);
+    let read = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+        .await;
+    assert_eq!(read.body["valueString"], marker_note);
+
+    let base = std::env::var(medvault_store_postgres::test_support::TEST_DATABASE_URL).unwrap();
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--dbname", &base, "--schema", &schema.name])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        text.contains("fhir_versions"),
+        "the dump holds the record tables"
+    );
+    for marker in [marker_name, &marker_name.to_lowercase(), marker_note] {
+        assert!(!text.contains(marker), "{marker} found in the dump");
+    }
+    schema.drop_schema().await;
+}
