@@ -39,6 +39,22 @@ async fn a_transaction_creates_a_patient_and_records_that_refer_to_it() {
         )
         .await;
     assert_eq!(found.ids().len(), 1);
+
+    // Entry order does not matter: a record may come before the Patient it refers to.
+    let reversed = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry("urn:uuid:b", observation("urn:uuid:a", "height")),
+        entry("urn:uuid:a", json!({"resourceType": "Patient", "name": [{"family": "Later"}]})),
+    ]});
+    let answer = clinic.post("/fhir", &clinic.doctor, reversed).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let observation_id = answer.body["entry"][0]["resource"]["id"].as_str().unwrap();
+    let read = clinic
+        .get(
+            &format!("/fhir/Observation/{observation_id}"),
+            &clinic.doctor,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
 }
 
 #[tokio::test]

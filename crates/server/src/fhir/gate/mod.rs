@@ -347,21 +347,23 @@ impl Gate {
                 w.compartment.patient(),
             ));
         }
+        // A new Patient brings its data key; records written alongside it use that key,
+        // wherever they stand in the batch.
         let mut new_keys = Vec::new();
         let mut fresh = Vec::new();
+        for w in &writes {
+            if w.resource_type == ResourceType::Patient && w.expected_version.is_none() {
+                let slot = w.compartment.key_slot();
+                let (key, wrapped) = self.keys.generate(slot);
+                new_keys.push(wrapped);
+                fresh.push((slot, key));
+            }
+        }
         let mut stored = Vec::with_capacity(writes.len());
         for w in writes {
             let slot = w.compartment.key_slot();
             let key = match fresh.iter().find(|(s, _)| *s == slot) {
                 Some((_, key)) => Arc::clone(key),
-                None if w.resource_type == ResourceType::Patient
-                    && w.expected_version.is_none() =>
-                {
-                    let (key, wrapped) = self.keys.generate(slot);
-                    new_keys.push(wrapped);
-                    fresh.push((slot, key.clone()));
-                    key
-                }
                 None => self.keys.get(slot).await.map_err(key_error)?,
             };
             let sealed = match &w.resource {
