@@ -50,6 +50,15 @@ impl FileKeyProvider {
         }
     }
 
+    /// A key file at another path, e.g. the next key of a rotation in progress.
+    pub fn at(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn io_error(&self, source: io::Error) -> KeyProviderError {
         KeyProviderError::Io {
             path: self.path.display().to_string(),

@@ -207,6 +207,11 @@ pub enum UserCommand {
 pub enum KeysCommand {
     /// Promote the next token-signing key and publish a new next key.
     Rotate,
+    /// Move the database to a new master key: re-wraps every data key and re-seals the
+    /// signing and checkpoint keys, without touching records. Resumable; run it with the
+    /// servers stopped. The new key comes from MEDVAULT_NEW_MASTER_KEY when the current
+    /// one is in MEDVAULT_MASTER_KEY, otherwise it is generated into master.key.next.
+    RotateMaster,
 }
 
 #[derive(Debug, Args)]
@@ -461,6 +466,23 @@ fn run(cli: Cli) -> CliResult {
             operator.close().await;
             rotated
         })?,
+        Command::Keys(KeysCommand::RotateMaster) => {
+            let rotated = runtime()?.block_on(crate::keyring::rotate::run(
+                &cli.data_dir,
+                &database,
+                cli.audit_config(),
+            ))?;
+            println!(
+                "the database is now sealed to master key {} ({} data keys re-wrapped, {} keys re-sealed)",
+                rotated.new_id, rotated.rewrapped, rotated.resealed
+            );
+            if rotated.from_env {
+                println!(
+                    "set MEDVAULT_MASTER_KEY to the new key (from {}) before starting servers",
+                    crate::keyring::rotate::NEW_KEY_VAR
+                );
+            }
+        }
         Command::Breach(BreachCommand::Import { path, min_count }) => {
             crate::storage::ensure_data_dir(&cli.data_dir)?;
             let target = cli.data_dir.join(crate::protect::breached::FILE_NAME);

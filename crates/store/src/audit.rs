@@ -109,4 +109,7 @@ pub trait AuditStore {
     async fn insert_audit_key(&self, key: &AuditKeyRecord) -> Result<(), StoreError>;
 
     async fn audit_key(&self) -> Result<Option<AuditKeyRecord>, StoreError>;
+
+    /// Replaces the checkpoint key's sealed private half (after a master-key rotation).
+    async fn reseal_audit_key(&self, sealed_private: &[u8]) -> Result<(), StoreError>;
 }

@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             replaced_tokens_and_deleted_records_are_not_found,
             record_listings_page_by_keyset,
             history_lists_versions_newest_first_in_pages,
+            a_master_key_rotation_reseals_and_switches_once,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

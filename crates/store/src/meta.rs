@@ -11,4 +11,12 @@ pub trait MetaStore {
     /// Seals a fresh database to a master key. [`StoreError::Conflict`] when one is
     /// already recorded: a database never silently changes master key.
     async fn init_master_key_id(&self, id: &MasterKeyId) -> Result<(), StoreError>;
+
+    /// Records that the database is now sealed to `new` (the last step of a master-key
+    /// rotation). [`StoreError::Conflict`] unless `expected` is the recorded id.
+    async fn replace_master_key_id(
+        &self,
+        expected: &MasterKeyId,
+        new: &MasterKeyId,
+    ) -> Result<(), StoreError>;
 }

@@ -76,6 +76,9 @@ pub trait SigningKeyStore {
         retiring_until: UnixMillis,
     ) -> Result<(), StoreError>;
 
+    /// Replaces a key's sealed private half (after a master-key rotation re-sealed it).
+    async fn reseal_signing_key(&self, kid: &str, sealed_private: &[u8]) -> Result<(), StoreError>;
+
     /// Unpublishes retiring keys whose last token has expired; returns how many.
     async fn retire_signing_keys(&self, now: UnixMillis) -> Result<u64, StoreError>;
 }

@@ -49,6 +49,12 @@ impl Realm {
         realm
     }
 
+    /// Sets an environment variable for later CLI runs and restarts (it overrides defaults).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("the server is running")
     }

@@ -366,3 +366,56 @@ pub async fn history_lists_versions_newest_first_in_pages(store: &dyn Store) {
         ]
     );
 }
+
+pub async fn a_master_key_rotation_reseals_and_switches_once(store: &dyn Store) {
+    let (old, new): (MasterKeyId, MasterKeyId) = (
+        "00000000000000a1".parse().expect("id"),
+        "00000000000000b2".parse().expect("id"),
+    );
+    store.init_master_key_id(&old).await.expect("init");
+    let wrong = store.replace_master_key_id(&new, &old).await;
+    assert!(matches!(wrong, Err(StoreError::Conflict)), "{wrong:?}");
+    store
+        .replace_master_key_id(&old, &new)
+        .await
+        .expect("switch");
+    assert_eq!(
+        store.master_key_id().await.expect("read"),
+        Some(new.clone())
+    );
+    let again = store.replace_master_key_id(&old, &new).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict)),
+        "a second switch from the old id"
+    );
+
+    store
+        .insert_signing_key(&super::signing_key("k9", crate::SigningKeyState::Active))
+        .await
+        .expect("signing key");
+    store
+        .reseal_signing_key("k9", &[7; 4])
+        .await
+        .expect("reseal");
+    let published = store.published_signing_keys().await.expect("keys");
+    assert_eq!(published[0].sealed_private, vec![7; 4]);
+    let missing = store.reseal_signing_key("no-such-kid", &[1]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let no_audit_key = store.reseal_audit_key(&[1]).await;
+    assert!(
+        matches!(no_audit_key, Err(StoreError::NotFound)),
+        "{no_audit_key:?}"
+    );
+    store
+        .insert_audit_key(&crate::AuditKeyRecord {
+            key_id: "k1".into(),
+            sealed_private: vec![1; 8],
+            public_key: vec![2; 32],
+            created_at: UnixMillis(1),
+        })
+        .await
+        .expect("audit key");
+    store.reseal_audit_key(&[9; 8]).await.expect("reseal");
+    let key = store.audit_key().await.expect("read").expect("present");
+    assert_eq!(key.sealed_private, vec![9; 8]);
+}

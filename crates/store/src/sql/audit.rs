@@ -221,6 +221,14 @@ macro_rules! __impl_sql_audit {
                 Ok(())
             }
 
+            async fn reseal_audit_key(&self, sealed_private: &[u8]) -> Result<(), $crate::StoreError> {
+                let updated = sqlx::query("UPDATE audit_keys SET sealed_private = $1 WHERE id = 1")
+                    .bind(sealed_private)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::sql::one_row(updated.rows_affected())
+            }
+
             async fn audit_key(&self) -> Result<Option<$crate::AuditKeyRecord>, $crate::StoreError> {
                 let row: Option<(String, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
                     "SELECT key_id, sealed_private, public_key, created_at FROM audit_keys WHERE id = 1",

@@ -402,6 +402,19 @@ macro_rules! __impl_sql_signing_keys {
                 Ok(())
             }
 
+            async fn reseal_signing_key(
+                &self,
+                kid: &str,
+                sealed_private: &[u8],
+            ) -> Result<(), $crate::StoreError> {
+                let updated = sqlx::query("UPDATE signing_keys SET sealed_private = $1 WHERE kid = $2")
+                    .bind(sealed_private)
+                    .bind(kid)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::sql::one_row(updated.rows_affected())
+            }
+
             async fn retire_signing_keys(
                 &self,
                 now: medvault_domain::UnixMillis,

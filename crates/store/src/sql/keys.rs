@@ -29,6 +29,25 @@ macro_rules! __impl_sql_keys {
                     .await?;
                 Ok(())
             }
+
+            async fn replace_master_key_id(
+                &self,
+                expected: &medvault_domain::MasterKeyId,
+                new: &medvault_domain::MasterKeyId,
+            ) -> Result<(), $crate::StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE medvault_meta SET value = $1 WHERE key = 'master_key_id' AND value = $2",
+                )
+                .bind(new.as_str())
+                .bind(expected.as_str())
+                .execute(&self.pool)
+                .await?;
+                if updated.rows_affected() == 1 {
+                    Ok(())
+                } else {
+                    Err($crate::StoreError::Conflict)
+                }
+            }
         }
 
         #[$crate::sql::__async_trait]

@@ -4,6 +4,8 @@
 //! key is an error, never a silent new key (which would orphan every wrapped data key),
 //! and a different key is refused before it can write anything.
 
+pub mod rotate;
+
 use std::path::Path;
 
 use medvault_crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, KeyProviderError, MasterKey};
