@@ -300,6 +300,8 @@ pub struct User {
     pub roles: Roles,
     /// The FHIR Patient this user is, for users with the `patient` role.
     pub patient_id: Option<PatientId>,
+    /// The FHIR Practitioner a clinician user is.
+    pub practitioner_id: Option<crate::FhirId>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

@@ -176,9 +176,12 @@ pub enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
-        /// The FHIR Patient id of a patient user.
-        #[arg(long)]
+        /// The FHIR Patient a patient user is.
+        #[arg(long = "patient", alias = "patient-id", value_name = "ID")]
         patient_id: Option<String>,
+        /// The FHIR Practitioner a clinician user is.
+        #[arg(long = "practitioner", alias = "practitioner-id", value_name = "ID")]
+        practitioner_id: Option<String>,
         /// Read the password from standard input (never from the command line).
         #[arg(long)]
         password_stdin: bool,
@@ -561,6 +564,7 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
             roles,
             name,
             patient_id,
+            practitioner_id,
             password_stdin,
             password,
         } => {
@@ -575,6 +579,7 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
                 roles,
                 password: secret,
                 patient_id,
+                practitioner_id,
             };
             cli::add(store_ref, trail, password.into(), &operator.data_dir, new).await
         }

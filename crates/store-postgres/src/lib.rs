@@ -21,6 +21,11 @@ const MIGRATIONS: migrations::Embedded = &[
     ),
     (3, "audit", include_str!("../migrations/0003_audit.sql")),
     (4, "records", include_str!("../migrations/0004_records.sql")),
+    (
+        5,
+        "practitioner",
+        include_str!("../migrations/0005_practitioner.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -262,6 +262,7 @@ fn user(email: &str, roles: &[Role]) -> User {
         status: UserStatus::Active,
         roles: Roles::new(roles.iter().copied()).expect("roles"),
         patient_id: None,
+        practitioner_id: None,
         created_at: T0,
         updated_at: T0,
     }
@@ -309,6 +310,7 @@ async fn signed_in(store: &dyn Store, email: &str) -> (User, Session) {
 pub async fn user_round_trips_by_id_and_email(store: &dyn Store) {
     let mut jane = user("jane@example.org", &[Role::Patient]);
     jane.patient_id = Some(PatientId::new());
+    jane.practitioner_id = Some(medvault_domain::FhirId::generate());
     store.insert_user(&jane, None).await.expect("insert");
     assert_eq!(store.user(jane.id).await.expect("by id"), jane);
     assert_eq!(

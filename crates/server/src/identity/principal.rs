@@ -7,7 +7,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use medvault_domain::{PatientId, Role, SessionId, UserId};
+use medvault_domain::{FhirId, PatientId, Role, SessionId, UserId};
 
 use crate::identity::tokens::AccessClaims;
 use crate::{ApiError, AppState};
@@ -20,6 +20,8 @@ pub struct Principal {
     pub amr: Vec<String>,
     /// The Patient a patient user is, from the token.
     pub patient: Option<PatientId>,
+    /// The Practitioner a clinician is, from the token's `fhirUser`.
+    pub practitioner: Option<FhirId>,
 }
 
 impl Principal {
@@ -76,6 +78,11 @@ impl FromRequestParts<AppState> for Principal {
             session_id: claims.sid,
             roles: claims.roles,
             amr: claims.amr,
+            practitioner: claims
+                .fhir_user
+                .as_deref()
+                .and_then(|r| r.strip_prefix("Practitioner/"))
+                .and_then(|id| id.parse().ok()),
             patient: claims.patient,
         })
     }

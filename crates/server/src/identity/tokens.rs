@@ -25,6 +25,9 @@ pub struct AccessClaims {
     /// The FHIR Patient a patient user is (the SMART `patient` context).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientId>,
+    /// The FHIR resource that is the user (SMART App Launch `fhirUser`), relative.
+    #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
 }
 
 /// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
@@ -60,7 +63,17 @@ impl Identity {
             scope: FIRST_PARTY_SCOPE.to_owned(),
             amr: session.amr.clone(),
             patient: user.patient_id,
+            fhir_user: fhir_user(user),
         };
         (self.keys.signer().sign(&claims), (exp - iat).max(0))
+    }
+}
+
+/// `Practitioner/<id>` for clinicians, `Patient/<id>` for patients.
+fn fhir_user(user: &User) -> Option<String> {
+    match (&user.practitioner_id, user.patient_id) {
+        (Some(practitioner), _) => Some(format!("Practitioner/{practitioner}")),
+        (None, Some(patient)) => Some(format!("Patient/{patient}")),
+        (None, None) => None,
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use medvault_crypto::password::Password;
 use medvault_domain::{
-    DisplayName, Email, PatientId, Role, Roles, SessionId, User, UserId, UserStatus,
+    DisplayName, Email, FhirId, PatientId, Role, Roles, SessionId, User, UserId, UserStatus,
 };
 use medvault_store::{Store, StoreError};
 
@@ -23,11 +23,13 @@ pub enum UserError {
     UnknownRole(String),
     #[error("a user needs at least one role")]
     NoRoles,
+    #[error("practitioner_id is not a valid FHIR id")]
+    InvalidPractitionerId,
     #[error("patient_id is not a valid id")]
     InvalidPatientId,
     #[error(transparent)]
     Password(#[from] PasswordRejection),
-    #[error("a user with this email already exists")]
+    #[error("a user with this email, patient_id or practitioner_id already exists")]
     DuplicateEmail,
     #[error("no such user")]
     NotFound,
@@ -69,6 +71,7 @@ pub struct NewUser {
     pub roles: Vec<String>,
     pub password: Option<Password>,
     pub patient_id: Option<String>,
+    pub practitioner_id: Option<String>,
 }
 
 /// Changes to an account; `None` leaves a field as it is.
@@ -113,6 +116,13 @@ pub async fn create(
                 .map_err(|_| UserError::InvalidPatientId)
         })
         .transpose()?;
+    let practitioner_id = new
+        .practitioner_id
+        .map(|p| {
+            p.parse::<FhirId>()
+                .map_err(|_| UserError::InvalidPractitionerId)
+        })
+        .transpose()?;
     let hash = match new.password {
         Some(password) => {
             let name = display_name.as_ref().map_or("", DisplayName::as_str);
@@ -134,6 +144,7 @@ pub async fn create(
         status: UserStatus::Active,
         roles,
         patient_id,
+        practitioner_id,
         created_at: at,
         updated_at: at,
     };

@@ -343,3 +343,51 @@ async fn bad_input_gets_an_operation_outcome_and_writes_nothing() {
         .await;
     assert!(stored.ids().is_empty());
 }
+
+#[tokio::test]
+async fn tokens_name_the_fhir_resource_that_is_the_user() {
+    let clinic = Clinic::start(&[]).await;
+    let practitioner = clinic
+        .create(json!({"resourceType": "Practitioner", "name": [{"family": "Grey"}]}))
+        .await;
+    let args = [
+        "user",
+        "add",
+        "--email",
+        "grey@example.org",
+        "--role",
+        "physician",
+        "--practitioner",
+        &practitioner,
+        "--password-stdin",
+    ];
+    let (ok, _, stderr) = clinic.realm.run_cli(&args, crate::realm::PASSWORD);
+    assert!(ok, "{stderr}");
+    let (token, _) = clinic.realm.tokens("grey@example.org").await;
+    let claims = crate::realm::claims_of(&token);
+    assert_eq!(claims["fhirUser"], format!("Practitioner/{practitioner}"));
+
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let patient_token = clinic.patient_user("ann@example.org", &ann).await;
+    let claims = crate::realm::claims_of(&patient_token);
+    assert_eq!(claims["fhirUser"], format!("Patient/{ann}"));
+    assert_eq!(claims["patient"], ann);
+
+    // One Practitioner is one person: a second account cannot claim it.
+    let again = [
+        "user",
+        "add",
+        "--email",
+        "other@example.org",
+        "--role",
+        "nurse",
+        "--practitioner",
+        &practitioner,
+    ];
+    let (ok, _, stderr) = clinic.realm.run_cli(&again, "");
+    assert!(!ok);
+    assert!(
+        stderr.contains("practitioner_id already exists"),
+        "{stderr}"
+    );
+}

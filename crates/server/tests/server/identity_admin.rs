@@ -258,6 +258,10 @@ async fn bad_user_input_gets_specific_errors_and_never_echoes_the_password() {
             422,
         ),
         (
+            json!({"email": "x@example.org", "roles": ["nurse"], "practitioner_id": "not/an id"}),
+            422,
+        ),
+        (
             json!({"email": "root@example.org", "roles": ["nurse"]}),
             409,
         ),

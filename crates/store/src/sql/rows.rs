@@ -35,7 +35,7 @@ pub fn data_key(row: DataKeyRow) -> Result<WrappedDataKey, StoreError> {
 }
 
 pub const USER_COLUMNS: &str =
-    "id, email, display_name, status, roles, patient_id, created_at, updated_at";
+    "id, email, display_name, status, roles, patient_id, practitioner_id, created_at, updated_at";
 
 pub type UserRow = (
     String,
@@ -44,12 +44,23 @@ pub type UserRow = (
     String,
     String,
     Option<String>,
+    Option<String>,
     i64,
     i64,
 );
 
 pub fn user(row: UserRow) -> Result<User, StoreError> {
-    let (id, email, display_name, status, roles, patient_id, created_at, updated_at) = row;
+    let (
+        id,
+        email,
+        display_name,
+        status,
+        roles,
+        patient_id,
+        practitioner_id,
+        created_at,
+        updated_at,
+    ) = row;
     Ok(User {
         id: parse(&id, "user")?,
         email: parse::<Email>(&email, "user")?,
@@ -57,6 +68,7 @@ pub fn user(row: UserRow) -> Result<User, StoreError> {
         status: parse(&status, "user")?,
         roles: Roles::from_space_separated(&roles).map_err(|_| corrupt("user"))?,
         patient_id: parse_opt(patient_id, "user")?,
+        practitioner_id: parse_opt(practitioner_id, "user")?,
         created_at: UnixMillis(created_at),
         updated_at: UnixMillis(updated_at),
     })

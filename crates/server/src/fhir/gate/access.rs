@@ -3,7 +3,7 @@
 //! see and write everything; directors read; admin, auditor and researcher get no
 //! clinical data (the admin manages the directory).
 
-use medvault_domain::{Compartment, PatientId, ResourceType, Role, SessionId, UserId};
+use medvault_domain::{Compartment, FhirId, PatientId, ResourceType, Role, SessionId, UserId};
 
 use crate::identity::Principal;
 
@@ -15,6 +15,8 @@ pub struct Accessor {
     pub roles: Vec<Role>,
     /// The Patient a patient user is.
     pub patient: Option<PatientId>,
+    /// The Practitioner a clinician is (care-team rules will use it).
+    pub practitioner: Option<FhirId>,
 }
 
 impl From<Principal> for Accessor {
@@ -24,6 +26,7 @@ impl From<Principal> for Accessor {
             session_id: p.session_id,
             roles: p.roles,
             patient: p.patient,
+            practitioner: p.practitioner,
         }
     }
 }

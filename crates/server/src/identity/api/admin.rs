@@ -48,7 +48,10 @@ pub struct CreateUser {
     /// Optional: without one the user cannot sign in with a password.
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<Password>,
+    /// The FHIR Patient a patient user is.
     patient_id: Option<String>,
+    /// The FHIR Practitioner a clinician user is.
+    practitioner_id: Option<String>,
 }
 
 /// Create a user. A password must satisfy the password policy.
@@ -72,6 +75,7 @@ async fn create_user(
         roles: body.roles,
         password: body.password,
         patient_id: body.patient_id,
+        practitioner_id: body.practitioner_id,
     };
     let identity = &state.identity;
     let user = users::create(

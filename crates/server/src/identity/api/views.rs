@@ -24,6 +24,8 @@ pub struct UserView {
     pub roles: Vec<&'static str>,
     /// The FHIR Patient this user is, for patients.
     pub patient_id: Option<String>,
+    /// The FHIR Practitioner this user is, for clinicians.
+    pub practitioner_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -37,6 +39,7 @@ impl From<&User> for UserView {
             status: user.status.as_str(),
             roles: user.roles.iter().map(|r| r.as_str()).collect(),
             patient_id: user.patient_id.map(|p| p.to_string()),
+            practitioner_id: user.practitioner_id.as_ref().map(|p| p.to_string()),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }
