@@ -8,21 +8,17 @@
 //!
 //! Everything targets 127.0.0.1 and is bounded in count.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medvault_crypto::password::{HashParams, Password, PasswordHasher};
+use support::{cores, login, run_load, server_cpu_secs, start_server, Load, Server, PASSWORD};
 
-const PASSWORD: &str = "Bench-Passphrase-Long-Enough-42";
+mod support;
+
 const LOGINS: usize = 120;
 const ME_REQUESTS: usize = 20_000;
 const ME_CONCURRENCY: usize = 32;
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
 
 fn raw_hash_rate() -> f64 {
     let hasher = Arc::new(PasswordHasher::new(HashParams::default()).expect("params"));
@@ -42,116 +38,6 @@ fn raw_hash_rate() -> f64 {
         thread.join().expect("hash thread");
     }
     (per_thread * cores()) as f64 / started.elapsed().as_secs_f64()
-}
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn medvault(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medvault"));
-    command
-        .arg("--data-dir")
-        .arg(dir)
-        .env("MEDVAULT_LOG", "warn");
-    command
-}
-
-async fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut add = medvault(dir.path())
-        .args([
-            "user",
-            "add",
-            "--email",
-            "bench@example.org",
-            "--role",
-            "physician",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("write");
-    assert!(add.wait().expect("user add").success());
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = medvault(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .map_or(true, |r| r.status() != 200)
-    {
-        assert!(Instant::now() < deadline, "server not ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server
-}
-
-async fn login(client: &reqwest::Client, base: &str) -> String {
-    let response = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "bench@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
-}
-
-/// CPU seconds the server process has used so far (user + system), from /proc.
-fn server_cpu_secs(server: &Server) -> f64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).expect("proc stat");
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("stat format")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 =
-        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    let output = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .expect("getconf");
-    let per_sec: f64 = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("CLK_TCK");
-    ticks / per_sec
 }
 
 /// (logins per wall-clock second, logins per second of server CPU per core).
@@ -179,43 +65,24 @@ async fn login_rate(server: &Server) -> (f64, f64) {
     (done / started.elapsed().as_secs_f64(), done / cpu)
 }
 
-async fn me_rate(server: &Server) -> (f64, Duration, Duration) {
+async fn me_rate(server: &Server) -> Load {
     let client = reqwest::Client::new();
     let token = login(&client, &server.base).await;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..ME_CONCURRENCY)
-        .map(|_| {
-            let (client, url, token) = (
-                client.clone(),
-                format!("{}/api/v1/me", server.base),
-                token.clone(),
-            );
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(ME_REQUESTS / ME_CONCURRENCY);
-                for _ in 0..ME_REQUESTS / ME_CONCURRENCY {
-                    let sent = Instant::now();
-                    let response = client
-                        .get(&url)
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .expect("me");
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.expect("body");
-                    latencies.push(sent.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("me task"));
-    }
-    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    (rate, at(0.50), at(0.99))
+    let url = format!("{}/api/v1/me", server.base);
+    run_load(ME_REQUESTS, ME_CONCURRENCY, None, move |_| {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move {
+            let response = client
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("me");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+        }
+    })
+    .await
 }
 
 /// The attack-protection check every login runs first, with 100,000 tracked accounts and
@@ -274,7 +141,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = start_server().await;
+        let server = start_server(&[]).await;
         let (logins, per_cpu_sec) = login_rate(&server).await;
         println!("HTTP logins: {logins:.1}/s = {:.2} x raw hash rate (goal >= 0.9); the load generator shares the cores", logins / raw);
         let raw_per_core = raw / cores() as f64;
@@ -284,11 +151,7 @@ fn main() {
             1000.0 / raw_per_core,
             per_cpu_sec / raw_per_core
         );
-        let (rate, p50, p99) = me_rate(&server).await;
-        println!(
-            "GET /api/v1/me: {rate:.0} req/s over {ME_REQUESTS} requests, {ME_CONCURRENCY} in flight; p50 {:.2} ms, p99 {:.2} ms",
-            p50.as_secs_f64() * 1000.0,
-            p99.as_secs_f64() * 1000.0
-        );
+        let load = me_rate(&server).await;
+        println!("GET /api/v1/me: {load} over {ME_REQUESTS} requests, {ME_CONCURRENCY} in flight");
     });
 }

@@ -27,6 +27,8 @@ pub enum ServeError {
     Identity(#[from] crate::identity::IdentityError),
     #[error(transparent)]
     Audit(#[from] crate::audit::checkpoints::CheckpointError),
+    #[error("cannot seed the demo data")]
+    Demo(#[source] crate::fhir::demo::DemoError),
     #[error("cannot prepare the record store's keys")]
     Records(#[source] crate::fhir::gate::keys::KeyError),
     #[error("cannot reach Redis for the shared login limits")]
@@ -92,9 +94,6 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             return Err(err.into());
         }
     };
-    if config.demo {
-        tracing::warn!("--demo: no demo data is seeded yet; the FHIR context adds it");
-    }
     let admins = store
         .count_active_admins()
         .await
@@ -141,6 +140,16 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         }),
         fhir,
     };
+    if config.demo {
+        match crate::fhir::demo::seed(&state, crate::fhir::demo::DEMO_PATIENTS).await {
+            Ok(logins) => print_demo_logins(&logins),
+            Err(err) => {
+                trail.close().await;
+                store.close().await;
+                return Err(ServeError::Demo(err));
+            }
+        }
+    }
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
     let app = app::router(state, config.limits, tls.is_some())
@@ -252,5 +261,25 @@ async fn apply_retention(state: AppState, retention: crate::audit::retention::Re
                 tracing::error!(error = %crate::error::error_chain(&err), "audit retention failed; retrying")
             }
         }
+    }
+}
+
+/// The demo logins, on standard output for the operator (demo data only).
+fn print_demo_logins(logins: &[crate::fhir::demo::DemoLogin]) {
+    if logins.is_empty() {
+        println!(
+            "demo data was seeded at an earlier start; to sign in again, reset a password with \
+             `medvault user set-password --email physician@demo.medvault.test --password-stdin`"
+        );
+        return;
+    }
+    println!("demo logins (shown once):");
+    for login in logins {
+        println!(
+            "  {:<11} {:<32} {}",
+            login.role,
+            login.email,
+            login.password.expose()
+        );
     }
 }

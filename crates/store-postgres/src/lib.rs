@@ -51,6 +51,10 @@ impl PostgresStore {
             options.get_host(),
             options.get_port()
         );
+        // Every statement is written for its indexes, and statements are prepared once per
+        // connection: generic plans skip re-planning each execution (about 0.7 ms for a
+        // record search, more than running it).
+        let options = options.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))

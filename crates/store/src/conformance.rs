@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             record_listings_page_by_keyset,
             history_lists_versions_newest_first_in_pages,
             a_master_key_rotation_reseals_and_switches_once,
+            a_failing_batch_in_a_group_commit_leaves_the_others_written,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

@@ -27,7 +27,9 @@ pub use meta::MetaStore;
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
-pub use records::{HistoryQuery, RecordQuery, RecordStore, RecordVersion, RecordWrite};
+pub use records::{
+    HistoryQuery, RecordBatch, RecordQuery, RecordStore, RecordVersion, RecordWrite,
+};
 pub use sessions::{RefreshTokenRecord, Rotation, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyState, SigningKeyStore};
 pub use users::{UserFilter, UserStore};

@@ -43,6 +43,13 @@ pub struct RecordWrite {
     pub tokens: Vec<Vec<u8>>,
 }
 
+/// Writes that must be stored together, with the data keys they introduce.
+#[derive(Debug, Clone, Default)]
+pub struct RecordBatch {
+    pub new_keys: Vec<WrappedDataKey>,
+    pub writes: Vec<RecordWrite>,
+}
+
 /// Which current, undeleted resources to list, in `(type, id)` order.
 #[derive(Debug, Clone, Default)]
 pub struct RecordQuery {
@@ -82,7 +89,24 @@ pub trait RecordStore {
         &self,
         new_keys: &[WrappedDataKey],
         writes: &[RecordWrite],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let batch = RecordBatch {
+            new_keys: new_keys.to_vec(),
+            writes: writes.to_vec(),
+        };
+        let mut outcomes = self
+            .write_record_batches(std::slice::from_ref(&batch))
+            .await?;
+        outcomes.pop().unwrap_or(Ok(()))
+    }
+
+    /// Group commit: stores several independent batches in one database transaction, each
+    /// all or nothing on its own (a savepoint each). Returns each batch's outcome; fails as
+    /// a whole only when the transaction itself fails.
+    async fn write_record_batches(
+        &self,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
 
     /// The current version (`version: None`, deleted or not) or one exact version.
     async fn record(

@@ -3,9 +3,10 @@
 
 pub mod api;
 pub mod body;
-mod bundle;
+pub mod bundle;
 pub mod capability;
 pub mod dates;
+pub mod demo;
 pub mod gate;
 pub mod outcome;
 mod records;

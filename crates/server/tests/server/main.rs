@@ -14,6 +14,7 @@ mod breached;
 mod errors;
 mod fhir_bundles;
 mod fhir_crud;
+mod fhir_demo;
 mod fhir_rotation;
 mod fhir_search;
 mod fhir_security;

@@ -419,3 +419,50 @@ pub async fn a_master_key_rotation_reseals_and_switches_once(store: &dyn Store) 
     let key = store.audit_key().await.expect("read").expect("present");
     assert_eq!(key.sealed_private, vec![9; 8]);
 }
+
+pub async fn a_failing_batch_in_a_group_commit_leaves_the_others_written(store: &dyn Store) {
+    let patient = Compartment::Patient(PatientId::new());
+    let t = ResourceType::Observation;
+    let existing = FhirId::generate();
+    store
+        .write_records(&[], &[create(version(t, &existing, 1, patient, 1), &[])])
+        .await
+        .expect("seed");
+    let (first, last) = (FhirId::generate(), FhirId::generate());
+    let batch = |writes: Vec<RecordWrite>| crate::RecordBatch {
+        new_keys: Vec::new(),
+        writes,
+    };
+    let outcomes = store
+        .write_record_batches(&[
+            batch(vec![create(version(t, &first, 1, patient, 2), &[b"a"])]),
+            // Conflicts: the resource exists. Its own second write must not land either.
+            batch(vec![
+                create(version(t, &FhirId::generate(), 1, patient, 2), &[]),
+                create(version(t, &existing, 1, patient, 2), &[]),
+            ]),
+            batch(vec![create(version(t, &last, 1, patient, 2), &[b"a"])]),
+        ])
+        .await
+        .expect("the transaction commits");
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], Err(StoreError::Conflict)),
+        "{outcomes:?}"
+    );
+    let found = store
+        .find_records(&RecordQuery {
+            compartment: Some(patient),
+            ..query(t)
+        })
+        .await
+        .expect("find");
+    assert_eq!(
+        sorted(ids(&found)),
+        sorted(vec![
+            existing.to_string(),
+            first.to_string(),
+            last.to_string()
+        ])
+    );
+}

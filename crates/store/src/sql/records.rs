@@ -6,104 +6,32 @@ macro_rules! __impl_sql_records {
     ($store:ty) => {
         #[$crate::sql::__async_trait]
         impl $crate::RecordStore for $store {
-            async fn write_records(
+            async fn write_record_batches(
                 &self,
-                new_keys: &[medvault_domain::WrappedDataKey],
-                writes: &[$crate::RecordWrite],
-            ) -> Result<(), $crate::StoreError> {
-                use $crate::sql::record_queries::{key, version_value};
+                batches: &[$crate::RecordBatch],
+            ) -> Result<Vec<Result<(), $crate::StoreError>>, $crate::StoreError> {
+                use sqlx::Acquire as _;
                 let mut tx = self.pool.begin().await?;
-                // Every statement writes, so the transaction takes the write lock at once
-                // and never fails on a stale read snapshot.
-                for wrapped in new_keys {
-                    sqlx::query(
-                        "INSERT INTO data_keys (patient_id, master_key_id, sealed, created_at)
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(wrapped.patient.to_string())
-                    .bind(wrapped.master_key_id.as_str())
-                    .bind(&wrapped.sealed)
-                    .bind($crate::sql::now_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for write in writes {
-                    let r = &write.record;
-                    let (resource_type, id) = key(r.resource_type, &r.id);
-                    let version = version_value(r.version)?;
-                    let slot = r.compartment.key_slot().to_string();
-                    let deleted = i64::from(r.deleted);
-                    match write.expected_version {
-                        None => {
-                            sqlx::query(
-                                "INSERT INTO fhir_resources
-                                   (resource_type, id, version, last_updated, patient_id, deleted)
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(&resource_type)
-                            .bind(&id)
-                            .bind(version)
-                            .bind(r.last_updated.0)
-                            .bind(&slot)
-                            .bind(deleted)
-                            .execute(&mut *tx)
-                            .await?;
+                let mut outcomes = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    let mut savepoint = tx.begin().await?;
+                    let written: Result<(), $crate::StoreError> =
+                        $crate::__sql_write_batch!(&mut *savepoint, batch);
+                    match written {
+                        Ok(()) => {
+                            savepoint.commit().await?;
+                            outcomes.push(Ok(()));
                         }
-                        Some(expected) => {
-                            let updated = sqlx::query(
-                                "UPDATE fhir_resources
-                                    SET version = $1, last_updated = $2, patient_id = $3, deleted = $4
-                                  WHERE resource_type = $5 AND id = $6 AND version = $7",
-                            )
-                            .bind(version)
-                            .bind(r.last_updated.0)
-                            .bind(&slot)
-                            .bind(deleted)
-                            .bind(&resource_type)
-                            .bind(&id)
-                            .bind(version_value(expected)?)
-                            .execute(&mut *tx)
-                            .await?;
-                            if updated.rows_affected() != 1 {
-                                return Err($crate::StoreError::Conflict);
-                            }
+                        // A rule of this batch failed: undo it alone, keep the others.
+                        Err(err @ ($crate::StoreError::Conflict | $crate::StoreError::NotFound)) => {
+                            savepoint.rollback().await?;
+                            outcomes.push(Err(err));
                         }
-                    }
-                    sqlx::query(
-                        "INSERT INTO fhir_versions
-                           (resource_type, id, version, last_updated, patient_id, deleted, body)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&resource_type)
-                    .bind(&id)
-                    .bind(version)
-                    .bind(r.last_updated.0)
-                    .bind(&slot)
-                    .bind(deleted)
-                    .bind(&r.sealed)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM fhir_tokens WHERE resource_type = $1 AND id = $2")
-                        .bind(&resource_type)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
-                    let mut tokens: Vec<&Vec<u8>> = write.tokens.iter().collect();
-                    tokens.sort();
-                    tokens.dedup();
-                    for token in tokens {
-                        sqlx::query(
-                            "INSERT INTO fhir_tokens (resource_type, token, id) VALUES ($1, $2, $3)",
-                        )
-                        .bind(&resource_type)
-                        .bind(token)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                        Err(err) => return Err(err),
                     }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(outcomes)
             }
 
             async fn record(
@@ -182,5 +110,107 @@ macro_rules! __sql_fetch_records {
         rows.into_iter()
             .map($crate::sql::record_queries::record)
             .collect()
+    }};
+}
+
+/// The statements of one [`RecordBatch`](crate::RecordBatch), on an open transaction.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_write_batch {
+    ($conn:expr, $batch:expr) => {{
+        async {
+            use $crate::sql::record_queries::{key, version_value};
+            // Every statement writes, so the transaction takes the write lock at once
+            // and never fails on a stale read snapshot.
+            for wrapped in &$batch.new_keys {
+                sqlx::query(
+                    "INSERT INTO data_keys (patient_id, master_key_id, sealed, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(wrapped.patient.to_string())
+                .bind(wrapped.master_key_id.as_str())
+                .bind(&wrapped.sealed)
+                .bind($crate::sql::now_millis())
+                .execute($conn)
+                .await?;
+            }
+            for write in &$batch.writes {
+                let r = &write.record;
+                let (resource_type, id) = key(r.resource_type, &r.id);
+                let version = version_value(r.version)?;
+                let slot = r.compartment.key_slot().to_string();
+                let deleted = i64::from(r.deleted);
+                match write.expected_version {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO fhir_resources
+                               (resource_type, id, version, last_updated, patient_id, deleted)
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(&resource_type)
+                        .bind(&id)
+                        .bind(version)
+                        .bind(r.last_updated.0)
+                        .bind(&slot)
+                        .bind(deleted)
+                        .execute($conn)
+                        .await?;
+                    }
+                    Some(expected) => {
+                        let updated = sqlx::query(
+                            "UPDATE fhir_resources
+                                SET version = $1, last_updated = $2, patient_id = $3, deleted = $4
+                              WHERE resource_type = $5 AND id = $6 AND version = $7",
+                        )
+                        .bind(version)
+                        .bind(r.last_updated.0)
+                        .bind(&slot)
+                        .bind(deleted)
+                        .bind(&resource_type)
+                        .bind(&id)
+                        .bind(version_value(expected)?)
+                        .execute($conn)
+                        .await?;
+                        if updated.rows_affected() != 1 {
+                            return Err($crate::StoreError::Conflict);
+                        }
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO fhir_versions
+                       (resource_type, id, version, last_updated, patient_id, deleted, body)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&resource_type)
+                .bind(&id)
+                .bind(version)
+                .bind(r.last_updated.0)
+                .bind(&slot)
+                .bind(deleted)
+                .bind(&r.sealed)
+                .execute($conn)
+                .await?;
+                sqlx::query("DELETE FROM fhir_tokens WHERE resource_type = $1 AND id = $2")
+                    .bind(&resource_type)
+                    .bind(&id)
+                    .execute($conn)
+                    .await?;
+                let mut tokens: Vec<&Vec<u8>> = write.tokens.iter().collect();
+                tokens.sort();
+                tokens.dedup();
+                for token in tokens {
+                    sqlx::query(
+                        "INSERT INTO fhir_tokens (resource_type, token, id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&resource_type)
+                    .bind(token)
+                    .bind(&id)
+                    .execute($conn)
+                    .await?;
+                }
+            }
+            Ok(())
+        }
+        .await
     }};
 }

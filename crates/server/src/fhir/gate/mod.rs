@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod keys;
+mod writer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ const MAX_SCAN: usize = 2_000;
 #[derive(Debug)]
 pub struct Gate {
     store: Arc<dyn Store>,
+    writer: writer::RecordWriter,
     keys: DataKeys,
     audit: Arc<AuditTrail>,
     index: BlindIndexKey,
@@ -84,6 +86,7 @@ impl Gate {
         keys.ensure_system_key().await?;
         let index = keys.index_key().await?;
         Ok(Self {
+            writer: writer::RecordWriter::start(store.clone()),
             store,
             keys,
             audit,
@@ -389,7 +392,11 @@ impl Gate {
         }
         // Audit first: a change is never made without its record (DESIGN.md §2.6).
         self.record(events.clone()).await?;
-        if let Err(err) = self.store.write_records(&new_keys, &stored).await {
+        let batch = medvault_store::RecordBatch {
+            new_keys,
+            writes: stored,
+        };
+        if let Err(err) = self.writer.write(batch).await {
             let failed = events
                 .into_iter()
                 .map(|e| AuditEvent {
