@@ -14,7 +14,7 @@ fn password_of(logs: &str, email: &str) -> String {
 
 #[tokio::test]
 async fn demo_mode_seeds_patients_and_prints_one_login_per_role() {
-    let mut realm = Realm::start(&["--demo"]).await;
+    let realm = Realm::start(&["--demo"]).await;
     let logs = realm.server().logs();
     let mut tokens = std::collections::HashMap::new();
     for role in [

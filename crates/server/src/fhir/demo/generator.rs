@@ -129,7 +129,7 @@ pub fn directory_bundle(practitioners: usize) -> Value {
 /// Patient number `n` and their records, as one transaction. `practitioners` are ids of
 /// stored Practitioners; the patient's care team and authors come from them.
 pub fn patient_bundle(n: u64, practitioners: &[String]) -> Value {
-    let mut rng = Synthetic::new(n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDEC0_DE);
+    let mut rng = Synthetic::new(n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x00DE_C0DE);
     let patient = "urn:uuid:patient";
     let subject = json!({"reference": patient});
     let doctor = match practitioners {
