@@ -96,10 +96,18 @@ pub fn find(query: &RecordQuery) -> Statement {
         ));
     }
     let limit = s.bind(Bind::Int(i64::from(query.limit)));
+    // Within one compartment `patient_id` is fixed, so leading with it keeps the same order
+    // while naming the compartment index outright; otherwise the planner may walk the
+    // primary key for the order and filter every record of the type.
+    let order = if query.compartment.is_some() {
+        "r.patient_id, r.resource_type, r.id"
+    } else {
+        "r.resource_type, r.id"
+    };
     s.sql = format!(
         "SELECT {RECORD_COLUMNS} FROM fhir_resources r JOIN fhir_versions v \
            ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version \
-         WHERE {} ORDER BY r.resource_type, r.id LIMIT {limit}",
+         WHERE {} ORDER BY {order} LIMIT {limit}",
         conditions.join(" AND ")
     );
     s
