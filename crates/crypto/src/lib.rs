@@ -19,7 +19,9 @@ mod master_key;
 mod opaque;
 pub mod password;
 mod provider;
+pub mod recovery_code;
 pub mod tls;
+pub mod totp;
 
 pub use data_key::{rewrap, DataKey};
 pub use derive::{KeyPurpose, PurposeKey};

@@ -80,10 +80,26 @@ pub enum AuditAction {
     SecurityBreachedPassword,
     #[serde(rename = "security.stuffing_suspected")]
     SecurityStuffingSuspected,
+    #[serde(rename = "mfa.enroll")]
+    MfaEnroll,
+    #[serde(rename = "mfa.remove")]
+    MfaRemove,
+    #[serde(rename = "mfa.success")]
+    MfaSuccess,
+    #[serde(rename = "mfa.failure")]
+    MfaFailure,
+    #[serde(rename = "mfa.recovery_code_used")]
+    MfaRecoveryCodeUsed,
+    #[serde(rename = "mfa.recovery_codes_regenerated")]
+    MfaRecoveryCodesRegenerated,
+    #[serde(rename = "mfa.step_up")]
+    MfaStepUp,
+    #[serde(rename = "security.mfa_removed")]
+    SecurityMfaRemoved,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 34] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -110,6 +126,14 @@ impl AuditAction {
         Self::SecurityIpBlocked,
         Self::SecurityBreachedPassword,
         Self::SecurityStuffingSuspected,
+        Self::MfaEnroll,
+        Self::MfaRemove,
+        Self::MfaSuccess,
+        Self::MfaFailure,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesRegenerated,
+        Self::MfaStepUp,
+        Self::SecurityMfaRemoved,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -144,6 +168,14 @@ impl AuditAction {
             Self::SecurityIpBlocked => "security.ip_blocked",
             Self::SecurityBreachedPassword => "security.breached_password",
             Self::SecurityStuffingSuspected => "security.stuffing_suspected",
+            Self::MfaEnroll => "mfa.enroll",
+            Self::MfaRemove => "mfa.remove",
+            Self::MfaSuccess => "mfa.success",
+            Self::MfaFailure => "mfa.failure",
+            Self::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
+            Self::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            Self::MfaStepUp => "mfa.step_up",
+            Self::SecurityMfaRemoved => "security.mfa_removed",
         }
     }
 
@@ -157,8 +189,14 @@ impl AuditAction {
             | Self::UserPasswordChange
             | Self::FhirUpdate
             | Self::ConsentChange
-            | Self::UserUnlock => 'U',
-            Self::UserDelete | Self::FhirDelete | Self::Erase | Self::AuditPrune => 'D',
+            | Self::UserUnlock
+            | Self::MfaEnroll
+            | Self::MfaRecoveryCodesRegenerated => 'U',
+            Self::UserDelete
+            | Self::FhirDelete
+            | Self::Erase
+            | Self::AuditPrune
+            | Self::MfaRemove => 'D',
             Self::LoginSuccess
             | Self::LoginFailure
             | Self::TokenRefresh
@@ -169,7 +207,12 @@ impl AuditAction {
             | Self::SecurityLockout
             | Self::SecurityIpBlocked
             | Self::SecurityBreachedPassword
-            | Self::SecurityStuffingSuspected => 'E',
+            | Self::SecurityStuffingSuspected
+            | Self::MfaSuccess
+            | Self::MfaFailure
+            | Self::MfaRecoveryCodeUsed
+            | Self::MfaStepUp
+            | Self::SecurityMfaRemoved => 'E',
         }
     }
 }

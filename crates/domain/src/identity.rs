@@ -321,6 +321,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     pub amr: Vec<String>,
     pub revoked_at: Option<UnixMillis>,
+    /// When a second factor was last verified in this session (sign-in or step-up).
+    pub mfa_at: Option<UnixMillis>,
 }
 
 impl Session {

@@ -249,6 +249,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub key_cache_size: u32,
 
+    /// Roles that must use a second factor (comma-separated, or `none`). Until they
+    /// enroll one, their tokens can only enroll.
+    #[arg(long, env = "MEDVAULT_MFA_REQUIRED_ROLES",
+          default_value = "nurse,physician,director,admin,auditor,researcher",
+          value_parser = parse_roles)]
+    pub mfa_required_roles: RoleList,
+
+    /// Sensitive operations need a second factor verified within this many seconds.
+    #[arg(long, env = "MEDVAULT_STEP_UP_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(i64).range(30..=86_400))]
+    pub step_up_secs: i64,
+
     /// Requests running longer than this many seconds are answered 503.
     #[arg(long, env = "MEDVAULT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -452,6 +464,10 @@ fn run(cli: Cli) -> CliResult {
                     session_idle_secs: args.session_idle_secs,
                     session_absolute_secs: args.session_absolute_secs,
                     password: args.password.into(),
+                    mfa: crate::mfa::MfaPolicy {
+                        required_roles: args.mfa_required_roles.0.clone(),
+                        step_up_secs: args.step_up_secs,
+                    },
                 },
             };
             runtime()?.block_on(crate::serve::run(config))?;
@@ -600,6 +616,21 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
             .await
         }
     }
+}
+
+/// A list of roles from the command line.
+#[derive(Debug, Clone)]
+pub struct RoleList(pub Vec<medvault_domain::Role>);
+
+fn parse_roles(value: &str) -> Result<RoleList, String> {
+    if value.trim() == "none" || value.trim().is_empty() {
+        return Ok(RoleList(Vec::new()));
+    }
+    value
+        .split(',')
+        .map(|r| r.trim().parse().map_err(|_| format!("unknown role {r:?}")))
+        .collect::<Result<_, _>>()
+        .map(RoleList)
 }
 
 type CliError = Box<dyn std::error::Error + Send + Sync>;

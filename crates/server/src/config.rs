@@ -78,12 +78,13 @@ pub struct ProtectArgs {
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IdentityArgs {
     pub access_token_ttl_secs: i64,
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
     pub password: crate::identity::config::PasswordSettings,
+    pub mfa: crate::mfa::MfaPolicy,
 }
 
 impl ServeConfig {
@@ -104,6 +105,7 @@ impl ServeConfig {
             session_absolute_secs: self.identity.session_absolute_secs,
             password: self.identity.password,
             data_dir: self.data_dir.clone(),
+            mfa: self.identity.mfa.clone(),
         }
     }
 

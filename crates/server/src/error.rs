@@ -29,6 +29,12 @@ pub enum ApiError {
     InvalidRequest { detail: &'static str },
     #[error("forbidden")]
     Forbidden,
+    /// RFC 9470: the operation needs a second factor verified within `max_age_secs`.
+    #[error("step-up authentication required")]
+    StepUpRequired { max_age_secs: i64 },
+    /// The token may only enroll a second factor, which the user's role requires.
+    #[error("second-factor enrollment required")]
+    EnrollmentRequired,
     /// Risk is elevated: retry with this proof-of-work challenge solved.
     #[error("challenge required")]
     ChallengeRequired { challenge: serde_json::Value },
@@ -109,6 +115,37 @@ impl IntoResponse for ApiError {
                     challenge: None,
                 });
                 return response;
+            }
+            Self::StepUpRequired { max_age_secs } => {
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                let challenge = format!(
+                    "Bearer error=\"insufficient_user_authentication\", \
+                     error_description=\"a second factor within the last {max_age_secs} seconds is required\", \
+                     max_age={max_age_secs}"
+                );
+                if let Ok(value) = challenge.parse() {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::WWW_AUTHENTICATE, value);
+                }
+                response.extensions_mut().insert(Problem {
+                    status: StatusCode::UNAUTHORIZED,
+                    kind: "urn:medvault:problem:step-up-required",
+                    detail: Some(format!(
+                        "verify a second factor at /api/v1/auth/step-up (within {max_age_secs} s), then retry with the new token"
+                    )),
+                    code: Some("insufficient_user_authentication"),
+                    challenge: None,
+                });
+                return response;
+            }
+            Self::EnrollmentRequired => {
+                code = Some("mfa_enrollment_required");
+                (
+                    StatusCode::FORBIDDEN,
+                    "urn:medvault:problem:mfa-enrollment-required",
+                    Some("your role requires a second factor: enroll one at /api/v1/me/mfa/totp, then refresh your token".to_owned()),
+                )
             }
             Self::InvalidRequest { detail } => {
                 code = Some("invalid_request");

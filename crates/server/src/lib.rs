@@ -12,6 +12,7 @@ pub mod hex;
 pub mod http;
 pub mod identity;
 pub mod keyring;
+pub mod mfa;
 pub mod ops;
 pub mod protect;
 pub mod serve;

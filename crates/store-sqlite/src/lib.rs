@@ -29,6 +29,7 @@ const MIGRATIONS: migrations::Embedded = &[
         "practitioner",
         include_str!("../migrations/0005_practitioner.sql"),
     ),
+    (6, "mfa", include_str!("../migrations/0006_mfa.sql")),
 ];
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,9 @@ use crate::{
     RefreshTokenRecord, Rotation, SigningKeyRecord, SigningKeyState, Store, StoreError, UserFilter,
 };
 
+mod mfa;
 mod records;
+pub use mfa::*;
 pub use records::*;
 
 /// A fresh, empty store for one test case.
@@ -70,6 +72,10 @@ macro_rules! conformance_tests {
             history_lists_versions_newest_first_in_pages,
             a_master_key_rotation_reseals_and_switches_once,
             a_failing_batch_in_a_group_commit_leaves_the_others_written,
+            totp_enrollment_confirms_once_and_steps_are_single_use,
+            recovery_codes_are_spent_once_and_replaced_wholesale,
+            mfa_challenges_expire_die_after_failures_and_spend_once,
+            a_session_records_its_second_factor,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -281,6 +287,7 @@ fn session_of(user: &User, idle_secs: i64, absolute_secs: i64) -> Session {
         user_agent: Some("conformance".into()),
         amr: vec!["pwd".into()],
         revoked_at: None,
+        mfa_at: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod error;
 mod keys;
 mod meta;
+mod mfa;
 mod open;
 mod records;
 mod sessions;
@@ -24,6 +25,7 @@ pub use audit::{
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
+pub use mfa::{MfaChallengeRecord, MfaStore, TotpRecord};
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
@@ -44,6 +46,7 @@ pub trait Store:
     + SigningKeyStore
     + AuditStore
     + RecordStore
+    + MfaStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -46,10 +46,18 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,
         ),
+        A::MfaSuccess | A::MfaFailure | A::MfaRecoveryCodeUsed | A::MfaStepUp => {
+            (authentication, Some(coding(DCM, "110122", "Login")))
+        }
+        A::MfaEnroll | A::MfaRemove | A::MfaRecoveryCodesRegenerated => (
+            coding(DCM, "110137", "User Security Attributes Changed"),
+            None,
+        ),
         A::SecurityLockout
         | A::SecurityIpBlocked
         | A::SecurityBreachedPassword
-        | A::SecurityStuffingSuspected => (security, None),
+        | A::SecurityStuffingSuspected
+        | A::SecurityMfaRemoved => (security, None),
     }
 }
 

@@ -101,6 +101,16 @@ impl From<ApiError> for OperationOutcome {
                 "throttled",
                 "too many attempts",
             ),
+            ApiError::StepUpRequired { .. } => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "a recent second factor is required",
+            ),
+            ApiError::EnrollmentRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "enroll a second factor first",
+            ),
             ApiError::Forbidden => Self::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -12,19 +12,10 @@ use super::resource::{http_date, instant};
 
 /// `application/x-www-form-urlencoded` serialisation of query pairs, for Bundle links.
 pub fn query_string(params: &[(String, String)]) -> String {
-    let escape = |text: &str| {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
+    use crate::http::percent_encode;
     params
         .iter()
-        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

@@ -16,6 +16,7 @@ pub struct IdentityConfig {
     pub password: PasswordSettings,
     /// Where the breached-password table lives, among other local state.
     pub data_dir: std::path::PathBuf,
+    pub mfa: crate::mfa::MfaPolicy,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -24,12 +24,14 @@ use self::password_policy::PasswordPolicy;
 use self::revocation::RevokedSessions;
 use self::signing::{SigningKeys, SigningKeysError};
 
-pub use self::principal::Principal;
+pub use self::principal::{Enrollee, Principal};
 
 /// The identity context's long-lived parts, shared through `AppState`.
 #[derive(Debug)]
 pub struct Identity {
     pub config: IdentityConfig,
+    /// Seals TOTP secrets at rest.
+    pub totp_key: medvault_crypto::totp::TotpSealKey,
     pub hashing: HashingPool,
     pub policy: PasswordPolicy,
     pub keys: SigningKeys,
@@ -54,6 +56,7 @@ impl Identity {
         master: Arc<MasterKey>,
         config: IdentityConfig,
     ) -> Result<Self, IdentityError> {
+        let totp_key = medvault_crypto::totp::TotpSealKey::derive(&master);
         let keys = SigningKeys::load(store, master, &config).await?;
         let revoked = RevokedSessions::new(
             IdentityConfig::MAX_ACCESS_TOKEN_TTL_SECS + CLOCK_SKEW_SECS as i64,
@@ -64,6 +67,7 @@ impl Identity {
             policy: PasswordPolicy::load(config.password.min_score, &config.data_dir)?,
             keys,
             revoked,
+            totp_key,
             config,
         })
     }

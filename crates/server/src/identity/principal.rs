@@ -9,7 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use medvault_domain::{FhirId, PatientId, Role, SessionId, UserId};
 
-use crate::identity::tokens::AccessClaims;
+use crate::identity::tokens::{AccessClaims, ENROLL_SCOPE, FIRST_PARTY_SCOPE};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Clone)]
@@ -18,6 +18,10 @@ pub struct Principal {
     pub session_id: SessionId,
     pub roles: Vec<Role>,
     pub amr: Vec<String>,
+    /// `urn:medvault:acr:mfa` when a second factor was used (see `mfa`).
+    pub acr: String,
+    /// When the user last authenticated at that level, in seconds.
+    pub auth_time: i64,
     /// The Patient a patient user is, from the token.
     pub patient: Option<PatientId>,
     /// The Practitioner a clinician is, from the token's `fhirUser`.
@@ -42,48 +46,83 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Err(ApiError::Unauthorized {
-                code: "missing_token",
-                bearer: true,
-            });
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-            .map(|(_, token)| token.trim())
-            .ok_or(ApiError::InvalidRequest {
-                detail: "use `Authorization: Bearer <token>`",
-            })?;
-        let identity = &state.identity;
-        let claims: AccessClaims = identity.keys.verifier().verify(token).map_err(|reason| {
-            // The reason helps an operator; the client learns only that the token is bad.
-            tracing::info!(reason = %reason, "access token refused");
-            ApiError::Unauthorized {
-                code: "invalid_token",
-                bearer: true,
-            }
-        })?;
-        if identity.revoked.is_revoked(claims.sid) {
-            tracing::info!("access token of a revoked session refused");
-            return Err(ApiError::Unauthorized {
-                code: "invalid_token",
-                bearer: true,
-            });
+        let (principal, scope) = authenticate(parts, state)?;
+        if scope != FIRST_PARTY_SCOPE {
+            // An enrollment-only token: the user must enroll a second factor first.
+            return Err(ApiError::EnrollmentRequired);
         }
-        Ok(Self {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            roles: claims.roles,
-            amr: claims.amr,
-            practitioner: claims
-                .fhir_user
-                .as_deref()
-                .and_then(|r| r.strip_prefix("Practitioner/"))
-                .and_then(|id| id.parse().ok()),
-            patient: claims.patient,
-        })
+        Ok(principal)
     }
+}
+
+/// A signed-in user who may hold an enrollment-only token (their role requires a second
+/// factor they have not enrolled yet). Only the routes that enroll a factor take it.
+#[derive(Debug, Clone)]
+pub struct Enrollee(pub Principal);
+
+impl FromRequestParts<AppState> for Enrollee {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (principal, scope) = authenticate(parts, state)?;
+        if scope == FIRST_PARTY_SCOPE || scope == ENROLL_SCOPE {
+            Ok(Self(principal))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Verifies the bearer token and refuses revoked sessions; returns the principal and the
+/// token's scope.
+fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), ApiError> {
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized {
+            code: "missing_token",
+            bearer: true,
+        });
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+        .map(|(_, token)| token.trim())
+        .ok_or(ApiError::InvalidRequest {
+            detail: "use `Authorization: Bearer <token>`",
+        })?;
+    let identity = &state.identity;
+    let claims: AccessClaims = identity.keys.verifier().verify(token).map_err(|reason| {
+        // The reason helps an operator; the client learns only that the token is bad.
+        tracing::info!(reason = %reason, "access token refused");
+        ApiError::Unauthorized {
+            code: "invalid_token",
+            bearer: true,
+        }
+    })?;
+    if identity.revoked.is_revoked(claims.sid) {
+        tracing::info!("access token of a revoked session refused");
+        return Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            bearer: true,
+        });
+    }
+    let principal = Principal {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        roles: claims.roles,
+        amr: claims.amr,
+        acr: claims.acr,
+        auth_time: claims.auth_time,
+        practitioner: claims
+            .fhir_user
+            .as_deref()
+            .and_then(|r| r.strip_prefix("Practitioner/"))
+            .and_then(|id| id.parse().ok()),
+        patient: claims.patient,
+    };
+    Ok((principal, claims.scope))
 }

@@ -44,6 +44,13 @@ pub struct ChallengeAnswer {
     pub solution: String,
 }
 
+/// What a correct password leads to: tokens, or a second factor to present first.
+#[derive(Debug)]
+pub enum SignIn {
+    Tokens(TokenPair),
+    SecondFactor { mfa_token: OpaqueToken },
+}
+
 pub async fn login(
     state: &AppState,
     context: &RequestContext,
@@ -51,7 +58,7 @@ pub async fn login(
     email: &str,
     password: Password,
     answer: Option<ChallengeAnswer>,
-) -> Result<TokenPair, ApiError> {
+) -> Result<SignIn, ApiError> {
     let email: Email = email.parse().map_err(|_| ApiError::Unprocessable {
         detail: "email is not a valid address".into(),
     })?;
@@ -131,7 +138,14 @@ pub async fn login(
         store.set_password_hash(user.id, &rehashed, now()).await?;
         tracing::info!(user_id = %user.id, "password rehashed with the current parameters");
     }
-    start_session(state, context, &user, vec!["pwd".into()]).await
+    if crate::mfa::enrolled(store, user.id).await? {
+        let mfa_token = crate::mfa::signin::challenge(state, &user).await?;
+        return Ok(SignIn::SecondFactor { mfa_token });
+    }
+    let amr = vec![crate::mfa::AMR_PASSWORD.into()];
+    Ok(SignIn::Tokens(
+        start_session(state, context, &user, amr).await?,
+    ))
 }
 
 /// A lockout or a blocked address is a security event, recorded in the audit trail.
@@ -165,7 +179,8 @@ async fn record_security_events(
     Ok(())
 }
 
-async fn start_session(
+/// Opens a session for a signed-in user; a second factor in `amr` counts as verified now.
+pub(crate) async fn start_session(
     state: &AppState,
     context: &RequestContext,
     user: &User,
@@ -173,6 +188,7 @@ async fn start_session(
 ) -> Result<TokenPair, ApiError> {
     let config = &state.identity.config;
     let at = now();
+    let mfa_at = amr.iter().any(|m| m == crate::mfa::AMR_MFA).then_some(at);
     let session = Session {
         id: SessionId::new(),
         user_id: user.id,
@@ -184,6 +200,7 @@ async fn start_session(
         user_agent: context.user_agent.clone(),
         amr,
         revoked_at: None,
+        mfa_at,
     };
     let refresh_token = OpaqueToken::generate();
     let record = RefreshTokenRecord {
@@ -200,7 +217,8 @@ async fn start_session(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let (access_token, expires_in) = state.identity.access_token(user, &session, at);
+    let enrolled = crate::mfa::enrolled(state.store.as_ref(), user.id).await?;
+    let (access_token, expires_in) = state.identity.access_token(user, &session, at, enrolled);
     Ok(TokenPair {
         access_token,
         expires_in,
@@ -267,7 +285,8 @@ pub async fn refresh(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let (access_token, expires_in) = state.identity.access_token(&user, &session, at);
+    let enrolled = crate::mfa::enrolled(store, user.id).await?;
+    let (access_token, expires_in) = state.identity.access_token(&user, &session, at, enrolled);
     Ok(TokenPair {
         access_token,
         expires_in,

@@ -22,6 +22,12 @@ pub struct AccessClaims {
     pub scope: String,
     /// RFC 8176 authentication methods, e.g. `["pwd"]`.
     pub amr: Vec<String>,
+    /// Whether a second factor was used: `urn:medvault:acr:mfa` or `urn:medvault:acr:pwd`.
+    #[serde(default)]
+    pub acr: String,
+    /// When the user last authenticated at that level (RFC 9470 `auth_time`), in seconds.
+    #[serde(default)]
+    pub auth_time: i64,
     /// The FHIR Patient a patient user is (the SMART `patient` context).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientId>,
@@ -32,6 +38,8 @@ pub struct AccessClaims {
 
 /// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
 pub const FIRST_PARTY_SCOPE: &str = "medvault.api";
+/// The only power of a token whose user must enroll a second factor first.
+pub const ENROLL_SCOPE: &str = "medvault.mfa-enroll";
 
 /// What a successful login or refresh returns.
 #[derive(Debug)]
@@ -43,8 +51,18 @@ pub struct TokenPair {
 
 impl Identity {
     /// Signs an access token for `user` in `session`. It never outlives the session: its
-    /// expiry is capped by the idle and absolute deadlines.
-    pub fn access_token(&self, user: &User, session: &Session, now: UnixMillis) -> (String, i64) {
+    /// expiry is capped by the idle and absolute deadlines. A user whose role requires a
+    /// second factor and who has not `enrolled` one gets a token that can only enroll.
+    pub fn access_token(
+        &self,
+        user: &User,
+        session: &Session,
+        now: UnixMillis,
+        enrolled: bool,
+    ) -> (String, i64) {
+        use crate::mfa::{ACR_MFA, ACR_PASSWORD, AMR_MFA};
+        let must_enroll = !enrolled && self.config.mfa.requires(user.roles.iter());
+        let with_mfa = session.amr.iter().any(|m| m == AMR_MFA);
         let iat = now.as_secs();
         let exp = iat
             .saturating_add(self.config.access_token_ttl_secs)
@@ -60,8 +78,15 @@ impl Identity {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session.id,
             roles: user.roles.iter().collect(),
-            scope: FIRST_PARTY_SCOPE.to_owned(),
+            scope: if must_enroll {
+                ENROLL_SCOPE
+            } else {
+                FIRST_PARTY_SCOPE
+            }
+            .to_owned(),
             amr: session.amr.clone(),
+            acr: if with_mfa { ACR_MFA } else { ACR_PASSWORD }.to_owned(),
+            auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
             patient: user.patient_id,
             fhir_user: fhir_user(user),
         };

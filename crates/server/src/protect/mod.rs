@@ -121,13 +121,14 @@ impl Protect {
 }
 
 /// Actions that are security events: listed for admins and auditors, and counted.
-pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 6] = [
+pub const SECURITY_EVENTS: [medvault_domain::AuditAction; 7] = [
     medvault_domain::AuditAction::SecurityStuffingSuspected,
     medvault_domain::AuditAction::SecurityLockout,
     medvault_domain::AuditAction::SecurityIpBlocked,
     medvault_domain::AuditAction::SecurityBreachedPassword,
     medvault_domain::AuditAction::TokenReuseDetected,
     medvault_domain::AuditAction::BreakGlass,
+    medvault_domain::AuditAction::SecurityMfaRemoved,
 ];
 
 /// Records a security event: in the audit trail (which is where they are stored and listed

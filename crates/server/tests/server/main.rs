@@ -24,6 +24,7 @@ mod identity_login;
 mod identity_sessions;
 mod identity_tokens;
 mod logs;
+mod mfa;
 mod ops;
 mod postgres;
 mod protect;

@@ -75,7 +75,11 @@ impl Realm {
     }
 
     fn env_for(fast_hashing: bool) -> Vec<(&'static str, &'static str)> {
-        let mut env = vec![("MEDVAULT_MASTER_KEY", MASTER_KEY)];
+        // MFA by role is tested on its own (`mfa.rs`); other tests sign in with passwords.
+        let mut env = vec![
+            ("MEDVAULT_MASTER_KEY", MASTER_KEY),
+            ("MEDVAULT_MFA_REQUIRED_ROLES", "none"),
+        ];
         if fast_hashing {
             env.extend([
                 ("MEDVAULT_ARGON2_MEMORY_KIB", "256"),

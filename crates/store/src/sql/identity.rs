@@ -175,8 +175,9 @@ macro_rules! __impl_sql_sessions {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, created_at, last_seen_at, idle_expires_at,
-                                           absolute_expires_at, ip, user_agent, amr, revoked_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                           absolute_expires_at, ip, user_agent, amr, revoked_at,
+                                           mfa_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(session.id.to_string())
                 .bind(session.user_id.to_string())
@@ -188,6 +189,7 @@ macro_rules! __impl_sql_sessions {
                 .bind(session.user_agent.as_deref())
                 .bind(session.amr.join(" "))
                 .bind(session.revoked_at.map(|t| t.0))
+                .bind(session.mfa_at.map(|t| t.0))
                 .execute(&mut *tx)
                 .await?;
                 $crate::__sql_insert_refresh_token!(first, &mut *tx);

@@ -11,6 +11,7 @@ pub mod rows;
 mod audit;
 mod identity;
 mod keys;
+mod mfa;
 pub mod record_queries;
 mod records;
 
@@ -27,6 +28,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_signing_keys!($store);
         $crate::__impl_sql_audit!($store);
         $crate::__impl_sql_records!($store);
+        $crate::__impl_sql_mfa!($store);
     };
 }
 

@@ -75,7 +75,7 @@ pub fn user(row: UserRow) -> Result<User, StoreError> {
 }
 
 pub const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen_at, idle_expires_at, \
-     absolute_expires_at, ip, user_agent, amr, revoked_at";
+     absolute_expires_at, ip, user_agent, amr, revoked_at, mfa_at";
 
 pub type SessionRow = (
     String,
@@ -88,10 +88,11 @@ pub type SessionRow = (
     Option<String>,
     String,
     Option<i64>,
+    Option<i64>,
 );
 
 pub fn session(row: SessionRow) -> Result<Session, StoreError> {
-    let (id, user_id, created, last_seen, idle, absolute, ip, user_agent, amr, revoked) = row;
+    let (id, user_id, created, last_seen, idle, absolute, ip, user_agent, amr, revoked, mfa) = row;
     Ok(Session {
         id: parse(&id, "session")?,
         user_id: parse(&user_id, "session")?,
@@ -103,6 +104,7 @@ pub fn session(row: SessionRow) -> Result<Session, StoreError> {
         user_agent,
         amr: amr.split_whitespace().map(str::to_owned).collect(),
         revoked_at: revoked.map(UnixMillis),
+        mfa_at: mfa.map(UnixMillis),
     })
 }
 

@@ -216,6 +216,10 @@ async fn update_user(
                 })
         })
         .transpose()?;
+    if body.roles.is_some() {
+        // A role change is a sensitive operation: it needs a recent second factor.
+        crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
+    }
     let changes = UserChanges {
         display_name: body.display_name,
         roles: body.roles,

@@ -53,6 +53,24 @@ pub struct TokenResponse {
     refresh_token: String,
 }
 
+/// A sign-in's answer: tokens, or a second factor to present at `/api/v1/auth/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    SecondFactor(MfaRequired),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    mfa_required: bool,
+    /// Single use, valid 5 minutes and for 5 wrong codes.
+    mfa_token: String,
+    /// `totp` and `recovery_code`.
+    methods: Vec<&'static str>,
+}
+
 impl From<TokenPair> for TokenResponse {
     fn from(pair: TokenPair) -> Self {
         Self {
@@ -66,7 +84,7 @@ impl From<TokenPair> for TokenResponse {
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = LoginRequest, responses(
-    (status = 200, description = "Signed in", body = TokenResponse),
+    (status = 200, description = "Signed in, or a second factor is required (`mfa_required`)", body = LoginResponse),
     (status = 401, description = "`invalid_credentials`: the same for an unknown email, a wrong password and a disabled account; or `challenge_required` with a `challenge` to solve", content_type = "application/problem+json"),
     (status = 422, description = "Malformed email or password", content_type = "application/problem+json"),
     (status = 429, description = "`too_many_attempts`, with `Retry-After`: the same for existing and unknown accounts", content_type = "application/problem+json"),
@@ -76,12 +94,12 @@ async fn login(
     context: RequestContext,
     client: ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, ApiError> {
     let answer = request
         .challenge_token
         .zip(request.challenge_solution)
         .map(|(token, solution)| sessions::ChallengeAnswer { token, solution });
-    let pair = sessions::login(
+    let signed_in = sessions::login(
         &state,
         &context,
         client,
@@ -90,7 +108,14 @@ async fn login(
         answer,
     )
     .await?;
-    Ok(Json(pair.into()))
+    Ok(Json(match signed_in {
+        sessions::SignIn::Tokens(pair) => LoginResponse::Tokens(pair.into()),
+        sessions::SignIn::SecondFactor { mfa_token } => LoginResponse::SecondFactor(MfaRequired {
+            mfa_required: true,
+            mfa_token: mfa_token.expose().to_owned(),
+            methods: vec!["totp", "recovery_code"],
+        }),
+    }))
 }
 
 /// Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the session.

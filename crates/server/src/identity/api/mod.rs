@@ -1,7 +1,7 @@
 //! The identity context's HTTP routes.
 
 mod admin;
-mod auth;
+pub mod auth;
 mod jwks;
 mod me;
 pub mod views;

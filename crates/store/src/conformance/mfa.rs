@@ -1,0 +1,173 @@
+//! Conformance cases for [`MfaStore`](crate::MfaStore).
+
+use medvault_domain::{UnixMillis, UserId};
+
+use crate::{MfaChallengeRecord, Store, StoreError};
+
+async fn a_user(store: &dyn Store, email: &str) -> UserId {
+    let user = super::user(email, &[medvault_domain::Role::Nurse]);
+    store.insert_user(&user, None).await.expect("user");
+    user.id
+}
+
+pub async fn totp_enrollment_confirms_once_and_steps_are_single_use(store: &dyn Store) {
+    let user = a_user(store, "totp@example.org").await;
+    assert_eq!(store.totp(user).await.expect("read"), None);
+    store
+        .put_pending_totp(user, &[1; 40], UnixMillis(1))
+        .await
+        .expect("start");
+    // Restarting a pending enrollment replaces its secret.
+    store
+        .put_pending_totp(user, &[2; 40], UnixMillis(2))
+        .await
+        .expect("restart");
+    let pending = store.totp(user).await.expect("read").expect("pending");
+    assert_eq!(
+        (pending.sealed_secret, pending.confirmed_at),
+        (vec![2; 40], None)
+    );
+    let steps_before_confirming = store.use_totp_step(user, 5).await;
+    assert!(matches!(steps_before_confirming, Err(StoreError::Conflict)));
+
+    store
+        .confirm_totp(user, 10, UnixMillis(3), &[[7; 32], [8; 32]])
+        .await
+        .expect("confirm");
+    let again = store.confirm_totp(user, 11, UnixMillis(4), &[]).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    let replace = store.put_pending_totp(user, &[3; 40], UnixMillis(5)).await;
+    assert!(
+        matches!(replace, Err(StoreError::Conflict)),
+        "a confirmed factor stays"
+    );
+    assert_eq!(store.unused_recovery_codes(user).await.expect("count"), 2);
+
+    assert!(
+        matches!(
+            store.use_totp_step(user, 10).await,
+            Err(StoreError::Conflict)
+        ),
+        "replay"
+    );
+    store.use_totp_step(user, 11).await.expect("next step");
+    assert!(
+        matches!(
+            store.use_totp_step(user, 9).await,
+            Err(StoreError::Conflict)
+        ),
+        "older"
+    );
+
+    store.delete_totp(user).await.expect("remove");
+    assert_eq!(store.totp(user).await.expect("read"), None);
+    assert_eq!(store.unused_recovery_codes(user).await.expect("count"), 0);
+    assert!(matches!(
+        store.delete_totp(user).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn recovery_codes_are_spent_once_and_replaced_wholesale(store: &dyn Store) {
+    let user = a_user(store, "codes@example.org").await;
+    let other = a_user(store, "other@example.org").await;
+    store
+        .replace_recovery_codes(user, &[[1; 32], [2; 32]])
+        .await
+        .expect("codes");
+    store
+        .replace_recovery_codes(other, &[[3; 32]])
+        .await
+        .expect("codes");
+    store
+        .use_recovery_code(user, &[1; 32], UnixMillis(1))
+        .await
+        .expect("spend");
+    let twice = store.use_recovery_code(user, &[1; 32], UnixMillis(2)).await;
+    assert!(matches!(twice, Err(StoreError::NotFound)));
+    let theirs = store.use_recovery_code(user, &[3; 32], UnixMillis(2)).await;
+    assert!(
+        matches!(theirs, Err(StoreError::NotFound)),
+        "another user's code"
+    );
+    assert_eq!(store.unused_recovery_codes(user).await.expect("count"), 1);
+    store
+        .replace_recovery_codes(user, &[[9; 32]])
+        .await
+        .expect("regenerate");
+    let old = store.use_recovery_code(user, &[2; 32], UnixMillis(3)).await;
+    assert!(
+        matches!(old, Err(StoreError::NotFound)),
+        "the old set is void"
+    );
+    store
+        .use_recovery_code(user, &[9; 32], UnixMillis(3))
+        .await
+        .expect("new code");
+}
+
+pub async fn mfa_challenges_expire_die_after_failures_and_spend_once(store: &dyn Store) {
+    let user = a_user(store, "challenge@example.org").await;
+    let challenge = |digest: u8, expires: i64| MfaChallengeRecord {
+        digest: [digest; 32],
+        user_id: user,
+        expires_at: UnixMillis(expires),
+    };
+    store
+        .insert_mfa_challenge(&challenge(1, 1_000), UnixMillis(0))
+        .await
+        .expect("insert");
+    let found = store
+        .mfa_challenge(&[1; 32], UnixMillis(10), 5)
+        .await
+        .expect("live");
+    assert_eq!(found, challenge(1, 1_000));
+    let expired = store.mfa_challenge(&[1; 32], UnixMillis(1_000), 5).await;
+    assert!(matches!(expired, Err(StoreError::NotFound)));
+
+    for _ in 0..5 {
+        store
+            .fail_mfa_challenge(&[1; 32])
+            .await
+            .expect("count failure");
+    }
+    let dead = store.mfa_challenge(&[1; 32], UnixMillis(10), 5).await;
+    assert!(
+        matches!(dead, Err(StoreError::NotFound)),
+        "dead after five failures"
+    );
+
+    store
+        .insert_mfa_challenge(&challenge(2, 1_000), UnixMillis(0))
+        .await
+        .expect("insert");
+    store
+        .spend_mfa_challenge(&[2; 32], UnixMillis(20))
+        .await
+        .expect("spend");
+    let twice = store.spend_mfa_challenge(&[2; 32], UnixMillis(21)).await;
+    assert!(matches!(twice, Err(StoreError::NotFound)));
+    let spent = store.mfa_challenge(&[2; 32], UnixMillis(22), 5).await;
+    assert!(matches!(spent, Err(StoreError::NotFound)));
+
+    // Inserting sweeps expired challenges.
+    store
+        .insert_mfa_challenge(&challenge(3, 5_000), UnixMillis(2_000))
+        .await
+        .expect("insert");
+    let swept = store.fail_mfa_challenge(&[1; 32]).await;
+    assert!(matches!(swept, Err(StoreError::NotFound)), "{swept:?}");
+}
+
+pub async fn a_session_records_its_second_factor(store: &dyn Store) {
+    let (user, session) = super::signed_in(store, "session-mfa@example.org").await;
+    let _ = user;
+    assert_eq!(store.session(session.id).await.expect("read").mfa_at, None);
+    let amr = vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()];
+    store
+        .record_session_mfa(session.id, UnixMillis(77), &amr)
+        .await
+        .expect("record");
+    let read = store.session(session.id).await.expect("read");
+    assert_eq!((read.mfa_at, read.amr), (Some(UnixMillis(77)), amr));
+}
