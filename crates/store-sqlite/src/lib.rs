@@ -30,6 +30,11 @@ const MIGRATIONS: migrations::Embedded = &[
         include_str!("../migrations/0005_practitioner.sql"),
     ),
     (6, "mfa", include_str!("../migrations/0006_mfa.sql")),
+    (
+        7,
+        "planner_stats",
+        include_str!("../migrations/0007_planner_stats.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

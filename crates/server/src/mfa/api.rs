@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_totp, remove_totp))
         .routes(routes!(confirm_totp))
         .routes(routes!(regenerate_codes))
+        .routes(routes!(reset_user_mfa))
         .routes(routes!(complete_sign_in))
         .routes(routes!(step_up_session))
 }
@@ -242,6 +243,45 @@ async fn regenerate_codes(
     )
     .await?;
     Ok(Json(codes(recovery)))
+}
+
+/// Reset a user's second factors (a lost device): removes TOTP and recovery codes and ends
+/// the user's sessions. Admin only, with a recent second factor; raises a security event.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+    (status = 204, description = "Reset"),
+    (status = 401, description = "`insufficient_user_authentication`: step up first", content_type = "application/problem+json"),
+    (status = 403, description = "Caller is not an admin", content_type = "application/problem+json"),
+    (status = 404, description = "No such user, or no second factor", content_type = "application/problem+json"),
+))]
+async fn reset_user_mfa(
+    State(state): State<AppState>,
+    context: RequestContext,
+    admin: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin.require(medvault_domain::Role::Admin)?;
+    step_up::require_recent_mfa(&state, &admin).await?;
+    let user_id: medvault_domain::UserId = id.parse().map_err(|_| ApiError::NotFound)?;
+    state.store.delete_totp(user_id).await?;
+    crate::identity::sessions::revoke_all_of(&state, user_id).await?;
+    let actor = medvault_domain::Actor::User {
+        id: admin.user_id,
+        roles: admin.roles.clone(),
+    };
+    let event = crate::audit::event(&context, actor, AuditAction::MfaRemove, Outcome::Success);
+    crate::audit::record(
+        &state.audit,
+        crate::audit::about(event.clone(), "User", user_id),
+    )
+    .await?;
+    let alarm = medvault_domain::AuditEvent {
+        action: AuditAction::SecurityMfaRemoved,
+        ..event
+    };
+    crate::protect::security_event(&state, crate::audit::about(alarm, "User", user_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Complete a sign-in that answered `mfa_required`.

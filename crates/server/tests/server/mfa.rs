@@ -382,3 +382,64 @@ async fn removing_a_factor_needs_a_fresh_one() {
         .get("access_token")
         .is_some());
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_lost_device_and_it_is_a_security_event() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("admin@example.org", &["admin"]);
+    realm.add_user("nurse@example.org", &["nurse"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let (nurse, _) = realm.tokens("nurse@example.org").await;
+    enroll(&realm, &nurse).await;
+    assert_eq!(
+        password_step(&realm, "nurse@example.org").await["mfa_required"],
+        true
+    );
+    let nurse_id = claims_of(&nurse)["sub"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/admin/users/{nurse_id}/mfa");
+
+    let by_nurse = realm
+        .client
+        .delete(realm.url(&path))
+        .bearer_auth(&nurse)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_nurse.status(), 403);
+    let reset = realm
+        .client
+        .delete(realm.url(&path))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    assert_eq!(
+        realm.me_status(&nurse).await,
+        401,
+        "the user's sessions end"
+    );
+    assert!(password_step(&realm, "nurse@example.org")
+        .await
+        .get("access_token")
+        .is_some());
+    let again = realm
+        .client
+        .delete(realm.url(&path))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404, "nothing left to reset");
+
+    let events: Value = realm
+        .get("/api/v1/admin/security-events", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        events.to_string().contains("security.mfa_removed"),
+        "{events}"
+    );
+}

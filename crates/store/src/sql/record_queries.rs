@@ -72,16 +72,28 @@ pub fn find(query: &RecordQuery) -> Statement {
         let ids: Vec<String> = query.ids.iter().map(|id| s.text(id.as_str())).collect();
         conditions.push(format!("r.id IN ({})", ids.join(", ")));
     }
-    for group in &query.token_groups {
+    for (n, group) in query.token_groups.iter().enumerate() {
         let tokens: Vec<String> = group
             .iter()
             .map(|t| s.bind(Bind::Blob(t.clone())))
             .collect();
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM fhir_tokens t WHERE t.resource_type = r.resource_type \
-             AND t.id = r.id AND t.token IN ({}))",
-            tokens.join(", ")
-        ));
+        let tokens = tokens.join(", ");
+        match (n, query.compartment, query.resource_type) {
+            // Across a whole type, the first group's tokens drive the query: the ids they
+            // name are few next to every record of the type.
+            (0, None, Some(t)) => {
+                let t = s.text(t.as_str());
+                conditions.push(format!(
+                    "r.id IN (SELECT t.id FROM fhir_tokens t \
+                     WHERE t.resource_type = {t} AND t.token IN ({tokens}))"
+                ));
+            }
+            // Within a compartment its few records drive, and tokens only filter.
+            _ => conditions.push(format!(
+                "EXISTS (SELECT 1 FROM fhir_tokens t WHERE t.resource_type = r.resource_type \
+                 AND t.id = r.id AND t.token IN ({tokens}))"
+            )),
+        }
     }
     if let Some(from) = query.updated_from {
         conditions.push(format!("r.last_updated >= {}", s.bind(Bind::Int(from.0))));
