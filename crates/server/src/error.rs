@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The token may only enroll a second factor, which the user's role requires.
     #[error("second-factor enrollment required")]
     EnrollmentRequired,
+    /// The token may only change the account's password, found in a breach list.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// Risk is elevated: retry with this proof-of-work challenge solved.
     #[error("challenge required")]
     ChallengeRequired { challenge: serde_json::Value },
@@ -145,6 +148,14 @@ impl IntoResponse for ApiError {
                     StatusCode::FORBIDDEN,
                     "urn:medvault:problem:mfa-enrollment-required",
                     Some("your role requires a second factor: enroll one at /api/v1/me/mfa/totp, then refresh your token".to_owned()),
+                )
+            }
+            Self::PasswordChangeRequired => {
+                code = Some("password_change_required");
+                (
+                    StatusCode::FORBIDDEN,
+                    "urn:medvault:problem:password-change-required",
+                    Some("your password appears in a breach list: change it at /api/v1/me/password, then refresh your token".to_owned()),
                 )
             }
             Self::InvalidRequest { detail } => {

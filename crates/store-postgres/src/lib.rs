@@ -27,6 +27,11 @@ const MIGRATIONS: migrations::Embedded = &[
         include_str!("../migrations/0005_practitioner.sql"),
     ),
     (6, "mfa", include_str!("../migrations/0006_mfa.sql")),
+    (
+        8,
+        "password_change",
+        include_str!("../migrations/0008_password_change.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -35,6 +35,11 @@ const MIGRATIONS: migrations::Embedded = &[
         "planner_stats",
         include_str!("../migrations/0007_planner_stats.sql"),
     ),
+    (
+        8,
+        "password_change",
+        include_str!("../migrations/0008_password_change.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
             recovery_codes_are_spent_once_and_replaced_wholesale,
             mfa_challenges_expire_die_after_failures_and_spend_once,
             a_session_records_its_second_factor,
+            a_password_change_can_be_required_and_cleared,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

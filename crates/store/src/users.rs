@@ -30,6 +30,15 @@ pub trait UserStore {
         at: medvault_domain::UnixMillis,
     ) -> Result<(), StoreError>;
 
+    /// Marks (or clears) that the user must change their password before anything else.
+    async fn set_password_change_required(
+        &self,
+        id: UserId,
+        required: bool,
+    ) -> Result<(), StoreError>;
+
+    async fn password_change_required(&self, id: UserId) -> Result<bool, StoreError>;
+
     /// Replaces name, status, roles, patient link and `updated_at`.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
 

@@ -106,6 +106,11 @@ impl From<ApiError> for OperationOutcome {
                 "login",
                 "a recent second factor is required",
             ),
+            ApiError::PasswordChangeRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "change your password first",
+            ),
             ApiError::EnrollmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -24,7 +24,7 @@ use self::password_policy::PasswordPolicy;
 use self::revocation::RevokedSessions;
 use self::signing::{SigningKeys, SigningKeysError};
 
-pub use self::principal::{Enrollee, Principal};
+pub use self::principal::{Enrollee, PasswordChanger, Principal};
 
 /// The identity context's long-lived parts, shared through `AppState`.
 #[derive(Debug)]

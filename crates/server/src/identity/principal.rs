@@ -9,7 +9,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use medvault_domain::{FhirId, PatientId, Role, SessionId, UserId};
 
-use crate::identity::tokens::{AccessClaims, ENROLL_SCOPE, FIRST_PARTY_SCOPE};
+use crate::identity::tokens::{
+    AccessClaims, ENROLL_SCOPE, FIRST_PARTY_SCOPE, PASSWORD_CHANGE_SCOPE,
+};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Clone)]
@@ -47,11 +49,13 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (principal, scope) = authenticate(parts, state)?;
-        if scope != FIRST_PARTY_SCOPE {
-            // An enrollment-only token: the user must enroll a second factor first.
-            return Err(ApiError::EnrollmentRequired);
+        match scope.as_str() {
+            FIRST_PARTY_SCOPE => Ok(principal),
+            // Restricted tokens: the account owes a step before it may do anything else.
+            PASSWORD_CHANGE_SCOPE => Err(ApiError::PasswordChangeRequired),
+            ENROLL_SCOPE => Err(ApiError::EnrollmentRequired),
+            _ => Err(ApiError::Forbidden),
         }
-        Ok(principal)
     }
 }
 
@@ -67,12 +71,34 @@ impl FromRequestParts<AppState> for Enrollee {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (principal, scope) = authenticate(parts, state)?;
-        if scope == FIRST_PARTY_SCOPE || scope == ENROLL_SCOPE {
-            Ok(Self(principal))
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        restricted(parts, state, ENROLL_SCOPE).map(Self)
+    }
+}
+
+/// A signed-in user who may hold a password-change-only token (they signed in with a
+/// breached password). Only the password-change route takes it.
+#[derive(Debug, Clone)]
+pub struct PasswordChanger(pub Principal);
+
+impl FromRequestParts<AppState> for PasswordChanger {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        restricted(parts, state, PASSWORD_CHANGE_SCOPE).map(Self)
+    }
+}
+
+/// A principal whose token has full scope or exactly `allowed`.
+fn restricted(parts: &Parts, state: &AppState, allowed: &str) -> Result<Principal, ApiError> {
+    let (principal, scope) = authenticate(parts, state)?;
+    match scope.as_str() {
+        FIRST_PARTY_SCOPE => Ok(principal),
+        s if s == allowed => Ok(principal),
+        PASSWORD_CHANGE_SCOPE => Err(ApiError::PasswordChangeRequired),
+        _ => Err(ApiError::Forbidden),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::clock::now;
 use crate::http::RequestContext;
 use crate::identity::password_policy::MAX_CHARS;
 use crate::identity::principal::Principal;
-use crate::identity::tokens::TokenPair;
+use crate::identity::tokens::{Standing, TokenPair};
 use crate::protect::limits::FailureEffect;
 use crate::protect::{self, ClientIp};
 use crate::{ApiError, AppState};
@@ -132,6 +132,8 @@ pub async fn login(
             Outcome::Success,
         );
         protect::security_event(state, audit::about(event, "User", user.id)).await?;
+        // Until it is changed, the account's tokens can only change it.
+        store.set_password_change_required(user.id, true).await?;
     }
     if verdict == Verification::MatchNeedsRehash {
         let rehashed = state.identity.hashing.hash(password).await?;
@@ -217,8 +219,8 @@ pub(crate) async fn start_session(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let enrolled = crate::mfa::enrolled(state.store.as_ref(), user.id).await?;
-    let (access_token, expires_in) = state.identity.access_token(user, &session, at, enrolled);
+    let standing = Standing::of(state.store.as_ref(), user.id).await?;
+    let (access_token, expires_in) = state.identity.access_token(user, &session, at, standing);
     Ok(TokenPair {
         access_token,
         expires_in,
@@ -285,8 +287,8 @@ pub async fn refresh(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let enrolled = crate::mfa::enrolled(store, user.id).await?;
-    let (access_token, expires_in) = state.identity.access_token(&user, &session, at, enrolled);
+    let standing = Standing::of(store, user.id).await?;
+    let (access_token, expires_in) = state.identity.access_token(&user, &session, at, standing);
     Ok(TokenPair {
         access_token,
         expires_in,

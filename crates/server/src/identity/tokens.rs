@@ -40,6 +40,27 @@ pub struct AccessClaims {
 pub const FIRST_PARTY_SCOPE: &str = "medvault.api";
 /// The only power of a token whose user must enroll a second factor first.
 pub const ENROLL_SCOPE: &str = "medvault.mfa-enroll";
+/// The only power of a token whose user signed in with a breached password.
+pub const PASSWORD_CHANGE_SCOPE: &str = "medvault.password-change";
+
+/// What an account still owes before its tokens may do everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Standing {
+    pub mfa_enrolled: bool,
+    pub password_change_required: bool,
+}
+
+impl Standing {
+    pub async fn of(
+        store: &dyn medvault_store::Store,
+        user: UserId,
+    ) -> Result<Self, medvault_store::StoreError> {
+        Ok(Self {
+            mfa_enrolled: crate::mfa::enrolled(store, user).await?,
+            password_change_required: store.password_change_required(user).await?,
+        })
+    }
+}
 
 /// What a successful login or refresh returns.
 #[derive(Debug)]
@@ -51,17 +72,25 @@ pub struct TokenPair {
 
 impl Identity {
     /// Signs an access token for `user` in `session`. It never outlives the session: its
-    /// expiry is capped by the idle and absolute deadlines. A user whose role requires a
-    /// second factor and who has not `enrolled` one gets a token that can only enroll.
+    /// expiry is capped by the idle and absolute deadlines. A user who must change a
+    /// breached password gets a token that can only do that; one whose role requires a
+    /// second factor not yet enrolled, a token that can only enroll one.
     pub fn access_token(
         &self,
         user: &User,
         session: &Session,
         now: UnixMillis,
-        enrolled: bool,
+        standing: Standing,
     ) -> (String, i64) {
         use crate::mfa::{ACR_MFA, ACR_PASSWORD, AMR_MFA};
-        let must_enroll = !enrolled && self.config.mfa.requires(user.roles.iter());
+        let must_enroll = !standing.mfa_enrolled && self.config.mfa.requires(user.roles.iter());
+        let scope = if standing.password_change_required {
+            PASSWORD_CHANGE_SCOPE
+        } else if must_enroll {
+            ENROLL_SCOPE
+        } else {
+            FIRST_PARTY_SCOPE
+        };
         let with_mfa = session.amr.iter().any(|m| m == AMR_MFA);
         let iat = now.as_secs();
         let exp = iat
@@ -78,12 +107,7 @@ impl Identity {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session.id,
             roles: user.roles.iter().collect(),
-            scope: if must_enroll {
-                ENROLL_SCOPE
-            } else {
-                FIRST_PARTY_SCOPE
-            }
-            .to_owned(),
+            scope: scope.to_owned(),
             amr: session.amr.clone(),
             acr: if with_mfa { ACR_MFA } else { ACR_PASSWORD }.to_owned(),
             auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),

@@ -213,6 +213,7 @@ pub async fn set_password(
         .await
         .map_err(UserError::Internal)?;
     store.set_password_hash(id, &hash, now()).await?;
+    store.set_password_change_required(id, false).await?;
     Ok(())
 }
 

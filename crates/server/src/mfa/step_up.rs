@@ -68,5 +68,6 @@ pub async fn step_up(
         Verified::RecoveryCode => AuditAction::MfaRecoveryCodeUsed,
     };
     super::signin::record(state, context, &user, action, Outcome::Success).await?;
-    Ok(state.identity.access_token(&user, &session, at, true))
+    let standing = crate::identity::tokens::Standing::of(store, user.id).await?;
+    Ok(state.identity.access_token(&user, &session, at, standing))
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use crate::realm::{Realm, PASSWORD};
+use crate::realm::{claims_of, Realm, PASSWORD};
 
 const LEAKED: &str = "Purple-Monkey-Dishwasher-42";
 const RARELY_LEAKED: &str = "Another-Rare-Phrase-77";
@@ -114,11 +114,41 @@ async fn signing_in_with_a_leaked_password_raises_a_security_event() {
     assert!(ok && stdout.contains("imported 201"), "{stdout}{stderr}");
     realm.restart().await;
 
-    let (root, _) = realm.tokens("root@example.org").await;
+    // Signing in with a leaked password works, but only to change it.
+    let (jane, _) = realm.tokens("jane@example.org").await;
+    assert_eq!(claims_of(&jane)["scope"], "medvault.password-change");
+    let refused = realm.get("/api/v1/me", &jane).await;
+    assert_eq!(refused.status(), 403);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["error"], "password_change_required");
+    assert_eq!(realm.get("/fhir/Patient", &jane).await.status(), 403);
+
+    let (root, root_refresh) = realm.tokens("root@example.org").await;
+    let still_leaked = realm
+        .client
+        .post(realm.url("/api/v1/me/password"))
+        .bearer_auth(&root)
+        .json(&json!({"current_password": PASSWORD, "new_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        realm.login("jane@example.org", PASSWORD).await.status(),
-        200
+        still_leaked.status(),
+        422,
+        "the new password must not be breached either"
     );
+    let changed = realm
+        .client
+        .post(realm.url("/api/v1/me/password"))
+        .bearer_auth(&root)
+        .json(&json!({"current_password": PASSWORD, "new_password": "Quince-Harbour-Lantern-Violet-93"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    let refreshed: Value = realm.refresh(&root_refresh).await.json().await.unwrap();
+    let root = refreshed["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&root)["scope"], "medvault.api");
     let page: Value = realm
         .get("/api/v1/admin/security-events", &root)
         .await

@@ -171,3 +171,22 @@ pub async fn a_session_records_its_second_factor(store: &dyn Store) {
     let read = store.session(session.id).await.expect("read");
     assert_eq!((read.mfa_at, read.amr), (Some(UnixMillis(77)), amr));
 }
+
+pub async fn a_password_change_can_be_required_and_cleared(store: &dyn Store) {
+    let user = a_user(store, "leaked@example.org").await;
+    assert!(!store.password_change_required(user).await.expect("read"));
+    store
+        .set_password_change_required(user, true)
+        .await
+        .expect("require");
+    assert!(store.password_change_required(user).await.expect("read"));
+    store
+        .set_password_change_required(user, false)
+        .await
+        .expect("clear");
+    assert!(!store.password_change_required(user).await.expect("read"));
+    let unknown = store
+        .set_password_change_required(UserId::new(), true)
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}

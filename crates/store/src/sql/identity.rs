@@ -90,6 +90,32 @@ macro_rules! __impl_sql_users {
                 $crate::sql::one_row(updated.rows_affected())
             }
 
+            async fn set_password_change_required(
+                &self,
+                id: medvault_domain::UserId,
+                required: bool,
+            ) -> Result<(), $crate::StoreError> {
+                let updated =
+                    sqlx::query("UPDATE users SET password_change_required = $1 WHERE id = $2")
+                        .bind(i64::from(required))
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await?;
+                $crate::sql::one_row(updated.rows_affected())
+            }
+
+            async fn password_change_required(
+                &self,
+                id: medvault_domain::UserId,
+            ) -> Result<bool, $crate::StoreError> {
+                let required: i64 =
+                    sqlx::query_scalar("SELECT password_change_required FROM users WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(required != 0)
+            }
+
             async fn update_user(
                 &self,
                 user: &medvault_domain::User,

@@ -44,7 +44,7 @@ async fn change_my_password(
     State(state): State<AppState>,
     context: RequestContext,
     client: crate::protect::ClientIp,
-    principal: Principal,
+    crate::identity::PasswordChanger(principal): crate::identity::PasswordChanger,
     crate::http::ApiJson(body): crate::http::ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     sessions::change_password(
