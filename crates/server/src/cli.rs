@@ -134,7 +134,7 @@ pub enum AuditCommand {
 }
 
 /// How passwords are hashed and which are accepted.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PasswordArgs {
     /// Argon2id memory cost in KiB (OWASP: 19456).
     #[arg(long, env = "MEDVAULT_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
@@ -149,6 +149,19 @@ pub struct PasswordArgs {
     #[arg(long, env = "MEDVAULT_PASSWORD_MIN_SCORE", default_value_t = 3,
           value_parser = clap::value_parser!(u8).range(0..=4))]
     pub password_min_score: u8,
+    /// A Pwned Passwords range API to check new passwords (and sign-ins) against, e.g.
+    /// https://api.pwnedpasswords.com. Only 5 hex characters of the SHA-1 are sent.
+    #[arg(long, env = "MEDVAULT_BREACH_API_URL")]
+    pub breach_api_url: Option<String>,
+    /// Milliseconds to wait for the range API.
+    #[arg(long, env = "MEDVAULT_BREACH_API_TIMEOUT_MS", default_value_t = 2000)]
+    pub breach_api_timeout_ms: u64,
+    /// Refuse new passwords when the range API does not answer (default: accept, and log).
+    #[arg(long, env = "MEDVAULT_BREACH_API_FAIL_CLOSED")]
+    pub breach_api_fail_closed: bool,
+    /// A password counts as breached from this many sightings in the range API.
+    #[arg(long, env = "MEDVAULT_BREACH_API_MIN_COUNT", default_value_t = 1)]
+    pub breach_api_min_count: u64,
 }
 
 impl From<PasswordArgs> for PasswordSettings {
@@ -160,6 +173,14 @@ impl From<PasswordArgs> for PasswordSettings {
                 parallelism: args.argon2_parallelism,
             },
             min_score: args.password_min_score,
+            breach_api: args.breach_api_url.map(|url| {
+                crate::protect::breach_api::BreachApiConfig {
+                    url,
+                    timeout: Duration::from_millis(args.breach_api_timeout_ms),
+                    fail_closed: args.breach_api_fail_closed,
+                    min_count: args.breach_api_min_count,
+                }
+            }),
         }
     }
 }

@@ -103,7 +103,7 @@ impl ServeConfig {
             access_token_ttl_secs: self.identity.access_token_ttl_secs,
             session_idle_secs: self.identity.session_idle_secs,
             session_absolute_secs: self.identity.session_absolute_secs,
-            password: self.identity.password,
+            password: self.identity.password.clone(),
             data_dir: self.data_dir.clone(),
             mfa: self.identity.mfa.clone(),
         }

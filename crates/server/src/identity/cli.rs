@@ -35,8 +35,13 @@ fn tools(
         UserError::Internal(crate::ApiError::Internal(e))
     };
     let hashing = HashingPool::new(settings.hash).map_err(|e| internal(e.into()))?;
-    let policy =
-        PasswordPolicy::load(settings.min_score, data_dir).map_err(|e| internal(e.into()))?;
+    let remote = settings
+        .breach_api
+        .map(crate::protect::breach_api::BreachApi::new)
+        .transpose()
+        .map_err(|e| internal(e.into()))?;
+    let policy = PasswordPolicy::load(settings.min_score, data_dir, remote)
+        .map_err(|e| internal(e.into()))?;
     Ok((hashing, policy))
 }
 

@@ -19,11 +19,13 @@ pub struct IdentityConfig {
     pub mfa: crate::mfa::MfaPolicy,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PasswordSettings {
     pub hash: HashParams,
     /// zxcvbn score (0–4) a new password must reach.
     pub min_score: u8,
+    /// The remote breached-password range API, when configured.
+    pub breach_api: Option<crate::protect::breach_api::BreachApiConfig>,
 }
 
 impl IdentityConfig {

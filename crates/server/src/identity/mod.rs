@@ -48,6 +48,8 @@ pub enum IdentityError {
     Breached(#[from] crate::protect::breached::BreachError),
     #[error("cannot load revoked sessions")]
     Store(#[from] medvault_store::StoreError),
+    #[error("cannot set up the breached-password service client: {0}")]
+    BreachApi(String),
 }
 
 impl Identity {
@@ -64,7 +66,17 @@ impl Identity {
         revoked.refresh(store, crate::clock::now()).await?;
         Ok(Self {
             hashing: HashingPool::new(config.password.hash)?,
-            policy: PasswordPolicy::load(config.password.min_score, &config.data_dir)?,
+            policy: PasswordPolicy::load(
+                config.password.min_score,
+                &config.data_dir,
+                config
+                    .password
+                    .breach_api
+                    .clone()
+                    .map(crate::protect::breach_api::BreachApi::new)
+                    .transpose()
+                    .map_err(|e| IdentityError::BreachApi(e.to_string()))?,
+            )?,
             keys,
             revoked,
             totp_key,

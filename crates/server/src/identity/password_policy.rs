@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use medvault_crypto::password::Password;
 
+use crate::protect::breach_api::BreachApi;
 use crate::protect::breached::{self, BreachError, BreachedPasswords};
 
 /// NIST asks for at least 8 and recommends more for high-value accounts; health records are.
@@ -29,6 +30,9 @@ pub enum PasswordRejection {
     TooLong,
     #[error("the password appears in lists of breached passwords; choose another")]
     Breached,
+    /// The remote breached-password check did not answer and is configured to fail closed.
+    #[error("the breached-password check is unavailable; try again later")]
+    CheckUnavailable,
     #[error(
         "the password is too easy to guess (strength {score} of 4, {required} required){hint}"
     )]
@@ -44,11 +48,17 @@ pub struct PasswordPolicy {
     pub min_score: u8,
     /// The imported Pwned Passwords table, when `medvault breach import` has run.
     pub breached: Option<Arc<BreachedPasswords>>,
+    /// A remote range API, when configured.
+    pub remote: Option<BreachApi>,
 }
 
 impl PasswordPolicy {
     /// The policy for `min_score`, with the breached-password table from `data_dir` if any.
-    pub fn load(min_score: u8, data_dir: &Path) -> Result<Self, BreachError> {
+    pub fn load(
+        min_score: u8,
+        data_dir: &Path,
+        remote: Option<BreachApi>,
+    ) -> Result<Self, BreachError> {
         let path = data_dir.join(breached::FILE_NAME);
         let breached = if path.exists() {
             Some(Arc::new(BreachedPasswords::open(&path)?))
@@ -58,7 +68,42 @@ impl PasswordPolicy {
         Ok(Self {
             min_score,
             breached,
+            remote,
         })
+    }
+
+    /// The remote check of a new password, after [`PasswordPolicy::check`] passed.
+    pub async fn check_remote(&self, password: &Password) -> Result<(), PasswordRejection> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        match remote.is_breached(password).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(PasswordRejection::Breached),
+            Err(err) if remote.fail_closed() => {
+                tracing::warn!(error = %err, "breached-password service unavailable; refusing the new password");
+                Err(PasswordRejection::CheckUnavailable)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "breached-password service unavailable; accepting the password unchecked");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a password presented at sign-in is known breached, locally or remotely. An
+    /// unanswered remote check never blocks a sign-in; it is logged.
+    pub async fn is_breached_anywhere(&self, password: &Password) -> bool {
+        if self.is_breached(password) {
+            return true;
+        }
+        match &self.remote {
+            None => false,
+            Some(remote) => remote.is_breached(password).await.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "breached-password service unavailable at sign-in");
+                false
+            }),
+        }
     }
 
     /// Whether `password` is in the built-in common list or the imported breach table.
@@ -126,6 +171,7 @@ mod tests {
         PasswordPolicy {
             min_score: 3,
             breached: None,
+            remote: None,
         }
         .check(&Password::new(password.into()), &["jane@example.org"])
     }

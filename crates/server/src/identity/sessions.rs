@@ -123,7 +123,7 @@ pub async fn login(
     }
     limits.clear(email.as_str()).await?;
     let user = user.ok_or_else(|| ApiError::internal("a password matched without an account"))?;
-    if state.identity.policy.is_breached(&password) {
+    if state.identity.policy.is_breached_anywhere(&password).await {
         // The account works, but its password is public knowledge: say so, loudly.
         let event = audit::event(
             context,

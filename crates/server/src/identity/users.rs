@@ -55,6 +55,9 @@ impl From<UserError> for ApiError {
                 detail: err.to_string(),
             },
             UserError::NotFound => ApiError::NotFound,
+            UserError::Password(PasswordRejection::CheckUnavailable) => ApiError::Unavailable {
+                detail: "the breached-password check is unavailable; try again later",
+            },
             UserError::Internal(err) => err,
             other => ApiError::Unprocessable {
                 detail: other.to_string(),
@@ -127,6 +130,7 @@ pub async fn create(
         Some(password) => {
             let name = display_name.as_ref().map_or("", DisplayName::as_str);
             policy.check(&password, &[email.as_str(), name])?;
+            policy.check_remote(&password).await?;
             Some(
                 hashing
                     .hash(Arc::new(password))
@@ -208,6 +212,7 @@ pub async fn set_password(
     let user = store.user(id).await?;
     let name = user.display_name.as_ref().map_or("", DisplayName::as_str);
     policy.check(&password, &[user.email.as_str(), name])?;
+    policy.check_remote(&password).await?;
     let hash = hashing
         .hash(Arc::new(password))
         .await

@@ -4,6 +4,7 @@
 //! and existing accounts are counted alike, so the limits reveal nothing about which exist.
 
 pub mod api;
+pub mod breach_api;
 pub mod breached;
 pub mod challenge;
 pub mod client_ip;

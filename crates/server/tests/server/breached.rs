@@ -190,3 +190,100 @@ async fn a_list_out_of_order_is_refused_with_its_line() {
         "{stderr}"
     );
 }
+
+/// A Pwned Passwords range API on loopback that knows one leaked password; it records
+/// every prefix it is asked for.
+async fn range_api(leaked: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hash = sha1_hex(leaked);
+    let log = asked.clone();
+    let app = axum::Router::new().route(
+        "/range/{prefix}",
+        axum::routing::get(
+            move |axum::extract::Path(prefix): axum::extract::Path<String>| {
+                let (hash, log) = (hash.clone(), log.clone());
+                async move {
+                    log.lock().unwrap().push(prefix.clone());
+                    let mut body = String::from("0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n");
+                    if hash.starts_with(&prefix) {
+                        body.push_str(&format!("{}:42\r\n", &hash[5..]));
+                    }
+                    body
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, asked)
+}
+
+#[tokio::test]
+async fn a_remote_range_api_refuses_leaked_passwords_and_learns_only_a_prefix() {
+    let leaked = "Leaked-But-Otherwise-Strong-Passphrase-77";
+    let (url, asked) = range_api(leaked).await;
+    let realm = Realm::start(&["--breach-api-url", &url]).await;
+    realm.add_user("root@example.org", &["admin"]);
+    let (root, _) = realm.tokens("root@example.org").await;
+    let create = |email: &str, password: &str| {
+        realm
+            .client
+            .post(realm.url("/api/v1/admin/users"))
+            .bearer_auth(&root)
+            .json(&json!({"email": email, "roles": ["nurse"], "password": password}))
+            .send()
+    };
+    let refused = create("a@example.org", leaked).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("breached"),
+        "{problem}"
+    );
+    assert_eq!(
+        create("b@example.org", "Quince-Harbour-Lantern-Violet-93")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let prefixes = asked.lock().unwrap().clone();
+    assert!(
+        !prefixes.is_empty() && prefixes.iter().all(|p| p.len() == 5),
+        "{prefixes:?}"
+    );
+    assert!(prefixes.contains(&sha1_hex(leaked)[..5].to_owned()));
+}
+
+#[tokio::test]
+async fn an_unreachable_range_api_fails_open_or_closed_as_configured() {
+    // A port nobody listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    for (fail_closed, expected) in [(false, 201), (true, 503)] {
+        let mut args = vec![
+            "--breach-api-url",
+            closed.as_str(),
+            "--breach-api-timeout-ms",
+            "500",
+        ];
+        if fail_closed {
+            args.push("--breach-api-fail-closed");
+        }
+        let realm = Realm::start(&args).await;
+        realm.add_user("root@example.org", &["admin"]);
+        let (root, _) = realm.tokens("root@example.org").await;
+        let response = realm
+            .client
+            .post(realm.url("/api/v1/admin/users"))
+            .bearer_auth(&root)
+            .json(&json!({"email": "c@example.org", "roles": ["nurse"], "password": "Quince-Harbour-Lantern-Violet-93"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "fail_closed = {fail_closed}");
+    }
+}
