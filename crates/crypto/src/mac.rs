@@ -36,6 +36,33 @@ impl MessageSigner {
     }
 }
 
+/// HMAC-SHA256 under a secret shared with a receiver (e.g. a webhook's signing secret),
+/// so the receiver can check a message came from medvault unaltered.
+pub struct SharedSecretSigner {
+    secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl SharedSecretSigner {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            secret: zeroize::Zeroizing::new(secret.as_bytes().to_vec()),
+        }
+    }
+
+    pub fn sign(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for SharedSecretSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecretSigner(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,6 +282,15 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(i64).range(30..=86_400))]
     pub step_up_secs: i64,
 
+    /// Security events are also POSTed here as JSON (outbox, retried until delivered).
+    #[arg(long, env = "MEDVAULT_SECURITY_WEBHOOK_URL")]
+    pub security_webhook_url: Option<String>,
+
+    /// Signs webhook bodies (`X-Medvault-Signature: sha256=<hex HMAC-SHA256>`). Prefer the
+    /// environment variable: command lines are visible to other local users.
+    #[arg(long, env = "MEDVAULT_SECURITY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub security_webhook_secret: Option<String>,
+
     /// Requests running longer than this many seconds are answered 503.
     #[arg(long, env = "MEDVAULT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -430,6 +439,13 @@ fn run(cli: Cli) -> CliResult {
     let retention = cli.audit_retention;
     match cli.command {
         Command::Serve(args) => {
+            let webhook_config = args.security_webhook_url.clone().map(|url| {
+                crate::protect::webhook::WebhookConfig {
+                    url,
+                    secret: args.security_webhook_secret.clone(),
+                    timeout: Duration::from_secs(5),
+                }
+            });
             let config = ServeConfig {
                 data_dir: cli.data_dir.clone(),
                 database,
@@ -469,6 +485,7 @@ fn run(cli: Cli) -> CliResult {
                     },
                     redis_url: args.redis_url,
                     redis_prefix: args.redis_prefix,
+                    webhook: webhook_config,
                     stuffing: crate::protect::stuffing::StuffingConfig {
                         accounts_per_address: args.stuffing_accounts_per_address as usize,
                         addresses_per_account: args.stuffing_addresses_per_account as usize,

@@ -75,6 +75,7 @@ pub struct ProtectArgs {
     /// Shares limits and spent challenges across a fleet.
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    pub webhook: Option<crate::protect::webhook::WebhookConfig>,
 }
 
 /// Identity settings known before the public URL (and so the token issuer) is.

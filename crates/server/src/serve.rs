@@ -27,6 +27,8 @@ pub enum ServeError {
     Identity(#[from] crate::identity::IdentityError),
     #[error(transparent)]
     Audit(#[from] crate::audit::checkpoints::CheckpointError),
+    #[error("cannot set up the security webhook client")]
+    Webhook(#[source] reqwest::Error),
     #[error("cannot seed the demo data")]
     Demo(#[source] crate::fhir::demo::DemoError),
     #[error("cannot prepare the record store's keys")]
@@ -123,6 +125,20 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             }
         }
     };
+    let webhook = match config
+        .protect
+        .webhook
+        .clone()
+        .map(crate::protect::webhook::Webhook::new)
+    {
+        None => None,
+        Some(Ok(webhook)) => Some(Arc::new(webhook)),
+        Some(Err(err)) => {
+            trail.close().await;
+            store.close().await;
+            return Err(ServeError::Webhook(err));
+        }
+    };
     let state = AppState {
         store: store.clone(),
         metrics: Arc::new(Metrics::new()),
@@ -137,6 +153,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
                 config.protect.challenges,
             ),
             stuffing: crate::protect::stuffing::StuffingDetector::new(config.protect.stuffing),
+            webhook: webhook.clone(),
         }),
         fhir,
     };
@@ -152,6 +169,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
+    let delivering = webhook.map(|webhook| {
+        tokio::spawn(crate::protect::webhook::deliver_forever(
+            state.clone(),
+            webhook,
+        ))
+    });
     let app = app::router(state, config.limits, tls.is_some())
         .into_make_service_with_connect_info::<SocketAddr>();
     let stopping = shutdown_on_signal()?;
@@ -202,8 +225,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     };
     sync.abort();
     pruning.abort();
-    sync.abort();
-    pruning.abort();
+    if let Some(delivering) = delivering {
+        delivering.abort();
+    }
     // Flush the trail and checkpoint its head, so the file records where it ended.
     trail.close().await;
     store.close().await;

@@ -32,6 +32,7 @@ const MIGRATIONS: migrations::Embedded = &[
         "password_change",
         include_str!("../migrations/0008_password_change.sql"),
     ),
+    (9, "outbox", include_str!("../migrations/0009_outbox.sql")),
 ];
 
 #[derive(Debug, Clone)]

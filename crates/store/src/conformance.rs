@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             mfa_challenges_expire_die_after_failures_and_spend_once,
             a_session_records_its_second_factor,
             a_password_change_can_be_required_and_cleared,
+            the_outbox_leases_messages_and_retries_until_delivered,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

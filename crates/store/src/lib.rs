@@ -9,6 +9,7 @@ mod keys;
 mod meta;
 mod mfa;
 mod open;
+mod outbox;
 mod records;
 mod sessions;
 mod signing_keys;
@@ -29,6 +30,7 @@ pub use mfa::{MfaChallengeRecord, MfaStore, TotpRecord};
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
+pub use outbox::{OutboxMessage, OutboxStore};
 pub use records::{
     HistoryQuery, RecordBatch, RecordQuery, RecordStore, RecordVersion, RecordWrite,
 };
@@ -47,6 +49,7 @@ pub trait Store:
     + AuditStore
     + RecordStore
     + MfaStore
+    + OutboxStore
     + Send
     + Sync
     + std::fmt::Debug

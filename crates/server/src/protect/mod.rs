@@ -11,6 +11,7 @@ pub mod client_ip;
 pub mod limits;
 pub mod shared;
 pub mod stuffing;
+pub mod webhook;
 
 pub use client_ip::{ClientIp, TrustedProxies};
 pub use limits::{LimitsConfig, LoginLimits, Throttled};
@@ -111,6 +112,8 @@ pub struct Protect {
     pub allowed: Vec<ipnet::IpNet>,
     pub challenges: challenge::Challenges,
     pub stuffing: stuffing::StuffingDetector,
+    /// Where security events are pushed, when configured.
+    pub webhook: Option<std::sync::Arc<webhook::Webhook>>,
 }
 
 impl Protect {
@@ -145,6 +148,9 @@ pub async fn security_event(
         "security event"
     );
     state.metrics.security_event(kind);
+    if state.protect.webhook.is_some() {
+        webhook::enqueue(state, &event).await?;
+    }
     crate::audit::record(&state.audit, event).await
 }
 

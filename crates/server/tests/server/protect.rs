@@ -613,3 +613,86 @@ async fn a_challenge_spent_on_one_instance_cannot_be_replayed_on_another() {
     assert_eq!(on(realm.server()).await.unwrap().status(), 200);
     challenge_of(on(&second).await.unwrap()).await;
 }
+
+/// A webhook receiver on loopback that refuses its first delivery, then records the rest.
+async fn flaky_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
+    let refused_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (log, refused_once) = (log.clone(), refused_once.clone());
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let entry = (
+                    header("x-medvault-delivery"),
+                    header("x-medvault-signature"),
+                    body,
+                );
+                log.lock().unwrap().push(entry);
+                if refused_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    axum::http::StatusCode::NO_CONTENT
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+#[tokio::test]
+async fn security_events_reach_the_webhook_signed_even_after_it_failed() {
+    use hmac::Mac;
+    let (url, received) = flaky_receiver().await;
+    let env = vec![(
+        "MEDVAULT_SECURITY_WEBHOOK_SECRET".to_owned(),
+        "hook-secret".to_owned(),
+    )];
+    let realm = Realm::start_in(&["--security-webhook-url", &url], true, env).await;
+    realm.add_user("jane@example.org", &["nurse"]);
+    // A replayed refresh token is a security event.
+    let (_, first) = realm.tokens("jane@example.org").await;
+    assert_eq!(realm.refresh(&first).await.status(), 200);
+    assert_eq!(realm.refresh(&first).await.status(), 401);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while received.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event was not redelivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let deliveries = received.lock().unwrap().clone();
+    let (first_try, retry) = (&deliveries[0], &deliveries[1]);
+    assert_eq!(
+        first_try.0, retry.0,
+        "the same message, retried after a 503"
+    );
+    let body: Value = serde_json::from_str(&retry.2).unwrap();
+    assert_eq!(body["kind"], "token.reuse_detected");
+    assert!(body["session"].is_string());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hook-secret").unwrap();
+    mac.update(retry.2.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(retry.1, format!("sha256={expected}"));
+}

@@ -190,3 +190,68 @@ pub async fn a_password_change_can_be_required_and_cleared(store: &dyn Store) {
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
+
+pub async fn the_outbox_leases_messages_and_retries_until_delivered(store: &dyn Store) {
+    store
+        .enqueue_outbox("m1", "{}", UnixMillis(100))
+        .await
+        .expect("enqueue");
+    store
+        .enqueue_outbox("m2", "{}", UnixMillis(200))
+        .await
+        .expect("enqueue");
+    assert!(
+        store
+            .claim_outbox(UnixMillis(50), 1_000, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due"
+    );
+    let claimed = store
+        .claim_outbox(UnixMillis(300), 1_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        store
+            .claim_outbox(UnixMillis(400), 1_000, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    store
+        .outbox_delivered("m1", UnixMillis(500))
+        .await
+        .expect("delivered");
+    store
+        .outbox_failed("m2", UnixMillis(2_000))
+        .await
+        .expect("failed");
+    assert!(
+        store
+            .claim_outbox(UnixMillis(1_500), 1_000, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "backing off"
+    );
+    let retried = store
+        .claim_outbox(UnixMillis(2_000), 1_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        retried
+            .iter()
+            .map(|m| (m.id.as_str(), m.attempts))
+            .collect::<Vec<_>>(),
+        [("m2", 1)]
+    );
+    // A lease that runs out frees the message for another deliverer.
+    let again = store
+        .claim_outbox(UnixMillis(3_001), 1_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+}

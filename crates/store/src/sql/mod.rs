@@ -12,6 +12,7 @@ mod audit;
 mod identity;
 mod keys;
 mod mfa;
+mod outbox;
 pub mod record_queries;
 mod records;
 
@@ -29,6 +30,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_audit!($store);
         $crate::__impl_sql_records!($store);
         $crate::__impl_sql_mfa!($store);
+        $crate::__impl_sql_outbox!($store);
     };
 }
 
