@@ -103,10 +103,7 @@ pub async fn login(
         audit::record(&state.audit, event).await?;
         let effect = limits.failed(Some(email.as_str()), address, now()).await?;
         record_security_events(state, context, &user, effect).await?;
-        let suspicion = state
-            .protect
-            .stuffing
-            .failed(email.as_str(), client.limit_key(), now());
+        let suspicion = protect::stuffing_failed(state, email.as_str(), client.limit_key()).await?;
         if suspicion.spraying || suspicion.targeted {
             let mut event = audit::event(
                 context,

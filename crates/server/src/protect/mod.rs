@@ -154,6 +154,24 @@ pub async fn security_event(
     crate::audit::record(&state.audit, event).await
 }
 
+/// Counts a failed sign-in for credential-stuffing detection: in Redis for a fleet,
+/// otherwise in this process.
+pub async fn stuffing_failed(
+    state: &crate::AppState,
+    account: &str,
+    address: std::net::IpAddr,
+) -> Result<stuffing::Suspicion, crate::ApiError> {
+    let protect = &state.protect;
+    let now = crate::clock::now();
+    match &protect.limits {
+        Limits::Local(_) => Ok(protect.stuffing.failed(account, address, now)),
+        Limits::Shared(shared) => shared
+            .stuffing_failed(account, address, now, protect.stuffing.config())
+            .await
+            .map_err(unavailable),
+    }
+}
+
 /// Demands a solved challenge when the pressure on `account` or `address` calls for one.
 /// A missing, wrong, expired, too easy or replayed answer gets a fresh challenge.
 pub async fn require_challenge(

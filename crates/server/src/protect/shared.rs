@@ -180,6 +180,66 @@ impl SharedLimits {
         Ok(())
     }
 
+    /// Credential-stuffing counters shared by the fleet: distinct accounts failing from one
+    /// address, and distinct addresses failing on one account, per fixed window. Each
+    /// crossing is reported once per window by whichever instance sees it first.
+    pub async fn stuffing_failed(
+        &self,
+        account: &str,
+        address: IpAddr,
+        now: UnixMillis,
+        config: super::stuffing::StuffingConfig,
+    ) -> redis::RedisResult<super::stuffing::Suspicion> {
+        let window_ms = config.window_secs * 1000;
+        let bucket = now.0.div_euclid(window_ms);
+        let account_hash = crate::hex::encode(&Sha256::digest(account.as_bytes()));
+        let by_address = format!("{}:stuff:ip:{address}:{bucket}", self.prefix);
+        let by_account = format!("{}:stuff:acct:{account_hash}:{bucket}", self.prefix);
+        let spraying = self
+            .crossed(
+                &by_address,
+                &account_hash,
+                config.accounts_per_address,
+                window_ms,
+            )
+            .await?;
+        let targeted = self
+            .crossed(
+                &by_account,
+                &address.to_string(),
+                config.addresses_per_account,
+                window_ms,
+            )
+            .await?;
+        Ok(super::stuffing::Suspicion { spraying, targeted })
+    }
+
+    /// Adds `member` to the set at `key`; true once, when the set first holds `threshold`.
+    async fn crossed(
+        &self,
+        key: &str,
+        member: &str,
+        threshold: usize,
+        window_ms: i64,
+    ) -> redis::RedisResult<bool> {
+        let mut redis = self.redis.clone();
+        let _: i64 = redis.sadd(key, member).await?;
+        let _: bool = redis.pexpire(key, 2 * window_ms).await?;
+        let size: usize = redis.scard(key).await?;
+        if size < threshold {
+            return Ok(false);
+        }
+        let reported: Option<String> = redis::cmd("SET")
+            .arg(format!("{key}:reported"))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(2 * window_ms)
+            .query_async(&mut redis)
+            .await?;
+        Ok(reported.is_some())
+    }
+
     /// Marks a challenge used; `false` when some instance already accepted it.
     pub async fn spend_challenge(
         &self,

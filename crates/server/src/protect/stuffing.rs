@@ -86,6 +86,10 @@ impl StuffingDetector {
         }
     }
 
+    pub fn config(&self) -> StuffingConfig {
+        self.config
+    }
+
     pub fn failed(&self, account: &str, address: IpAddr, now: UnixMillis) -> Suspicion {
         let c = self.config;
         let mut hasher = DefaultHasher::new();

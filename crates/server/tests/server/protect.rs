@@ -696,3 +696,32 @@ async fn security_events_reach_the_webhook_signed_even_after_it_failed() {
         .collect();
     assert_eq!(retry.1, format!("sha256={expected}"));
 }
+
+#[tokio::test]
+async fn stuffing_spread_across_a_fleet_is_still_detected_once() {
+    let args = only(&[
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--stuffing-accounts-per-address",
+        "4",
+    ]);
+    let Some((realm, second)) = fleet(&args).await else {
+        return;
+    };
+    realm.add_user("root@example.org", &["admin"]);
+    let first = realm.server();
+    // Four accounts from one address, half through each instance: neither sees four alone.
+    for (n, server) in [first, &second, first, &second].into_iter().enumerate() {
+        let email = format!("victim{n}@example.org");
+        let response = attempt_at(&realm, server, &email, WRONG, Some("203.0.113.9")).await;
+        assert_eq!(response.status(), 401);
+    }
+    let (root, _) = realm.tokens("root@example.org").await;
+    let events = security_event_kinds(&realm, &root).await;
+    let stuffing: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "security.stuffing_suspected")
+        .collect();
+    assert_eq!(stuffing.len(), 1, "{events:?}");
+    assert_eq!(stuffing[0]["source_ip"], "203.0.113.9");
+}
