@@ -282,6 +282,10 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(i64).range(30..=86_400))]
     pub step_up_secs: i64,
 
+    /// Let anyone create a patient account at /api/v1/auth/register (off by default).
+    #[arg(long, env = "MEDVAULT_SELF_REGISTRATION")]
+    pub self_registration: bool,
+
     /// Security events are also POSTed here as JSON (outbox, retried until delivered).
     #[arg(long, env = "MEDVAULT_SECURITY_WEBHOOK_URL")]
     pub security_webhook_url: Option<String>,
@@ -502,6 +506,7 @@ fn run(cli: Cli) -> CliResult {
                     session_idle_secs: args.session_idle_secs,
                     session_absolute_secs: args.session_absolute_secs,
                     password: args.password.into(),
+                    self_registration: args.self_registration,
                     mfa: crate::mfa::MfaPolicy {
                         required_roles: args.mfa_required_roles.0.clone(),
                         step_up_secs: args.step_up_secs,

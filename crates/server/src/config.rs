@@ -86,6 +86,7 @@ pub struct IdentityArgs {
     pub session_absolute_secs: i64,
     pub password: crate::identity::config::PasswordSettings,
     pub mfa: crate::mfa::MfaPolicy,
+    pub self_registration: bool,
 }
 
 impl ServeConfig {
@@ -107,6 +108,7 @@ impl ServeConfig {
             password: self.identity.password.clone(),
             data_dir: self.data_dir.clone(),
             mfa: self.identity.mfa.clone(),
+            self_registration: self.identity.self_registration,
         }
     }
 

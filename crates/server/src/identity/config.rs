@@ -17,6 +17,8 @@ pub struct IdentityConfig {
     /// Where the breached-password table lives, among other local state.
     pub data_dir: std::path::PathBuf,
     pub mfa: crate::mfa::MfaPolicy,
+    /// Whether anyone may create a patient account at `/api/v1/auth/register`.
+    pub self_registration: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -725,3 +725,85 @@ async fn stuffing_spread_across_a_fleet_is_still_detected_once() {
     assert_eq!(stuffing.len(), 1, "{events:?}");
     assert_eq!(stuffing[0]["source_ip"], "203.0.113.9");
 }
+
+async fn register(
+    realm: &Realm,
+    email: &str,
+    password: &str,
+    answer: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let mut body = json!({"email": email, "password": password});
+    if let Some((token, solution)) = answer {
+        body["challenge_token"] = json!(token);
+        body["challenge_solution"] = json!(solution);
+    }
+    realm.post_json("/api/v1/auth/register", body).await
+}
+
+#[tokio::test]
+async fn self_registration_is_off_by_default_and_guarded_when_on() {
+    let closed = Realm::start(&[]).await;
+    assert_eq!(
+        register(&closed, "new@example.org", PASSWORD, None)
+            .await
+            .status(),
+        404
+    );
+
+    let args = only(&[
+        "--self-registration",
+        "--challenge-after-address-failures",
+        "2",
+        "--challenge-bits",
+        "8",
+    ]);
+    let realm = Realm::start(&args).await;
+    assert_eq!(
+        register(&realm, "pat@example.org", PASSWORD, None)
+            .await
+            .status(),
+        201
+    );
+    let (token, _) = realm.tokens("pat@example.org").await;
+    assert_eq!(crate::realm::claims_of(&token)["roles"], json!(["patient"]));
+    // A breached password cannot be registered.
+    assert_eq!(
+        register(&realm, "weak@example.org", "Password1234", None)
+            .await
+            .status(),
+        422
+    );
+
+    // Probing for taken emails spends the address's allowance, then demands proof of work.
+    for _ in 0..2 {
+        assert_eq!(
+            register(&realm, "pat@example.org", PASSWORD, None)
+                .await
+                .status(),
+            409
+        );
+    }
+    let refused = register(&realm, "bot@example.org", PASSWORD, None).await;
+    assert_eq!(refused.status(), 401);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["error"], "challenge_required");
+    let challenge = &problem["challenge"];
+    let solution = solve(challenge);
+    let token = challenge["token"].as_str().unwrap();
+    let solved = register(
+        &realm,
+        "human@example.org",
+        PASSWORD,
+        Some((token, &solution)),
+    )
+    .await;
+    assert_eq!(solved.status(), 201);
+    let replayed = register(
+        &realm,
+        "bot2@example.org",
+        PASSWORD,
+        Some((token, &solution)),
+    )
+    .await;
+    assert_eq!(replayed.status(), 401, "a challenge answer works once");
+}

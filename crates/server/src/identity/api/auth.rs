@@ -20,6 +20,7 @@ use crate::{ApiError, AppState};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
+        .routes(routes!(register))
         .routes(routes!(refresh))
         .routes(routes!(logout))
 }
@@ -116,6 +117,59 @@ async fn login(
             methods: vec!["totp", "recovery_code"],
         }),
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: Password,
+    /// The `token` of a proof-of-work challenge, when one was required.
+    challenge_token: Option<String>,
+    /// The nonce that solves it.
+    challenge_solution: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    id: String,
+}
+
+/// Create a patient account (only with `--self-registration`); then sign in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "identity", request_body = RegisterRequest, responses(
+    (status = 201, description = "Created", body = Registered),
+    (status = 401, description = "`challenge_required`: solve the proof-of-work challenge and retry", content_type = "application/problem+json"),
+    (status = 404, description = "Self-registration is off", content_type = "application/problem+json"),
+    (status = 409, description = "The email is taken", content_type = "application/problem+json"),
+    (status = 422, description = "Invalid email, or a password the policy refuses (weak or breached)", content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`", content_type = "application/problem+json"),
+))]
+async fn register(
+    State(state): State<AppState>,
+    context: RequestContext,
+    client: ClientIp,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let answer = request
+        .challenge_token
+        .zip(request.challenge_solution)
+        .map(|(token, solution)| sessions::ChallengeAnswer { token, solution });
+    let user = sessions::register(
+        &state,
+        &context,
+        client,
+        &request.email,
+        request.password,
+        answer,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            id: user.id.to_string(),
+        }),
+    ))
 }
 
 /// Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the session.
