@@ -6,6 +6,7 @@ pub mod config;
 pub mod hashing;
 pub mod password_policy;
 pub mod principal;
+pub mod registration;
 pub mod revocation;
 pub mod sessions;
 pub mod signing;

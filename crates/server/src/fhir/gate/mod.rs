@@ -3,7 +3,9 @@
 //! Decryption is private to this module, so no other code path can reach plaintext.
 
 pub mod access;
+mod commit;
 pub mod keys;
+mod listing;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -16,19 +18,14 @@ use medvault_domain::{
     Actor, AuditAction, AuditEvent, Compartment, FhirId, Outcome, PatientId, PurposeOfUse,
     ResourceType, UnixMillis,
 };
-use medvault_store::{HistoryQuery, RecordQuery, RecordVersion, RecordWrite, Store, StoreError};
+use medvault_store::{RecordVersion, Store, StoreError};
 use serde_json::Value;
 
 use self::access::{Access, Accessor, Decision};
 use self::keys::{DataKeys, KeyError};
 use crate::audit::AuditTrail;
-use crate::fhir::search::Search;
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
-
-/// At most this many candidates are decrypted for one page of search results; a sparse
-/// match returns a shorter page with a `next` link instead of scanning on.
-const MAX_SCAN: usize = 2_000;
 
 #[derive(Debug)]
 pub struct Gate {
@@ -165,259 +162,6 @@ impl Gate {
             Err(StoreError::NotFound) => Ok(None),
             Err(err) => Err(err.into()),
         }
-    }
-
-    /// One page of search results.
-    pub async fn search(
-        &self,
-        caller: Caller<'_>,
-        search: &Search,
-    ) -> Result<Page, OperationOutcome> {
-        let t = search.resource_type;
-        let scope = caller.who.search_scope(t).map_err(refused)?;
-        let compartment = match (scope, search.compartment()) {
-            (_, Some(None)) => {
-                return Ok(Page {
-                    entries: Vec::new(),
-                    next: None,
-                })
-            }
-            (Some(allowed), Some(Some(asked))) if allowed != asked => {
-                return Ok(Page {
-                    entries: Vec::new(),
-                    next: None,
-                })
-            }
-            (scope, asked) => scope.or(asked.flatten()),
-        };
-        if search.matches_nothing() {
-            return Ok(Page {
-                entries: Vec::new(),
-                next: None,
-            });
-        }
-        let wanted = search.count as usize;
-        let chunk = search.count.saturating_mul(2).clamp(20, 500);
-        let mut query = search.narrowing(&self.index, compartment, chunk);
-        let mut entries = Vec::new();
-        let mut scanned = 0;
-        loop {
-            let candidates = self.store.find_records(&query).await?;
-            let exhausted = candidates.len() < chunk as usize;
-            query.after = candidates.last().map(|r| (r.resource_type, r.id.clone()));
-            scanned += candidates.len();
-            let opened = self
-                .open_listed(caller, AuditAction::FhirSearch, candidates)
-                .await?;
-            for item in opened {
-                let matches = item
-                    .resource
-                    .as_ref()
-                    .is_some_and(|body| search.matches(body, item.record.last_updated));
-                if !matches {
-                    continue;
-                }
-                if entries.len() == wanted {
-                    // One more match exists: the page is full and has a successor.
-                    let last = entries
-                        .last()
-                        .map(|o: &Opened| (o.record.resource_type, o.record.id.clone()));
-                    return Ok(Page {
-                        entries,
-                        next: last,
-                    });
-                }
-                entries.push(item);
-            }
-            if exhausted {
-                return Ok(Page {
-                    entries,
-                    next: None,
-                });
-            }
-            if scanned >= MAX_SCAN {
-                return Ok(Page {
-                    entries,
-                    next: query.after,
-                });
-            }
-        }
-    }
-
-    /// Every current record in a patient's compartment (`Patient/$everything`).
-    pub async fn everything(
-        &self,
-        caller: Caller<'_>,
-        patient: PatientId,
-        after: Option<(ResourceType, FhirId)>,
-        count: u32,
-    ) -> Result<Page, OperationOutcome> {
-        let id = FhirId::from(patient);
-        let compartment = Compartment::Patient(patient);
-        let exists =
-            matches!(self.current(ResourceType::Patient, &id).await?, Some(r) if !r.deleted);
-        if !exists {
-            return Err(not_found(StoreError::NotFound));
-        }
-        self.authorize(
-            caller,
-            Access::Read,
-            ResourceType::Patient,
-            &id,
-            compartment,
-        )
-        .await?;
-        let query = RecordQuery {
-            compartment: Some(compartment),
-            after,
-            limit: count + 1,
-            ..RecordQuery::default()
-        };
-        let mut records = self.store.find_records(&query).await?;
-        let next = (records.len() > count as usize).then(|| {
-            records.truncate(count as usize);
-            records.last().map(|r| (r.resource_type, r.id.clone()))
-        });
-        let entries = self
-            .open_listed(caller, AuditAction::FhirRead, records)
-            .await?;
-        Ok(Page {
-            entries,
-            next: next.flatten(),
-        })
-    }
-
-    /// Versions newest first. Instance history needs read access to the resource; type
-    /// history is limited to what the caller may search.
-    pub async fn history(
-        &self,
-        caller: Caller<'_>,
-        query: &HistoryQuery,
-    ) -> Result<Vec<Opened>, OperationOutcome> {
-        let scope = match &query.id {
-            Some(id) => {
-                let current = self
-                    .store
-                    .record(query.resource_type, id, None)
-                    .await
-                    .map_err(not_found)?;
-                self.authorize(
-                    caller,
-                    Access::Read,
-                    query.resource_type,
-                    id,
-                    current.compartment,
-                )
-                .await?;
-                None
-            }
-            None => caller
-                .who
-                .search_scope(query.resource_type)
-                .map_err(refused)?,
-        };
-        let records: Vec<RecordVersion> = self
-            .store
-            .record_history(query)
-            .await?
-            .into_iter()
-            .filter(|r| scope.is_none_or(|c| r.compartment == c))
-            .collect();
-        self.open_listed(caller, AuditAction::FhirRead, records)
-            .await
-    }
-
-    /// Seals and stores `writes` atomically, after authorizing and auditing each.
-    pub async fn commit(
-        &self,
-        caller: Caller<'_>,
-        writes: Vec<PendingWrite>,
-    ) -> Result<(), OperationOutcome> {
-        let mut events = Vec::with_capacity(writes.len());
-        for w in &writes {
-            self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment)
-                .await?;
-            let action = match (&w.resource, w.expected_version) {
-                (None, _) => AuditAction::FhirDelete,
-                (Some(_), None) => AuditAction::FhirCreate,
-                (Some(_), Some(_)) => AuditAction::FhirUpdate,
-            };
-            events.push(self.event(
-                caller,
-                action,
-                Outcome::Success,
-                Some((w.resource_type, &w.id)),
-                w.compartment.patient(),
-            ));
-        }
-        // A new Patient brings its data key; records written alongside it use that key,
-        // wherever they stand in the batch.
-        let mut new_keys = Vec::new();
-        let mut fresh = Vec::new();
-        for w in &writes {
-            if w.resource_type == ResourceType::Patient && w.expected_version.is_none() {
-                let slot = w.compartment.key_slot();
-                let (key, wrapped) = self.keys.generate(slot);
-                new_keys.push(wrapped);
-                fresh.push((slot, key));
-            }
-        }
-        let mut stored = Vec::with_capacity(writes.len());
-        for w in writes {
-            let slot = w.compartment.key_slot();
-            let key = match fresh.iter().find(|(s, _)| *s == slot) {
-                Some((_, key)) => Arc::clone(key),
-                None => self.keys.get(slot).await.map_err(key_error)?,
-            };
-            let sealed = match &w.resource {
-                Some(body) => key.seal(
-                    &seal_context(w.resource_type, &w.id, w.version, slot),
-                    body.to_string().as_bytes(),
-                ),
-                None => Vec::new(),
-            };
-            stored.push(RecordWrite {
-                record: RecordVersion {
-                    resource_type: w.resource_type,
-                    id: w.id,
-                    version: w.version,
-                    last_updated: w.last_updated,
-                    compartment: w.compartment,
-                    deleted: w.resource.is_none(),
-                    sealed,
-                },
-                expected_version: w.expected_version,
-                tokens: w.tokens,
-            });
-        }
-        // Audit first: a change is never made without its record (DESIGN.md §2.6).
-        self.record(events.clone()).await?;
-        let batch = medvault_store::RecordBatch {
-            new_keys,
-            writes: stored,
-        };
-        if let Err(err) = self.writer.write(batch).await {
-            let failed = events
-                .into_iter()
-                .map(|e| AuditEvent {
-                    outcome: Outcome::Error,
-                    ..e
-                })
-                .collect();
-            self.record(failed).await?;
-            return Err(match err {
-                StoreError::Conflict => OperationOutcome::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "the resource changed or already exists; read it and try again",
-                ),
-                other => other.into(),
-            });
-        }
-        for (slot, key) in fresh {
-            self.keys.remember(slot, key);
-        }
-        Ok(())
     }
 
     /// Authorizes, audits (one event per patient) and decrypts listed records; records the

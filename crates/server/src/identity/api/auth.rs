@@ -155,7 +155,7 @@ async fn register(
         .challenge_token
         .zip(request.challenge_solution)
         .map(|(token, solution)| sessions::ChallengeAnswer { token, solution });
-    let user = sessions::register(
+    let user = crate::identity::registration::register(
         &state,
         &context,
         client,

@@ -1,0 +1,107 @@
+//! Writes through the gate: authorize and audit each, seal under the right data key
+//! (a new Patient brings its own), and store the batch atomically.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use medvault_domain::{AuditAction, AuditEvent, Outcome, ResourceType};
+use medvault_store::{RecordVersion, RecordWrite, StoreError};
+
+use super::access::Access;
+use super::{key_error, seal_context, Caller, Gate, PendingWrite};
+use crate::fhir::OperationOutcome;
+
+impl Gate {
+    /// Seals and stores `writes` atomically, after authorizing and auditing each.
+    pub async fn commit(
+        &self,
+        caller: Caller<'_>,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), OperationOutcome> {
+        let mut events = Vec::with_capacity(writes.len());
+        for w in &writes {
+            self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment)
+                .await?;
+            let action = match (&w.resource, w.expected_version) {
+                (None, _) => AuditAction::FhirDelete,
+                (Some(_), None) => AuditAction::FhirCreate,
+                (Some(_), Some(_)) => AuditAction::FhirUpdate,
+            };
+            events.push(self.event(
+                caller,
+                action,
+                Outcome::Success,
+                Some((w.resource_type, &w.id)),
+                w.compartment.patient(),
+            ));
+        }
+        // A new Patient brings its data key; records written alongside it use that key,
+        // wherever they stand in the batch.
+        let mut new_keys = Vec::new();
+        let mut fresh = Vec::new();
+        for w in &writes {
+            if w.resource_type == ResourceType::Patient && w.expected_version.is_none() {
+                let slot = w.compartment.key_slot();
+                let (key, wrapped) = self.keys.generate(slot);
+                new_keys.push(wrapped);
+                fresh.push((slot, key));
+            }
+        }
+        let mut stored = Vec::with_capacity(writes.len());
+        for w in writes {
+            let slot = w.compartment.key_slot();
+            let key = match fresh.iter().find(|(s, _)| *s == slot) {
+                Some((_, key)) => Arc::clone(key),
+                None => self.keys.get(slot).await.map_err(key_error)?,
+            };
+            let sealed = match &w.resource {
+                Some(body) => key.seal(
+                    &seal_context(w.resource_type, &w.id, w.version, slot),
+                    body.to_string().as_bytes(),
+                ),
+                None => Vec::new(),
+            };
+            stored.push(RecordWrite {
+                record: RecordVersion {
+                    resource_type: w.resource_type,
+                    id: w.id,
+                    version: w.version,
+                    last_updated: w.last_updated,
+                    compartment: w.compartment,
+                    deleted: w.resource.is_none(),
+                    sealed,
+                },
+                expected_version: w.expected_version,
+                tokens: w.tokens,
+            });
+        }
+        // Audit first: a change is never made without its record (DESIGN.md §2.6).
+        self.record(events.clone()).await?;
+        let batch = medvault_store::RecordBatch {
+            new_keys,
+            writes: stored,
+        };
+        if let Err(err) = self.writer.write(batch).await {
+            let failed = events
+                .into_iter()
+                .map(|e| AuditEvent {
+                    outcome: Outcome::Error,
+                    ..e
+                })
+                .collect();
+            self.record(failed).await?;
+            return Err(match err {
+                StoreError::Conflict => OperationOutcome::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "the resource changed or already exists; read it and try again",
+                ),
+                other => other.into(),
+            });
+        }
+        for (slot, key) in fresh {
+            self.keys.remember(slot, key);
+        }
+        Ok(())
+    }
+}

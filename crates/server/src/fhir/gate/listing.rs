@@ -1,0 +1,175 @@
+//! Listings through the gate: search pages, `$everything` and history.
+
+use medvault_domain::{AuditAction, Compartment, FhirId, PatientId, ResourceType};
+use medvault_store::{HistoryQuery, RecordQuery, RecordVersion, StoreError};
+
+use super::access::Access;
+use super::{not_found, refused, Caller, Gate, Opened, Page};
+use crate::fhir::search::Search;
+use crate::fhir::OperationOutcome;
+
+/// At most this many candidates are decrypted for one page of search results; a sparse
+/// match returns a shorter page with a `next` link instead of scanning on.
+const MAX_SCAN: usize = 2_000;
+
+impl Gate {
+    /// One page of search results.
+    pub async fn search(
+        &self,
+        caller: Caller<'_>,
+        search: &Search,
+    ) -> Result<Page, OperationOutcome> {
+        let t = search.resource_type;
+        let scope = caller.who.search_scope(t).map_err(refused)?;
+        let compartment = match (scope, search.compartment()) {
+            (_, Some(None)) => {
+                return Ok(Page {
+                    entries: Vec::new(),
+                    next: None,
+                })
+            }
+            (Some(allowed), Some(Some(asked))) if allowed != asked => {
+                return Ok(Page {
+                    entries: Vec::new(),
+                    next: None,
+                })
+            }
+            (scope, asked) => scope.or(asked.flatten()),
+        };
+        if search.matches_nothing() {
+            return Ok(Page {
+                entries: Vec::new(),
+                next: None,
+            });
+        }
+        let wanted = search.count as usize;
+        let chunk = search.count.saturating_mul(2).clamp(20, 500);
+        let mut query = search.narrowing(&self.index, compartment, chunk);
+        let mut entries = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let candidates = self.store.find_records(&query).await?;
+            let exhausted = candidates.len() < chunk as usize;
+            query.after = candidates.last().map(|r| (r.resource_type, r.id.clone()));
+            scanned += candidates.len();
+            let opened = self
+                .open_listed(caller, AuditAction::FhirSearch, candidates)
+                .await?;
+            for item in opened {
+                let matches = item
+                    .resource
+                    .as_ref()
+                    .is_some_and(|body| search.matches(body, item.record.last_updated));
+                if !matches {
+                    continue;
+                }
+                if entries.len() == wanted {
+                    // One more match exists: the page is full and has a successor.
+                    let last = entries
+                        .last()
+                        .map(|o: &Opened| (o.record.resource_type, o.record.id.clone()));
+                    return Ok(Page {
+                        entries,
+                        next: last,
+                    });
+                }
+                entries.push(item);
+            }
+            if exhausted {
+                return Ok(Page {
+                    entries,
+                    next: None,
+                });
+            }
+            if scanned >= MAX_SCAN {
+                return Ok(Page {
+                    entries,
+                    next: query.after,
+                });
+            }
+        }
+    }
+
+    /// Every current record in a patient's compartment (`Patient/$everything`).
+    pub async fn everything(
+        &self,
+        caller: Caller<'_>,
+        patient: PatientId,
+        after: Option<(ResourceType, FhirId)>,
+        count: u32,
+    ) -> Result<Page, OperationOutcome> {
+        let id = FhirId::from(patient);
+        let compartment = Compartment::Patient(patient);
+        let exists =
+            matches!(self.current(ResourceType::Patient, &id).await?, Some(r) if !r.deleted);
+        if !exists {
+            return Err(not_found(StoreError::NotFound));
+        }
+        self.authorize(
+            caller,
+            Access::Read,
+            ResourceType::Patient,
+            &id,
+            compartment,
+        )
+        .await?;
+        let query = RecordQuery {
+            compartment: Some(compartment),
+            after,
+            limit: count + 1,
+            ..RecordQuery::default()
+        };
+        let mut records = self.store.find_records(&query).await?;
+        let next = (records.len() > count as usize).then(|| {
+            records.truncate(count as usize);
+            records.last().map(|r| (r.resource_type, r.id.clone()))
+        });
+        let entries = self
+            .open_listed(caller, AuditAction::FhirRead, records)
+            .await?;
+        Ok(Page {
+            entries,
+            next: next.flatten(),
+        })
+    }
+
+    /// Versions newest first. Instance history needs read access to the resource; type
+    /// history is limited to what the caller may search.
+    pub async fn history(
+        &self,
+        caller: Caller<'_>,
+        query: &HistoryQuery,
+    ) -> Result<Vec<Opened>, OperationOutcome> {
+        let scope = match &query.id {
+            Some(id) => {
+                let current = self
+                    .store
+                    .record(query.resource_type, id, None)
+                    .await
+                    .map_err(not_found)?;
+                self.authorize(
+                    caller,
+                    Access::Read,
+                    query.resource_type,
+                    id,
+                    current.compartment,
+                )
+                .await?;
+                None
+            }
+            None => caller
+                .who
+                .search_scope(query.resource_type)
+                .map_err(refused)?,
+        };
+        let records: Vec<RecordVersion> = self
+            .store
+            .record_history(query)
+            .await?
+            .into_iter()
+            .filter(|r| scope.is_none_or(|c| r.compartment == c))
+            .collect();
+        self.open_listed(caller, AuditAction::FhirRead, records)
+            .await
+    }
+}
