@@ -83,6 +83,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::audit::access_log::router())
         .merge(crate::protect::api::router())
         .merge(crate::mfa::api::router())
+        .merge(crate::privacy::api::router())
         .split_for_parts();
     doc.merge(records_doc);
     (api, records, doc)

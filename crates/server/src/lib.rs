@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keyring;
 pub mod mfa;
 pub mod ops;
+pub mod privacy;
 pub mod protect;
 pub mod serve;
 pub mod storage;

@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             replaced_tokens_and_deleted_records_are_not_found,
             record_listings_page_by_keyset,
             history_lists_versions_newest_first_in_pages,
+            a_compartment_lists_every_version_in_key_order,
             a_master_key_rotation_reseals_and_switches_once,
             a_failing_batch_in_a_group_commit_leaves_the_others_written,
             totp_enrollment_confirms_once_and_steps_are_single_use,

@@ -119,4 +119,13 @@ pub trait RecordStore {
     async fn find_records(&self, query: &RecordQuery) -> Result<Vec<RecordVersion>, StoreError>;
 
     async fn record_history(&self, query: &HistoryQuery) -> Result<Vec<RecordVersion>, StoreError>;
+
+    /// Every version of every record in a compartment, deletions included, in
+    /// `(type, id, version)` order after the keyset cursor `after` (for data exports).
+    async fn compartment_versions(
+        &self,
+        compartment: Compartment,
+        after: Option<&(ResourceType, FhirId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<RecordVersion>, StoreError>;
 }

@@ -88,7 +88,7 @@ async fn access_log(
     Ok(Json(AccessLog { entries, next }))
 }
 
-async fn describe(
+pub(crate) async fn describe(
     state: &AppState,
     names: &mut HashMap<UserId, Option<String>>,
     event: &AuditEvent,

@@ -27,6 +27,7 @@ mod logs;
 mod mfa;
 mod ops;
 mod postgres;
+mod privacy;
 mod protect;
 mod shutdown;
 mod startup;

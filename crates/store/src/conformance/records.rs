@@ -466,3 +466,52 @@ pub async fn a_failing_batch_in_a_group_commit_leaves_the_others_written(store: 
         ])
     );
 }
+
+pub async fn a_compartment_lists_every_version_in_key_order(store: &dyn Store) {
+    let (mine, theirs) = (
+        Compartment::Patient(PatientId::new()),
+        Compartment::Patient(PatientId::new()),
+    );
+    let t = ResourceType::Observation;
+    let (a, b) = (FhirId::generate(), FhirId::generate());
+    store
+        .write_records(
+            &[],
+            &[
+                create(version(t, &a, 1, mine, 1), &[]),
+                create(version(t, &b, 1, mine, 1), &[]),
+                create(version(t, &FhirId::generate(), 1, theirs, 1), &[]),
+            ],
+        )
+        .await
+        .expect("seed");
+    let mut deletion = version(t, &a, 2, mine, 2);
+    deletion.deleted = true;
+    deletion.sealed.clear();
+    store
+        .write_records(&[], &[update(deletion, 1, &[])])
+        .await
+        .expect("delete");
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .compartment_versions(mine, after.as_ref(), 2)
+            .await
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        seen.extend(page.iter().map(|r| (r.id.to_string(), r.version)));
+        after = page
+            .last()
+            .map(|r| (r.resource_type, r.id.clone(), r.version));
+    }
+    let mut expected = vec![(a.to_string(), 1), (a.to_string(), 2), (b.to_string(), 1)];
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "every version, deletions too, none of another patient's"
+    );
+}

@@ -156,6 +156,34 @@ pub fn history(query: &HistoryQuery) -> Result<Statement, StoreError> {
     Ok(s)
 }
 
+/// Versions of one compartment in `(type, id, version)` order, after a cursor.
+pub fn compartment_versions(
+    compartment: Compartment,
+    after: Option<&(ResourceType, FhirId, u64)>,
+    limit: u32,
+) -> Result<Statement, StoreError> {
+    let mut s = Statement::default();
+    let mut conditions = vec![format!(
+        "v.patient_id = {}",
+        s.text(compartment.key_slot().to_string())
+    )];
+    if let Some((t, id, version)) = after {
+        let (t, id) = (s.text(t.as_str()), s.text(id.as_str()));
+        let version = s.bind(Bind::Int(version_value(*version)?));
+        conditions.push(format!(
+            "(v.resource_type > {t} OR (v.resource_type = {t} AND (v.id > {id} \
+              OR (v.id = {id} AND v.version > {version}))))"
+        ));
+    }
+    let limit = s.bind(Bind::Int(i64::from(limit)));
+    s.sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM fhir_versions v WHERE {} \
+         ORDER BY v.resource_type, v.id, v.version LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+    Ok(s)
+}
+
 /// The id text of a record key, for binding.
 pub fn key(resource_type: ResourceType, id: &FhirId) -> (String, String) {
     (resource_type.as_str().to_owned(), id.as_str().to_owned())

@@ -80,6 +80,17 @@ macro_rules! __impl_sql_records {
                 $crate::__sql_fetch_records!(self, statement)
             }
 
+            async fn compartment_versions(
+                &self,
+                compartment: medvault_domain::Compartment,
+                after: Option<&(medvault_domain::ResourceType, medvault_domain::FhirId, u64)>,
+                limit: u32,
+            ) -> Result<Vec<$crate::RecordVersion>, $crate::StoreError> {
+                let statement =
+                    $crate::sql::record_queries::compartment_versions(compartment, after, limit)?;
+                $crate::__sql_fetch_records!(self, statement)
+            }
+
             async fn record_history(
                 &self,
                 query: &$crate::HistoryQuery,

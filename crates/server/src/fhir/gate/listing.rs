@@ -173,3 +173,43 @@ impl Gate {
             .await
     }
 }
+
+impl Gate {
+    /// Every version of a patient's records, deletions included, for their data export
+    /// (GDPR Art. 15 and 20). Audited as an export of the patient's record.
+    pub async fn export_versions(
+        &self,
+        caller: Caller<'_>,
+        patient: PatientId,
+        after: Option<&(ResourceType, FhirId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<Opened>, OperationOutcome> {
+        let compartment = Compartment::Patient(patient);
+        let id = FhirId::from(patient);
+        self.authorize(
+            caller,
+            Access::Read,
+            ResourceType::Patient,
+            &id,
+            compartment,
+        )
+        .await?;
+        let records = self
+            .store
+            .compartment_versions(compartment, after, limit)
+            .await?;
+        let event = self.event(
+            caller,
+            AuditAction::Export,
+            medvault_domain::Outcome::Success,
+            None,
+            Some(patient),
+        );
+        self.record(vec![event]).await?;
+        let mut opened = Vec::with_capacity(records.len());
+        for record in records {
+            opened.push(self.open(caller, record).await?);
+        }
+        Ok(opened)
+    }
+}

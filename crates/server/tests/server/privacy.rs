@@ -1,0 +1,105 @@
+//! GDPR access and portability: a patient's export holds every version of their records
+//! and who accessed them, and nothing of anyone else.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::clinic::Clinic;
+
+#[tokio::test]
+async fn a_patients_export_holds_all_their_versions_and_accesses_and_no_one_elses() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let bob = clinic.patient("Bobmarker", "B", "1970-01-01", "male").await;
+    let kept = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let gone = clinic
+        .observation(&ann, "8867-4", "2024-03-02T10:00:00Z", "final")
+        .await;
+    clinic
+        .observation(&bob, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let mut body = clinic
+        .get(&format!("/fhir/Observation/{kept}"), &clinic.doctor)
+        .await
+        .body;
+    body["status"] = json!("amended");
+    let updated = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{kept}"),
+            &clinic.doctor,
+            Some(body),
+        )
+        .await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(
+        clinic
+            .call(
+                Method::DELETE,
+                &format!("/fhir/Observation/{gone}"),
+                &clinic.doctor,
+                None
+            )
+            .await
+            .status,
+        204
+    );
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+
+    let response = clinic.realm.get("/api/v1/me/export", &token).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"export"));
+    assert_eq!(kinds.last(), Some(&"processing"));
+    assert!(
+        kinds.contains(&"profile") && kinds.contains(&"session"),
+        "{kinds:?}"
+    );
+
+    let versions: Vec<(String, u64, bool)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "resource")
+        .map(|l| {
+            (
+                l["id"].as_str().unwrap().to_owned(),
+                l["version"].as_u64().unwrap(),
+                l["deleted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    for expected in [
+        (kept.clone(), 1, false),
+        (kept.clone(), 2, false),
+        (gone.clone(), 1, false),
+        (gone.clone(), 2, true),
+        (ann.clone(), 1, false),
+    ] {
+        assert!(versions.contains(&expected), "{expected:?} in {versions:?}");
+    }
+    let amended = lines
+        .iter()
+        .find(|l| l["id"] == kept.as_str() && l["version"] == 2)
+        .unwrap();
+    assert_eq!(amended["resource"]["status"], "amended");
+    let accesses: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "access").collect();
+    assert!(
+        accesses.iter().any(|a| a["access"]["action"] == "fhir.read"
+            && a["access"]["who"]["roles"] == json!(["physician"])),
+        "{accesses:?}"
+    );
+    assert!(
+        !text.contains(&bob) && !text.contains("Bobmarker"),
+        "another patient's data leaked"
+    );
+
+    let actions = clinic.realm.audit_actions().await;
+    assert!(actions.contains(&"export"), "{actions:?}");
+}
