@@ -14,7 +14,10 @@ use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(export_me))
+    OpenApiRouter::new()
+        .routes(routes!(export_me))
+        .routes(routes!(super::consents::list_consents))
+        .routes(routes!(super::consents::withdraw_consent))
 }
 
 /// Everything medvault holds about the caller (GDPR Art. 15 and 20), as NDJSON: profile,

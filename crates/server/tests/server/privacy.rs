@@ -103,3 +103,82 @@ async fn a_patients_export_holds_all_their_versions_and_accesses_and_no_one_else
     let actions = clinic.realm.audit_actions().await;
     assert!(actions.contains(&"export"), "{actions:?}");
 }
+
+#[tokio::test]
+async fn a_patient_withdraws_consent_in_one_call_and_it_shows_at_once() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let bob = clinic.patient("Bob", "B", "1970-01-01", "male").await;
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+    let consent = |patient: &str| {
+        json!({"resourceType": "Consent", "status": "active",
+        "scope": {"text": "patient-privacy"}, "category": [{"text": "research"}],
+        "patient": {"reference": format!("Patient/{patient}")},
+        "provision": {"type": "permit", "purpose": [{"code": "HRESCH"}]}})
+    };
+    // Patients write their own consents...
+    let given = clinic.post("/fhir/Consent", &token, consent(&ann)).await;
+    assert_eq!(given.status, 201, "{}", given.body);
+    let id = given.body["id"].as_str().unwrap().to_owned();
+    // ...and nobody else's.
+    assert_eq!(
+        clinic
+            .post("/fhir/Consent", &token, consent(&bob))
+            .await
+            .status,
+        404
+    );
+    let bobs = clinic.create(consent(&bob)).await;
+
+    let listed: Value = clinic
+        .realm
+        .get("/api/v1/me/consents", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["consents"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["consents"][0]["status"], "active");
+
+    let withdraw = |id: String| {
+        let request = clinic
+            .realm
+            .client
+            .delete(clinic.realm.url(&format!("/api/v1/me/consents/{id}")))
+            .bearer_auth(&token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(withdraw(id.clone()).await, 204);
+    assert_eq!(
+        withdraw(id.clone()).await,
+        204,
+        "withdrawing twice changes nothing"
+    );
+    assert_eq!(
+        withdraw(bobs).await,
+        404,
+        "another patient's consent is not the caller's"
+    );
+
+    let listed: Value = clinic
+        .realm
+        .get("/api/v1/me/consents", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["consents"][0]["status"], "inactive");
+    let history = clinic
+        .get(&format!("/fhir/Consent/{id}/_history"), &clinic.doctor)
+        .await;
+    assert_eq!(
+        history.body["entry"].as_array().unwrap().len(),
+        2,
+        "given, then withdrawn"
+    );
+    assert!(clinic
+        .realm
+        .audit_actions()
+        .await
+        .contains(&"consent.change"));
+}

@@ -1,5 +1,6 @@
 //! Who may touch which records, until policies as data arrive (issue #6): simple role
-//! rules. Patients see their own compartment and the directory; physicians and nurses
+//! rules. Patients see their own compartment and the directory, and write their own
+//! Consents and Communications; physicians and nurses
 //! see and write everything; directors read; admin, auditor and researcher get no
 //! clinical data (the admin manages the directory).
 
@@ -72,11 +73,25 @@ impl Accessor {
             (Role::Director, Access::Read) => Decision::Permit,
             (Role::Admin, _) if resource_type.is_directory() => Decision::Permit,
             (Role::Patient, Access::Read) if resource_type.is_directory() => Decision::Permit,
-            (Role::Patient, Access::Read) => match (self.patient, compartment) {
-                (Some(own), Compartment::Patient(p)) if own == p => Decision::Permit,
-                _ => Decision::Hidden,
-            },
+            (Role::Patient, Access::Read) => self.own(compartment),
+            // Patients write their own consents and messages to their care team.
+            (Role::Patient, Access::Write)
+                if matches!(
+                    resource_type,
+                    ResourceType::Consent | ResourceType::Communication
+                ) =>
+            {
+                self.own(compartment)
+            }
             _ => Decision::Forbidden,
+        }
+    }
+
+    /// Permit in the patient user's own compartment; elsewhere answer as if nothing existed.
+    fn own(&self, compartment: Compartment) -> Decision {
+        match (self.patient, compartment) {
+            (Some(own), Compartment::Patient(p)) if own == p => Decision::Permit,
+            _ => Decision::Hidden,
         }
     }
 
