@@ -94,6 +94,9 @@ pub enum Command {
     /// The tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// GDPR: the record of processing activities.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Breached-password lists.
     #[command(subcommand)]
     Breach(BreachCommand),
@@ -109,6 +112,14 @@ pub enum BreachCommand {
         #[arg(long, default_value_t = 1)]
         min_count: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Print the record of processing activities (GDPR Art. 30) as Markdown, from the
+    /// database and the live configuration (it reads the same flags and MEDVAULT_*
+    /// variables as `serve`).
+    Report(Box<ServeArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -560,6 +571,26 @@ fn run(cli: Cli) -> CliResult {
                 crate::audit::cli::prune(operator.store.as_ref(), &operator.trail, retention).await;
             operator.close().await;
             println!("{}", pruned?);
+            Ok::<(), CliError>(())
+        })?,
+        Command::Privacy(PrivacyCommand::Report(ref args)) => runtime()?.block_on(async {
+            let (store, master) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+            let provider = crate::keyring::provider(&cli.data_dir).describe();
+            let facts = crate::privacy::report::facts(
+                store.as_ref(),
+                format!("master key {} ({provider})", master.id()),
+            )
+            .await;
+            store.close().await;
+            let breach_table = cli
+                .data_dir
+                .join(crate::protect::breached::FILE_NAME)
+                .exists();
+            let kept = format!("{} days", retention.0.as_secs() / 86_400);
+            print!(
+                "{}",
+                crate::privacy::report::render(args, &kept, breach_table, &facts?)
+            );
             Ok::<(), CliError>(())
         })?,
         Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {

@@ -153,16 +153,10 @@ pub async fn write(
 /// What is kept, why, and for how long (GDPR Art. 15(1)(a), (d)).
 fn processing(state: &AppState) -> Value {
     let config = &state.identity.config;
-    json!({"kind": "processing", "categories": [
-        {"category": "account", "data": "email, name, roles, password hash, second factors",
-         "purpose": "authentication and account security", "retention": "until the account is erased"},
-        {"category": "sessions", "data": "sign-in times, address, user agent",
-         "purpose": "security (automatic logoff, session revocation)",
-         "retention": format!("until the session ends: {} s idle, {} s at most", config.session_idle_secs, config.session_absolute_secs)},
-        {"category": "health records", "data": "FHIR resources in the patient's compartment, every version",
-         "purpose": "treatment", "retention": "as the operator's medical-record retention rules require; encrypted under the patient's own key"},
-        {"category": "audit trail", "data": "who accessed which record, when and why (ids and codes only)",
-         "purpose": "HIPAA §164.312(b) accountability and the patient's access log",
-         "retention": "the configured audit retention (6 years by default)"},
-    ]})
+    let categories = super::categories::categories(
+        config.session_idle_secs,
+        config.session_absolute_secs,
+        "the configured audit retention",
+    );
+    json!({"kind": "processing", "categories": categories})
 }

@@ -3,5 +3,7 @@
 //! consent withdrawal (Art. 7(3)).
 
 pub mod api;
+pub mod categories;
 mod consents;
 pub mod export;
+pub mod report;

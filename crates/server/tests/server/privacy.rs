@@ -182,3 +182,42 @@ async fn a_patient_withdraws_consent_in_one_call_and_it_shows_at_once() {
         .await
         .contains(&"consent.change"));
 }
+
+#[tokio::test]
+async fn the_record_of_processing_is_written_from_the_live_configuration() {
+    let clinic = Clinic::start(&[]).await;
+    clinic.realm.add_user("root@example.org", &["admin"]);
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    clinic.patient_user("ann@example.org", &ann).await;
+    let (ok, report, stderr) = clinic.realm.run_cli(
+        &[
+            "privacy",
+            "report",
+            "--security-webhook-url",
+            "https://siem.example.org/hook",
+            "--session-idle-secs",
+            "600",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        report.starts_with("# Record of processing activities (GDPR Art. 30)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 patient, 0 nurse, 1 physician") && report.contains("1 admin"),
+        "{report}"
+    );
+    assert!(report.contains("https://siem.example.org/hook"), "{report}");
+    assert!(report.contains("600 s idle"), "{report}");
+    assert!(
+        report.contains("2191 days") || report.contains("2190 days"),
+        "the default 6-year audit retention: {report}"
+    );
+    assert!(
+        report.contains("Second factors required for: no role"),
+        "the realm's own policy: {report}"
+    );
+    assert!(!report.contains("Ann"), "no personal data in the report");
+}
