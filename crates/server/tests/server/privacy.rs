@@ -221,3 +221,48 @@ async fn the_record_of_processing_is_written_from_the_live_configuration() {
     );
     assert!(!report.contains("Ann"), "no personal data in the report");
 }
+
+#[tokio::test]
+async fn an_export_needs_a_fresh_second_factor_when_the_user_has_one() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+    assert_eq!(
+        clinic.realm.get("/api/v1/me/export", &token).await.status(),
+        200
+    );
+    // Once a factor exists, a token without a recent one cannot export.
+    let started: Value = clinic
+        .realm
+        .client
+        .post(clinic.realm.url("/api/v1/me/mfa/totp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(started["secret"].is_string());
+    let store = clinic.realm.store().await;
+    let user = store
+        .user_by_email(&"ann@example.org".parse().unwrap())
+        .await
+        .unwrap();
+    // Confirm the factor directly in storage: this test is about the export's demand.
+    store
+        .confirm_totp(user.id, 1, medvault_domain::UnixMillis(1), &[])
+        .await
+        .unwrap();
+    store.close().await;
+    let refused = clinic.realm.get("/api/v1/me/export", &token).await;
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("insufficient_user_authentication"),
+        "{challenge}"
+    );
+}
