@@ -304,7 +304,7 @@ pub struct ServeArgs {
     /// Signs webhook bodies (`X-Medvault-Signature: sha256=<hex HMAC-SHA256>`). Prefer the
     /// environment variable: command lines are visible to other local users.
     #[arg(long, env = "MEDVAULT_SECURITY_WEBHOOK_SECRET", hide_env_values = true)]
-    pub security_webhook_secret: Option<String>,
+    pub security_webhook_secret: Option<crate::redact::SecretText>,
 
     /// Requests running longer than this many seconds are answered 503.
     #[arg(long, env = "MEDVAULT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]

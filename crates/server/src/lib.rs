@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod ops;
 pub mod privacy;
 pub mod protect;
+pub mod redact;
 pub mod serve;
 pub mod storage;
 pub mod telemetry;

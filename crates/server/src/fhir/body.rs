@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::OperationOutcome;
 
-#[derive(Debug)]
 pub struct FhirBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for FhirBody {
@@ -54,3 +53,6 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
         })
     }
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(FhirBody);

@@ -20,7 +20,6 @@ use super::{Fhir, OperationOutcome};
 /// Entries one Bundle may hold, so one request's work stays bounded.
 pub const MAX_ENTRIES: usize = 1_000;
 
-#[derive(Debug)]
 enum Request {
     Create {
         resource_type: ResourceType,
@@ -362,3 +361,6 @@ fn written(write: &PendingWrite) -> Value {
 fn failed(err: &OperationOutcome) -> Value {
     json!({"response": {"status": err.status().as_u16().to_string(), "outcome": err.resource()}})
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(Request);

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A second factor: a TOTP `code` or a `recovery_code`, exactly one.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FactorAnswer {
     code: Option<String>,
@@ -50,7 +50,7 @@ impl FactorAnswer {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteSignIn {
     mfa_token: String,
@@ -67,7 +67,7 @@ pub struct MfaStatus {
     required: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TotpEnrollment {
     /// The shared secret, base32, for manual entry.
     secret: String,
@@ -76,13 +76,13 @@ pub struct TotpEnrollment {
     qr_svg: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RecoveryCodes {
     /// Shown once: each works once, in place of a TOTP code.
     recovery_codes: Vec<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SteppedUp {
     /// A new access token showing the verified second factor.
     access_token: String,
@@ -326,3 +326,12 @@ async fn step_up_session(
         expires_in,
     }))
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(
+    FactorAnswer,
+    CompleteSignIn,
+    TotpEnrollment,
+    RecoveryCodes,
+    SteppedUp
+);

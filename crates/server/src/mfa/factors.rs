@@ -9,7 +9,6 @@ use crate::clock::now;
 use crate::{ApiError, AppState};
 
 /// What a user presents as a second factor.
-#[derive(Debug)]
 pub enum Answer {
     Code(String),
     RecoveryCode(String),
@@ -23,7 +22,6 @@ pub enum Verified {
 }
 
 /// A started enrollment: what the authenticator app needs.
-#[derive(Debug)]
 pub struct Enrollment {
     pub secret: zeroize::Zeroizing<String>,
     pub otpauth_uri: String,
@@ -172,3 +170,6 @@ fn not_enrolling() -> ApiError {
         detail: "no TOTP enrollment is pending; start one with POST /api/v1/me/mfa/totp".into(),
     }
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(Answer, Enrollment);

@@ -38,12 +38,19 @@ async fn export_me(
     export::audit_start(&state, &context, &who).await?;
     let (lines, mut receiver) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
-        if let Err(err) = export::write(&state, &context, &who, &user, &lines).await {
-            tracing::error!(error = %err, "a data export failed part-way");
-            // The client sees a broken stream rather than a complete-looking export.
-            let _ = lines
-                .send(Err(std::io::Error::other("export failed")))
-                .await;
+        match export::write(&state, &context, &who, &user, &lines).await {
+            Ok(()) => {}
+            // The client closed the connection: nothing is wrong on this side.
+            Err(export::ExportError::Gone) => {
+                tracing::info!("a data export was abandoned by the client")
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "a data export failed part-way");
+                // The client sees a broken stream rather than a complete-looking export.
+                let _ = lines
+                    .send(Err(std::io::Error::other("export failed")))
+                    .await;
+            }
         }
     });
     let stream = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));

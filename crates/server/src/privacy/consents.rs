@@ -17,7 +17,7 @@ use crate::http::RequestContext;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Consents {
     /// The caller's FHIR Consent resources, current versions.
     #[schema(value_type = Vec<Object>)]
@@ -141,3 +141,6 @@ pub(super) async fn withdraw_consent(
     crate::audit::record(&state.audit, crate::audit::about(event, "Consent", &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(Consents);

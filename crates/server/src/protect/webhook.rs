@@ -20,11 +20,11 @@ const BATCH: u32 = 50;
 /// Back-off doubles from one second up to an hour between attempts.
 const MAX_BACKOFF_SECS: u64 = 3_600;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookConfig {
     pub url: String,
     /// Shared with the receiver to check `X-Medvault-Signature`.
-    pub secret: Option<String>,
+    pub secret: Option<crate::redact::SecretText>,
     pub timeout: Duration,
 }
 
@@ -39,7 +39,10 @@ impl Webhook {
     pub fn new(config: WebhookConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
             client: reqwest::Client::builder().timeout(config.timeout).build()?,
-            signer: config.secret.as_deref().map(SharedSecretSigner::new),
+            signer: config
+                .secret
+                .as_ref()
+                .map(|secret| SharedSecretSigner::new(secret.expose())),
             url: config.url,
         })
     }
@@ -130,3 +133,6 @@ async fn send(webhook: &Webhook, id: &str, payload: &str) -> bool {
         }
     }
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(WebhookConfig);

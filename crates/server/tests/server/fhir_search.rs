@@ -192,6 +192,12 @@ async fn searches_page_with_next_links_until_every_match_is_seen() {
     assert_eq!(sorted(seen), sorted(created));
 }
 
+/// A search naming more values than one request may ask for.
+static MANY_IDS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let ids: Vec<String> = (0..101).map(|n| n.to_string()).collect();
+    format!("/fhir/Patient?_id={}", ids.join(","))
+});
+
 #[tokio::test]
 async fn what_is_not_supported_is_refused_never_ignored() {
     let clinic = Clinic::start(&[]).await;
@@ -215,6 +221,7 @@ async fn what_is_not_supported_is_refused_never_ignored() {
         ("/fhir/Observation?code:text=glucose", 400, ":text"),
         ("/fhir/Patient?_format=xml", 415, "JSON"),
         ("/fhir/Specimen", 404, "does not store"),
+        (&*MANY_IDS, 400, "at most 100 values"),
     ] {
         let answer = clinic.get(query, &clinic.doctor).await;
         assert_eq!(answer.status, status, "{query}: {}", answer.body);

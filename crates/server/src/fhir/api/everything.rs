@@ -7,7 +7,7 @@ use medvault_domain::PatientId;
 use super::{accessor, only_format, FhirResult, Params};
 use crate::fhir::gate::Caller;
 use crate::fhir::render::{self, fhir_json};
-use crate::fhir::search::MAX_COUNT;
+use crate::fhir::search::{self, MAX_COUNT};
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
 use crate::identity::Principal;
@@ -35,13 +35,7 @@ pub(super) async fn everything(
     for (key, value) in params {
         match key.as_str() {
             "_count" => {
-                count = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| {
-                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
-                    })?;
+                count = search::criteria::parse_count(&value)?;
             }
             "_cursor" => {
                 after = Some(

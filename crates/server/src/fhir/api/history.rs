@@ -10,7 +10,7 @@ use crate::fhir::dates::{self, Form};
 use crate::fhir::gate::access::Accessor;
 use crate::fhir::gate::Caller;
 use crate::fhir::render::{self, fhir_json};
-use crate::fhir::search::{self, MAX_COUNT};
+use crate::fhir::search;
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
 use crate::identity::Principal;
@@ -69,13 +69,7 @@ async fn history(
     for (key, value) in params {
         match key.as_str() {
             "_count" => {
-                query.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| {
-                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
-                    })?;
+                query.limit = search::criteria::parse_count(&value)?;
             }
             "_since" => {
                 let since = dates::parse(&value, Form::Search).ok_or_else(|| {

@@ -38,7 +38,6 @@ pub struct Gate {
 
 /// A record as the gate hands it out: its plaintext envelope and, unless it is a
 /// deletion, its decrypted body.
-#[derive(Debug)]
 pub struct Opened {
     pub record: RecordVersion,
     pub resource: Option<Value>,
@@ -52,7 +51,6 @@ pub struct Page {
 }
 
 /// A new version ready to be sealed and stored.
-#[derive(Debug)]
 pub struct PendingWrite {
     pub resource_type: ResourceType,
     pub id: FhirId,
@@ -331,3 +329,6 @@ fn key_error(err: KeyError) -> OperationOutcome {
         }
     }
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(Opened, PendingWrite);

@@ -49,14 +49,14 @@ pub enum Prefix {
     Le,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CodeQuery {
     /// `None`: any system; `Some(None)`: no system (`|code`).
     system: Option<Option<String>>,
     code: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Test {
     Codes(Vec<CodeQuery>),
     Strings { values: Vec<String>, exact: bool },
@@ -64,14 +64,14 @@ enum Test {
     Date(Prefix, DateRange),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Criterion {
     param: &'static Param,
     test: Test,
 }
 
 /// A parsed search on one type.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Search {
     pub resource_type: ResourceType,
     criteria: Vec<Criterion>,
@@ -84,6 +84,19 @@ pub struct Search {
     pub echo: Vec<(String, String)>,
 }
 
+/// Values one search may name at most, across its parameters: every value becomes a bound
+/// statement parameter and index probe, so this bounds the work one request can ask for.
+pub const MAX_VALUES: usize = 100;
+
+/// `_count`: a page size from 1 to [`MAX_COUNT`].
+pub fn parse_count(value: &str) -> Result<u32, OperationOutcome> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_COUNT).contains(n))
+        .ok_or_else(|| OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}")))
+}
+
 fn refuse(message: impl Into<String>) -> OperationOutcome {
     OperationOutcome::not_supported(message)
 }
@@ -92,6 +105,12 @@ pub fn parse(
     resource_type: ResourceType,
     pairs: Vec<(String, String)>,
 ) -> Result<Search, OperationOutcome> {
+    let values: usize = pairs.iter().map(|(_, v)| v.split(',').count()).sum();
+    if values > MAX_VALUES {
+        return Err(OperationOutcome::invalid(format!(
+            "a search names at most {MAX_VALUES} values"
+        )));
+    }
     let mut search = Search {
         resource_type,
         criteria: Vec::new(),
@@ -112,13 +131,7 @@ pub fn parse(
         }
         match (name, modifier) {
             ("_count", None) => {
-                search.count = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| {
-                        OperationOutcome::invalid(format!("_count is 1 to {MAX_COUNT}"))
-                    })?;
+                search.count = parse_count(&value)?;
             }
             ("_cursor", None) => {
                 let cursor =
@@ -476,3 +489,6 @@ fn split(value: &str) -> Vec<String> {
     }
     out
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(CodeQuery, Test, Criterion, Search);

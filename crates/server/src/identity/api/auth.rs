@@ -37,13 +37,13 @@ pub struct LoginRequest {
     challenge_solution: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     /// Always `Bearer`.
@@ -62,7 +62,7 @@ pub enum LoginResponse {
     SecondFactor(MfaRequired),
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct MfaRequired {
     /// Always true.
     mfa_required: bool,
@@ -201,3 +201,6 @@ async fn logout(
     sessions::end_session(&state, &context, &principal, principal.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// Bodies, codes and tokens: never in Debug output.
+crate::redact::redacted_debug!(RefreshRequest, TokenResponse, MfaRequired);
