@@ -11,6 +11,7 @@ use medvault_domain::{MasterKeyId, PatientId, WrappedDataKey};
 use zeroize::Zeroizing;
 
 use crate::envelope;
+use crate::key_share::KeyShare;
 use crate::master_key::{MasterKey, KEY_LEN};
 use crate::CryptoError;
 
@@ -41,10 +42,17 @@ impl DataKey {
         envelope::open(&self.bytes, context, sealed)
     }
 
-    pub fn wrap(&self, master: &MasterKey, patient: PatientId) -> WrappedDataKey {
+    /// Wraps this key under the KEK, or for a patient under the KEK and their erasable
+    /// [`KeyShare`] (system compartments have none).
+    pub fn wrap(
+        &self,
+        master: &MasterKey,
+        patient: PatientId,
+        share: Option<&KeyShare>,
+    ) -> WrappedDataKey {
         let master_key_id = master.id();
         let sealed = envelope::seal(
-            master.key_bytes(),
+            &wrapping_key(master, share),
             &wrap_context(patient, &master_key_id),
             self.bytes.as_ref(),
         );
@@ -55,12 +63,16 @@ impl DataKey {
         }
     }
 
-    pub fn unwrap(master: &MasterKey, wrapped: &WrappedDataKey) -> Result<Self, CryptoError> {
+    pub fn unwrap(
+        master: &MasterKey,
+        wrapped: &WrappedDataKey,
+        share: Option<&KeyShare>,
+    ) -> Result<Self, CryptoError> {
         if wrapped.master_key_id != master.id() {
             return Err(CryptoError::Decrypt);
         }
         let opened = envelope::open(
-            master.key_bytes(),
+            &wrapping_key(master, share),
             &wrap_context(wrapped.patient, &wrapped.master_key_id),
             &wrapped.sealed,
         )?;
@@ -74,13 +86,21 @@ impl DataKey {
     }
 }
 
+fn wrapping_key(master: &MasterKey, share: Option<&KeyShare>) -> Zeroizing<[u8; KEY_LEN]> {
+    match share {
+        Some(share) => share.wrapping_key(master),
+        None => Zeroizing::new(*master.key_bytes()),
+    }
+}
+
 /// Re-wraps a data key under a new master key without touching any data the DEK encrypts.
 pub fn rewrap(
     wrapped: &WrappedDataKey,
     from: &MasterKey,
     to: &MasterKey,
+    share: Option<&KeyShare>,
 ) -> Result<WrappedDataKey, CryptoError> {
-    Ok(DataKey::unwrap(from, wrapped)?.wrap(to, wrapped.patient))
+    Ok(DataKey::unwrap(from, wrapped, share)?.wrap(to, wrapped.patient, share))
 }
 
 fn wrap_context(patient: PatientId, master_key_id: &MasterKeyId) -> Vec<u8> {
@@ -104,7 +124,7 @@ mod tests {
         let dek = DataKey::generate();
         let sealed = dek.seal(b"Observation/1/1", b"glucose 5.4 mmol/L");
 
-        let unwrapped = DataKey::unwrap(&master, &dek.wrap(&master, patient)).unwrap();
+        let unwrapped = DataKey::unwrap(&master, &dek.wrap(&master, patient, None), None).unwrap();
         let opened = unwrapped.open(b"Observation/1/1", &sealed).unwrap();
         assert_eq!(opened.as_slice(), b"glucose 5.4 mmol/L");
     }
@@ -112,20 +132,20 @@ mod tests {
     #[test]
     fn a_wrapped_key_moved_to_another_patient_does_not_unwrap() {
         let master = MasterKey::generate();
-        let mut wrapped = DataKey::generate().wrap(&master, PatientId::new());
+        let mut wrapped = DataKey::generate().wrap(&master, PatientId::new(), None);
         wrapped.patient = PatientId::new();
         assert_eq!(
-            DataKey::unwrap(&master, &wrapped).err(),
+            DataKey::unwrap(&master, &wrapped, None).err(),
             Some(CryptoError::Decrypt)
         );
     }
 
     #[test]
     fn a_wrapped_key_does_not_unwrap_under_another_master_key() {
-        let wrapped = DataKey::generate().wrap(&MasterKey::generate(), PatientId::new());
+        let wrapped = DataKey::generate().wrap(&MasterKey::generate(), PatientId::new(), None);
         let other = MasterKey::generate();
         assert_eq!(
-            DataKey::unwrap(&other, &wrapped).err(),
+            DataKey::unwrap(&other, &wrapped, None).err(),
             Some(CryptoError::Decrypt)
         );
         // Claiming the other key's id does not help: the id is bound into the wrap.
@@ -134,7 +154,7 @@ mod tests {
             ..wrapped
         };
         assert_eq!(
-            DataKey::unwrap(&other, &relabelled).err(),
+            DataKey::unwrap(&other, &relabelled, None).err(),
             Some(CryptoError::Decrypt)
         );
     }
@@ -146,14 +166,28 @@ mod tests {
         let dek = DataKey::generate();
         let sealed = dek.seal(b"ctx", b"record");
 
-        let rewrapped = rewrap(&dek.wrap(&old, patient), &old, &new).unwrap();
+        let share = KeyShare::generate();
+        let wrapped = dek.wrap(&old, patient, Some(&share));
+        let rewrapped = rewrap(&wrapped, &old, &new, Some(&share)).unwrap();
         assert_eq!(rewrapped.master_key_id, new.id());
-        assert!(DataKey::unwrap(&old, &rewrapped).is_err());
-        let opened = DataKey::unwrap(&new, &rewrapped)
+        assert!(DataKey::unwrap(&old, &rewrapped, Some(&share)).is_err());
+        let opened = DataKey::unwrap(&new, &rewrapped, Some(&share))
             .unwrap()
             .open(b"ctx", &sealed)
             .unwrap();
         assert_eq!(opened.as_slice(), b"record");
+    }
+
+    #[test]
+    fn a_key_wrapped_with_a_share_needs_that_share() {
+        let master = MasterKey::generate();
+        let patient = PatientId::new();
+        let share = KeyShare::generate();
+        let wrapped = DataKey::generate().wrap(&master, patient, Some(&share));
+        assert!(DataKey::unwrap(&master, &wrapped, Some(&share)).is_ok());
+        // The KEK alone, or with another share, opens nothing: this is crypto-shredding.
+        assert!(DataKey::unwrap(&master, &wrapped, None).is_err());
+        assert!(DataKey::unwrap(&master, &wrapped, Some(&KeyShare::generate())).is_err());
     }
 
     #[test]
@@ -171,7 +205,7 @@ mod tests {
         let master = MasterKey::generate();
         let dek = DataKey::generate();
         assert_eq!(format!("{dek:?}"), "DataKey(<redacted>)");
-        let wrapped = format!("{:?}", dek.wrap(&master, PatientId::new()));
+        let wrapped = format!("{:?}", dek.wrap(&master, PatientId::new(), None));
         assert!(wrapped.contains("sealed_len"));
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{PatientId, Role, SessionId, UnixMillis, UserId};
+use crate::{Role, SessionId, UnixMillis, UserId};
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +285,13 @@ pub struct AuditedResource {
     pub id: String,
 }
 
+/// How the trail names a patient: a pseudonym keyed by the patient's erasable key share
+/// (`medvault_crypto::KeyShare::audit_subject`), never their id. Erasure destroys the key,
+/// and the trail's entries about them stay verifiable but no longer link to them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AuditSubject(pub String);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: UnixMillis,
@@ -292,7 +299,8 @@ pub struct AuditEvent {
     pub action: AuditAction,
     pub outcome: Outcome,
     pub resource: Option<AuditedResource>,
-    pub patient: Option<PatientId>,
+    /// The patient the event concerns, as their audit subject.
+    pub patient: Option<AuditSubject>,
     pub purpose: Option<PurposeOfUse>,
     pub session: Option<SessionId>,
     pub source_ip: Option<String>,

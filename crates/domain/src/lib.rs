@@ -9,7 +9,9 @@ pub mod identity;
 pub mod ids;
 pub mod keys;
 
-pub use audit::{Actor, AuditAction, AuditEvent, AuditedResource, Outcome, PurposeOfUse};
+pub use audit::{
+    Actor, AuditAction, AuditEvent, AuditSubject, AuditedResource, Outcome, PurposeOfUse,
+};
 pub use fhir::{Compartment, FhirId, ResourceType};
 pub use identity::{DisplayName, Email, Role, Roles, Session, UnixMillis, User, UserStatus};
 pub use ids::{IdError, PatientId, SessionId, UserId};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use medvault_crypto::MasterKey;
 use medvault_domain::{
-    Actor, AuditAction, AuditEvent, Outcome, PatientId, Role, SessionId, UserId,
+    Actor, AuditAction, AuditEvent, AuditSubject, Outcome, Role, SessionId, UserId,
 };
 use medvault_server::audit::{verify, AuditConfig, AuditTrail};
 use medvault_store::Store;
@@ -29,7 +29,7 @@ fn event(n: usize) -> AuditEvent {
         action: AuditAction::LoginSuccess,
         outcome: Outcome::Success,
         resource: None,
-        patient: Some(PatientId::new()),
+        patient: Some(AuditSubject(format!("{n:032x}"))),
         purpose: None,
         session: Some(SessionId::new()),
         source_ip: Some("127.0.0.1".into()),

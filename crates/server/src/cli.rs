@@ -45,6 +45,18 @@ pub struct Cli {
     )]
     pub database_url: Option<String>,
 
+    /// PostgreSQL URL of the key vault, which holds the per-patient key shares erasure
+    /// destroys. Give it a database whose backups expire quickly, so an erasure reaches
+    /// every backup of the records. Defaults to the records database; with SQLite the
+    /// vault is always <data-dir>/keyvault.db.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDVAULT_KEY_VAULT_URL",
+        hide_env_values = true
+    )]
+    pub key_vault_url: Option<String>,
+
     /// Append-only file of signed audit checkpoints, kept apart from the database.
     /// Defaults to <data-dir>/audit-checkpoints.jsonl.
     #[arg(long, global = true, env = "MEDVAULT_AUDIT_CHECKPOINT_FILE")]
@@ -449,7 +461,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> CliResult {
-    let database = Database::resolve(&cli.data_dir, cli.database_url.as_deref())?;
+    let database = Database::resolve(
+        &cli.data_dir,
+        cli.database_url.as_deref(),
+        cli.key_vault_url.as_deref(),
+    )?;
     let checkpoint_file = cli.checkpoint_file();
     let retention = cli.audit_retention;
     match cli.command {
@@ -574,14 +590,15 @@ fn run(cli: Cli) -> CliResult {
             Ok::<(), CliError>(())
         })?,
         Command::Privacy(PrivacyCommand::Report(ref args)) => runtime()?.block_on(async {
-            let (store, master) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+            let (stores, master) =
+                crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
             let provider = crate::keyring::provider(&cli.data_dir).describe();
             let facts = crate::privacy::report::facts(
-                store.as_ref(),
+                stores.records.as_ref(),
                 format!("master key {} ({provider})", master.id()),
             )
             .await;
-            store.close().await;
+            stores.close().await;
             let breach_table = cli
                 .data_dir
                 .join(crate::protect::breached::FILE_NAME)
@@ -594,26 +611,26 @@ fn run(cli: Cli) -> CliResult {
             Ok::<(), CliError>(())
         })?,
         Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {
-            let (store, _) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
+            let (stores, _) = crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let exported =
-                crate::audit::cli::export(store.as_ref(), &since, &format, &mut out).await;
-            store.close().await;
+                crate::audit::cli::export(stores.records.as_ref(), &since, &format, &mut out).await;
+            stores.close().await;
             exported.map(|_| ()).map_err(CliError::from)
         })?,
         Command::Audit(AuditCommand::Verify { from }) => {
             let outcome = runtime()?.block_on(async {
-                let (store, master) =
+                let (stores, master) =
                     crate::storage::open_and_unseal(&cli.data_dir, &database).await?;
                 let outcome = crate::audit::cli::run(
-                    store.clone(),
+                    stores.records.clone(),
                     &master,
                     &checkpoint_file,
                     from,
                     retention,
                 )
                 .await;
-                store.close().await;
+                stores.close().await;
                 outcome.map_err(CliError::from)
             })?;
             match outcome {

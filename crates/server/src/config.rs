@@ -8,25 +8,73 @@ use std::time::Duration;
 
 use crate::app::HttpLimits;
 
-/// Where the data lives. `Postgres` holds a URL that may embed a password, so its
-/// `Debug` names only the scheme.
+/// Where the data lives. `Postgres` holds URLs that may embed a password, so its `Debug`
+/// names only the scheme.
 #[derive(Clone)]
 pub enum Database {
-    /// The embedded default: `<data-dir>/medvault.db`.
+    /// The embedded default: `<data-dir>/medvault.db`, and the key vault beside it in
+    /// `<data-dir>/keyvault.db`.
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres {
+        url: String,
+        /// The key vault's own database; `None` keeps the vault in the records database.
+        key_vault: Option<String>,
+    },
+}
+
+/// Where the key vault lives (see `medvault_store::KeyShareStore`).
+pub enum KeyVault<'a> {
+    Sqlite(PathBuf),
+    Postgres(&'a str),
+    /// The records database itself.
+    Shared,
+}
+
+impl fmt::Debug for KeyVault<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(_) => f.write_str("Postgres(<redacted url>)"),
+            Self::Shared => f.write_str("Shared"),
+        }
+    }
 }
 
 impl Database {
     pub const SQLITE_FILE: &'static str = "medvault.db";
+    pub const KEY_VAULT_FILE: &'static str = "keyvault.db";
 
-    pub fn resolve(data_dir: &std::path::Path, url: Option<&str>) -> Result<Self, ConfigError> {
-        match url {
-            None => Ok(Self::Sqlite(data_dir.join(Self::SQLITE_FILE))),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Self::Postgres(url.to_owned()))
-            }
-            Some(_) => Err(ConfigError::DatabaseScheme),
+    pub fn resolve(
+        data_dir: &std::path::Path,
+        url: Option<&str>,
+        key_vault: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let postgres =
+            |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+        match (url, key_vault) {
+            (None, None) => Ok(Self::Sqlite(data_dir.join(Self::SQLITE_FILE))),
+            (None, Some(_)) => Err(ConfigError::KeyVaultWithoutPostgres),
+            (Some(url), vault) if postgres(url) => match vault {
+                Some(vault) if !postgres(vault) => Err(ConfigError::DatabaseScheme),
+                _ => Ok(Self::Postgres {
+                    url: url.to_owned(),
+                    key_vault: vault.filter(|v| *v != url).map(str::to_owned),
+                }),
+            },
+            (Some(_), _) => Err(ConfigError::DatabaseScheme),
+        }
+    }
+
+    pub fn key_vault(&self) -> KeyVault<'_> {
+        match self {
+            Self::Sqlite(path) => KeyVault::Sqlite(path.with_file_name(Self::KEY_VAULT_FILE)),
+            Self::Postgres {
+                key_vault: Some(url),
+                ..
+            } => KeyVault::Postgres(url),
+            Self::Postgres {
+                key_vault: None, ..
+            } => KeyVault::Shared,
         }
     }
 }
@@ -35,7 +83,15 @@ impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
-            Self::Postgres(_) => f.write_str("Postgres(<redacted url>)"),
+            Self::Postgres { key_vault, .. } => write!(
+                f,
+                "Postgres(<redacted url>, key vault {})",
+                if key_vault.is_some() {
+                    "apart"
+                } else {
+                    "shared"
+                }
+            ),
         }
     }
 }
@@ -130,8 +186,12 @@ pub enum ConfigError {
          --tls-key, or listen on 127.0.0.1"
     )]
     PlainHttpOnNetwork(SocketAddr),
-    #[error("--database-url must start with postgres:// (omit it to use the embedded SQLite)")]
+    #[error("--database-url must start with postgres:// (omit it to use the embedded SQLite); so must --key-vault-url")]
     DatabaseScheme,
+    #[error(
+        "--key-vault-url needs --database-url: with SQLite the key vault is <data-dir>/keyvault.db"
+    )]
+    KeyVaultWithoutPostgres,
     #[error("--public-url must be an absolute http:// or https:// URL without a query")]
     PublicUrl,
 }
@@ -155,8 +215,37 @@ mod tests {
 
     #[test]
     fn database_debug_never_shows_the_url() {
-        let db = Database::Postgres("postgres://u:s3cret@db/medvault".into());
-        assert!(!format!("{db:?}").contains("s3cret"));
+        let db = Database::resolve(
+            std::path::Path::new("."),
+            Some("postgres://u:s3cret@db/medvault"),
+            Some("postgres://u:v4ult@db/keys"),
+        )
+        .unwrap();
+        let shown = format!("{db:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("v4ult"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_key_vault_is_apart_from_the_records_unless_told_otherwise() {
+        let dir = std::path::Path::new("/data");
+        let sqlite = Database::resolve(dir, None, None).unwrap();
+        assert!(matches!(sqlite.key_vault(), KeyVault::Sqlite(p) if p == dir.join("keyvault.db")));
+        let shared = Database::resolve(dir, Some("postgres://db/a"), None).unwrap();
+        assert!(matches!(shared.key_vault(), KeyVault::Shared));
+        let same =
+            Database::resolve(dir, Some("postgres://db/a"), Some("postgres://db/a")).unwrap();
+        assert!(matches!(same.key_vault(), KeyVault::Shared));
+        let apart =
+            Database::resolve(dir, Some("postgres://db/a"), Some("postgres://db/k")).unwrap();
+        assert!(matches!(
+            apart.key_vault(),
+            KeyVault::Postgres("postgres://db/k")
+        ));
+        assert!(Database::resolve(dir, None, Some("postgres://db/k")).is_err());
+        assert!(Database::resolve(dir, Some("postgres://db/a"), Some("mysql://k")).is_err());
     }
 
     #[test]

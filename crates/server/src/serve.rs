@@ -46,7 +46,8 @@ pub enum ServeError {
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     config.check_transport()?;
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
-    let (store, master_key) = storage::open_and_unseal(&config.data_dir, &config.database).await?;
+    let (stores, master_key) = storage::open_and_unseal(&config.data_dir, &config.database).await?;
+    let store = stores.records.clone();
     let master_key_id = master_key.id();
     let challenge_signer = medvault_crypto::mac::MessageSigner::new(
         &master_key,
@@ -66,14 +67,14 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         {
             Ok(trail) => Arc::new(trail),
             Err(err) => {
-                store.close().await;
+                stores.close().await;
                 return Err(err.into());
             }
         };
     let identity_config = config.identity_for(&public_url);
     let master_key = Arc::new(master_key);
     let fhir = match crate::fhir::Fhir::start(
-        store.clone(),
+        &stores,
         master_key.clone(),
         trail.clone(),
         &public_url,
@@ -84,7 +85,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         Ok(fhir) => Arc::new(fhir),
         Err(err) => {
             trail.close().await;
-            store.close().await;
+            stores.close().await;
             return Err(ServeError::Records(err));
         }
     };
@@ -92,7 +93,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         Ok(identity) => Arc::new(identity),
         Err(err) => {
             trail.close().await;
-            store.close().await;
+            stores.close().await;
             return Err(err.into());
         }
     };
@@ -119,7 +120,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
                 Ok(shared) => crate::protect::Limits::Shared(shared),
                 Err(err) => {
                     trail.close().await;
-                    store.close().await;
+                    stores.close().await;
                     return Err(ServeError::Redis(err));
                 }
             }
@@ -135,7 +136,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         Some(Ok(webhook)) => Some(Arc::new(webhook)),
         Some(Err(err)) => {
             trail.close().await;
-            store.close().await;
+            stores.close().await;
             return Err(ServeError::Webhook(err));
         }
     };
@@ -162,7 +163,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             Ok(logins) => print_demo_logins(&logins),
             Err(err) => {
                 trail.close().await;
-                store.close().await;
+                stores.close().await;
                 return Err(ServeError::Demo(err));
             }
         }
@@ -230,7 +231,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
     // Flush the trail and checkpoint its head, so the file records where it ended.
     trail.close().await;
-    store.close().await;
+    stores.close().await;
     served.map_err(ServeError::Serve)?;
     tracing::info!("shutdown complete");
     Ok(())

@@ -41,6 +41,11 @@ const MIGRATIONS: migrations::Embedded = &[
         include_str!("../migrations/0008_password_change.sql"),
     ),
     (9, "outbox", include_str!("../migrations/0009_outbox.sql")),
+    (
+        10,
+        "erasure",
+        include_str!("../migrations/0010_erasure.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -12,8 +12,10 @@ use crate::{
     RefreshTokenRecord, Rotation, SigningKeyRecord, SigningKeyState, Store, StoreError, UserFilter,
 };
 
+mod erasure;
 mod mfa;
 mod records;
+pub use erasure::*;
 pub use mfa::*;
 pub use records::*;
 
@@ -79,6 +81,9 @@ macro_rules! conformance_tests {
             a_session_records_its_second_factor,
             a_password_change_can_be_required_and_cleared,
             the_outbox_leases_messages_and_retries_until_delivered,
+            key_shares_round_trip_resolve_subjects_and_are_destroyed,
+            a_legal_hold_blocks_erasure_until_released,
+            completing_an_erasure_deletes_that_patients_rows_only,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -779,7 +784,7 @@ fn audit_event(n: i64) -> AuditEvent {
             kind: "User".into(),
             id: format!("u{n}"),
         }),
-        patient: Some(PatientId::new()),
+        patient: Some(medvault_domain::AuditSubject(format!("subject-{n}"))),
         purpose: Some(medvault_domain::PurposeOfUse::Treatment),
         session: Some(SessionId::new()),
         source_ip: Some("192.0.2.7".into()),
@@ -989,7 +994,7 @@ pub async fn audit_search_filters_and_pages(store: &dyn Store) {
     );
 
     let patient = crate::AuditFilter {
-        patient: events[2].patient.map(|p| p.to_string()),
+        patient: events[2].patient.as_ref().map(|p| p.0.clone()),
         ..all.clone()
     };
     assert_eq!(

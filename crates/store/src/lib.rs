@@ -4,6 +4,7 @@
 //! prove it by running the [`conformance`] suite. Services depend only on these traits.
 
 mod audit;
+mod erasure;
 mod error;
 mod keys;
 mod meta;
@@ -23,6 +24,7 @@ pub mod sql;
 pub use audit::{
     AuditCheckpoint, AuditFilter, AuditKeyRecord, AuditLink, AuditStore, ChainHasher, ChainedEntry,
 };
+pub use erasure::{ErasedRows, ErasureStore, KeyShareRecord, KeyShareStore, LegalHold};
 pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
@@ -50,6 +52,8 @@ pub trait Store:
     + RecordStore
     + MfaStore
     + OutboxStore
+    + KeyShareStore
+    + ErasureStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -72,7 +72,9 @@ async fn access_log(
         }));
     };
     let filter = AuditFilter {
-        patient: Some(patient.to_string()),
+        patient: Some(
+            super::subjects::search_value(state.fhir.gate.keys(), &patient.to_string()).await?,
+        ),
         ..AuditFilter::default()
     };
     let found = state

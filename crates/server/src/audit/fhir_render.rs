@@ -1,7 +1,9 @@
 //! One chained entry as a FHIR R4 AuditEvent, with codes from the DICOM and HL7 value sets
 //! the AuditEvent resource binds (http://hl7.org/fhir/R4/auditevent.html).
 
-use medvault_domain::{Actor, AuditAction, Outcome, PurposeOfUse};
+use std::collections::HashMap;
+
+use medvault_domain::{Actor, AuditAction, Outcome, PatientId, PurposeOfUse};
 use medvault_store::ChainedEntry;
 use serde_json::{json, Value};
 
@@ -9,6 +11,8 @@ const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
 const RESTFUL: &str = "http://hl7.org/fhir/restful-interaction";
 const MEDVAULT_ACTION: &str = "urn:medvault:audit-action";
+/// The identifier system of audit subjects whose patient can no longer be named.
+const SUBJECT: &str = "urn:medvault:audit-subject";
 
 fn coding(system: &str, code: &str, display: &str) -> Value {
     json!({"system": system, "code": code, "display": display})
@@ -101,7 +105,9 @@ fn agent(actor: &Actor, ip: Option<&str>) -> Value {
     agent
 }
 
-pub fn render(entry: &ChainedEntry) -> Value {
+/// `patients` maps audit subjects back to patients (see `super::subjects::resolve`); a
+/// subject it lacks belongs to an erased patient and is shown as the pseudonym it is.
+pub fn render(entry: &ChainedEntry, patients: &HashMap<String, PatientId>) -> Value {
     let event = &entry.event;
     let (kind, standard_subtype) = classify(event.action);
     let mut subtype: Vec<Value> = standard_subtype.into_iter().collect();
@@ -116,14 +122,24 @@ pub fn render(entry: &ChainedEntry) -> Value {
         Outcome::Error => "8",
     };
     let mut entities = Vec::new();
-    if let Some(patient) = event.patient {
+    let known = |subject: &str| patients.get(subject).map(PatientId::to_string);
+    if let Some(subject) = &event.patient {
+        let what = match known(&subject.0) {
+            Some(patient) => json!({"reference": format!("Patient/{patient}")}),
+            None => json!({"identifier": {"system": SUBJECT, "value": subject.0}}),
+        };
         entities.push(json!({
-            "what": {"reference": format!("Patient/{patient}")},
+            "what": what,
             "type": coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
         }));
     }
     if let Some(resource) = &event.resource {
-        entities.push(json!({"what": {"identifier": {"system": format!("urn:medvault:{}", resource.kind), "value": resource.id}}}));
+        // A Patient resource is recorded under its subject, like the patient.
+        let id = match resource.kind.as_str() {
+            "Patient" => known(&resource.id).unwrap_or_else(|| resource.id.clone()),
+            _ => resource.id.clone(),
+        };
+        entities.push(json!({"what": {"identifier": {"system": format!("urn:medvault:{}", resource.kind), "value": id}}}));
     }
     let mut resource = json!({
         "resourceType": "AuditEvent",

@@ -37,13 +37,18 @@ async fn search(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<impl IntoResponse, OperationOutcome> {
     principal?.require(Role::Auditor)?;
-    let search = Search::parse(&params)?;
+    let mut search = Search::parse(&params)?;
+    let keys = state.fhir.gate.keys();
+    if let Some(patient) = &search.filter.patient {
+        search.filter.patient = Some(super::subjects::search_value(keys, patient).await?);
+    }
     let entries = state
         .store
         .search_audit_entries(&search.filter, search.after, search.count + 1)
         .await?;
     let more = entries.len() > search.count as usize;
     let shown = &entries[..entries.len().min(search.count as usize)];
+    let patients = super::subjects::resolve(keys, shown).await?;
 
     let base = &state.identity.config.issuer;
     let self_url = format!("{base}/fhir/AuditEvent?{}", encode(&params));
@@ -65,7 +70,7 @@ async fn search(
         "link": links,
         "entry": shown.iter().map(|entry| json!({
             "fullUrl": format!("{base}/fhir/AuditEvent/{}", entry.seq),
-            "resource": render(entry),
+            "resource": render(entry, &patients),
             "search": {"mode": "match"},
         })).collect::<Vec<Value>>(),
     });

@@ -8,6 +8,7 @@ pub mod cli;
 mod fhir_render;
 pub mod fhir_search;
 pub mod retention;
+pub mod subjects;
 pub mod trail;
 pub mod verify;
 

@@ -18,7 +18,6 @@ pub mod search;
 use std::sync::Arc;
 
 use medvault_crypto::MasterKey;
-use medvault_store::Store;
 
 pub use outcome::OperationOutcome;
 
@@ -44,14 +43,14 @@ pub struct Fhir {
 
 impl Fhir {
     pub async fn start(
-        store: Arc<dyn Store>,
+        stores: &crate::storage::Stores,
         master: Arc<MasterKey>,
         audit: Arc<AuditTrail>,
         public_url: &str,
         config: &FhirConfig,
     ) -> Result<Self, KeyError> {
         Ok(Self {
-            gate: Gate::start(store, master, audit, config.key_cache_size).await?,
+            gate: Gate::start(stores, master, audit, config.key_cache_size).await?,
             base: format!("{}/fhir", public_url.trim_end_matches('/')),
         })
     }

@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 
 use medvault_crypto::audit_chain::CheckpointKey;
 use medvault_crypto::jwt::SigningKey;
-use medvault_crypto::{rewrap, FileKeyProvider, KeyProvider, KeyProviderError, MasterKey};
+use medvault_crypto::{
+    rewrap, FileKeyProvider, KeyProvider, KeyProviderError, KeyShare, MasterKey,
+};
 use medvault_domain::{AuditAction, AuditedResource, MasterKeyId, PatientId};
-use medvault_store::{OpenError, Store, StoreError};
+use medvault_store::{OpenError, StoreError};
 
 use crate::audit::{AuditConfig, AuditTrail};
 use crate::config::Database;
+use crate::fhir::gate::keys::has_share;
 
 /// Where the file provider keeps the next key while a rotation is under way.
 pub const NEXT_FILE: &str = "master.key.next";
@@ -119,20 +122,20 @@ pub async fn run(
     crate::storage::ensure_data_dir(data_dir)
         .map_err(|e| RotateError::DataDir(data_dir.display().to_string(), e))?;
     let keys = keys(data_dir)?;
-    let store = crate::storage::open(database).await?;
-    let result = rotate(store.as_ref(), &keys, audit, store.clone()).await;
-    store.close().await;
+    let stores = crate::storage::Stores::open(database).await?;
+    let result = rotate(&stores, &keys, audit).await;
+    stores.close().await;
     let rotated = result?;
     install(&keys)?;
     Ok(rotated)
 }
 
 async fn rotate(
-    store: &dyn Store,
+    stores: &crate::storage::Stores,
     keys: &Keys,
     audit: AuditConfig,
-    shared: std::sync::Arc<dyn Store>,
 ) -> Result<Rotated, RotateError> {
+    let (store, shared) = (stores.records.as_ref(), stores.records.clone());
     let (current, next) = (&keys.current, &keys.next);
     let recorded = store.master_key_id().await?;
     let mut rotated = Rotated {
@@ -169,7 +172,7 @@ async fn rotate(
         trail.close().await;
         return Err(RotateError::AuditUnavailable);
     }
-    let moved = move_everything(store, current, next, &mut rotated).await;
+    let moved = move_everything(stores, current, next, &mut rotated).await;
     trail.close().await;
     moved?;
     store
@@ -179,18 +182,35 @@ async fn rotate(
 }
 
 async fn move_everything(
-    store: &dyn Store,
+    stores: &crate::storage::Stores,
     current: &MasterKey,
     next: &MasterKey,
     rotated: &mut Rotated,
 ) -> Result<(), RotateError> {
+    let store = stores.records.as_ref();
     loop {
         let batch = store.data_keys_wrapped_by(&current.id(), BATCH).await?;
         if batch.is_empty() {
             break;
         }
         for wrapped in batch {
-            let moved = rewrap(&wrapped, current, next)
+            let share = match has_share(wrapped.patient) {
+                // The reserved slots (system, index root) are wrapped by the KEK alone.
+                false => None,
+                true => match stores.vault.key_share(wrapped.patient).await {
+                    Ok(record) => Some(
+                        KeyShare::from_bytes(&record.share)
+                            .map_err(|_| RotateError::Unwrap(wrapped.patient))?,
+                    ),
+                    // The share is gone: an erasure is under way, and the key opens nothing.
+                    Err(StoreError::NotFound) => {
+                        store.destroy_data_key(wrapped.patient).await?;
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                },
+            };
+            let moved = rewrap(&wrapped, current, next, share.as_ref())
                 .map_err(|_| RotateError::Unwrap(wrapped.patient))?;
             match store.rewrap_data_key(&current.id(), &moved).await {
                 // Another run moved it meanwhile: nothing to do.

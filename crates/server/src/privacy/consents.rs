@@ -137,7 +137,7 @@ pub(super) async fn withdraw_consent(
         AuditAction::ConsentChange,
         Outcome::Success,
     );
-    event.patient = who.patient;
+    event.patient = crate::audit::subjects::of(state.fhir.gate.keys(), who.patient).await?;
     crate::audit::record(&state.audit, crate::audit::about(event, "Consent", &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,7 +62,7 @@ pub async fn audit_start(
         roles: who.roles.clone(),
     };
     let mut event = crate::audit::event(context, actor, AuditAction::Export, Outcome::Success);
-    event.patient = who.patient;
+    event.patient = crate::audit::subjects::of(state.fhir.gate.keys(), who.patient).await?;
     let event = crate::audit::about(
         crate::audit::with_session(event, who.session_id),
         "User",
@@ -125,8 +125,12 @@ pub async fn write(
                 _ => break,
             }
         }
+        let subject =
+            crate::audit::subjects::search_value(state.fhir.gate.keys(), &patient.to_string())
+                .await
+                .map_err(ExportError::Api)?;
         let filter = AuditFilter {
-            patient: Some(patient.to_string()),
+            patient: Some(subject),
             ..AuditFilter::default()
         };
         let mut names = std::collections::HashMap::new();

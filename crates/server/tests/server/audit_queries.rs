@@ -212,7 +212,8 @@ async fn record_accesses(realm: &Realm, accesses: &[(&str, &str, medvault_domain
                 kind: "Observation".into(),
                 id: "obs-1".into(),
             }),
-            patient: Some(patient.parse().unwrap()),
+            // Entries written before audit subjects named patients by their ids.
+            patient: Some(medvault_domain::AuditSubject(patient.to_string())),
             purpose: Some(*purpose),
             session: None,
             source_ip: Some("10.1.2.3".into()),

@@ -6,7 +6,7 @@ use medvault_domain::{
 
 use crate::{HistoryQuery, RecordQuery, RecordVersion, RecordWrite, Store, StoreError};
 
-fn version(
+pub(super) fn version(
     resource_type: ResourceType,
     id: &FhirId,
     version: u64,
@@ -24,7 +24,7 @@ fn version(
     }
 }
 
-fn create(record: RecordVersion, tokens: &[&[u8]]) -> RecordWrite {
+pub(super) fn create(record: RecordVersion, tokens: &[&[u8]]) -> RecordWrite {
     RecordWrite {
         record,
         expected_version: None,
@@ -39,7 +39,7 @@ fn update(record: RecordVersion, expected: u64, tokens: &[&[u8]]) -> RecordWrite
     }
 }
 
-fn query(resource_type: ResourceType) -> RecordQuery {
+pub(super) fn query(resource_type: ResourceType) -> RecordQuery {
     RecordQuery {
         resource_type: Some(resource_type),
         limit: 100,

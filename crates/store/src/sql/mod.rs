@@ -9,6 +9,7 @@
 pub mod rows;
 
 mod audit;
+mod erasure;
 mod identity;
 mod keys;
 mod mfa;
@@ -31,6 +32,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_records!($store);
         $crate::__impl_sql_mfa!($store);
         $crate::__impl_sql_outbox!($store);
+        $crate::__impl_sql_erasure!($store);
     };
 }
 

@@ -258,7 +258,7 @@ pub fn audit_columns(event: &AuditEvent) -> AuditColumns {
         outcome: event.outcome.code(),
         resource_kind: event.resource.as_ref().map(|r| r.kind.clone()),
         resource_id: event.resource.as_ref().map(|r| r.id.clone()),
-        patient_id: event.patient.map(|p| p.to_string()),
+        patient_id: event.patient.as_ref().map(|s| s.0.clone()),
         purpose: event.purpose.map(PurposeOfUse::code),
         session_id: event.session.map(|s| s.to_string()),
         source_ip: event.source_ip.clone(),
@@ -314,7 +314,7 @@ pub fn audit_entry(row: AuditRow) -> Result<ChainedEntry, StoreError> {
         action: AuditAction::from_code(&action).ok_or_else(|| corrupt("audit"))?,
         outcome: Outcome::from_code(&outcome).ok_or_else(|| corrupt("audit"))?,
         resource,
-        patient: parse_opt(patient, "audit")?,
+        patient: patient.map(medvault_domain::AuditSubject),
         purpose: purpose
             .map(|p| PurposeOfUse::from_code(&p).ok_or_else(|| corrupt("audit")))
             .transpose()?,
@@ -342,5 +342,29 @@ pub fn checkpoint(row: CheckpointRow) -> Result<AuditCheckpoint, StoreError> {
         at: UnixMillis(at),
         key_id,
         signature,
+    })
+}
+
+pub type KeyShareRow = (String, Vec<u8>, String, i64);
+
+pub fn key_share(row: KeyShareRow) -> Result<crate::KeyShareRecord, StoreError> {
+    let (patient, share, subject, created_at) = row;
+    Ok(crate::KeyShareRecord {
+        patient: parse(&patient, "key share")?,
+        share: zeroize::Zeroizing::new(share),
+        subject,
+        created_at: UnixMillis(created_at),
+    })
+}
+
+pub type LegalHoldRow = (String, String, String, i64);
+
+pub fn legal_hold(row: LegalHoldRow) -> Result<crate::LegalHold, StoreError> {
+    let (patient, reason, placed_by, placed_at) = row;
+    Ok(crate::LegalHold {
+        patient: parse(&patient, "legal hold")?,
+        reason,
+        placed_by: parse(&placed_by, "legal hold")?,
+        placed_at: UnixMillis(placed_at),
     })
 }

@@ -18,34 +18,41 @@ impl Gate {
         caller: Caller<'_>,
         writes: Vec<PendingWrite>,
     ) -> Result<(), OperationOutcome> {
-        let mut events = Vec::with_capacity(writes.len());
         for w in &writes {
             self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment)
                 .await?;
-            let action = match (&w.resource, w.expected_version) {
-                (None, _) => AuditAction::FhirDelete,
-                (Some(_), None) => AuditAction::FhirCreate,
-                (Some(_), Some(_)) => AuditAction::FhirUpdate,
-            };
-            events.push(self.event(
-                caller,
-                action,
-                Outcome::Success,
-                Some((w.resource_type, &w.id)),
-                w.compartment.patient(),
-            ));
         }
-        // A new Patient brings its data key; records written alongside it use that key,
-        // wherever they stand in the batch.
+        // A new Patient brings its key share (in the key vault, first, so the events below
+        // can name the patient) and its data key; records written alongside it use that
+        // key, wherever they stand in the batch.
         let mut new_keys = Vec::new();
         let mut fresh = Vec::new();
         for w in &writes {
             if w.resource_type == ResourceType::Patient && w.expected_version.is_none() {
                 let slot = w.compartment.key_slot();
-                let (key, wrapped) = self.keys.generate(slot);
+                let share = self.keys.ensure_share(slot).await.map_err(key_error)?;
+                let (key, wrapped) = self.keys.generate(slot, Some(&share));
                 new_keys.push(wrapped);
                 fresh.push((slot, key));
             }
+        }
+        let mut events = Vec::with_capacity(writes.len());
+        for w in &writes {
+            let action = match (&w.resource, w.expected_version) {
+                (None, _) => AuditAction::FhirDelete,
+                (Some(_), None) => AuditAction::FhirCreate,
+                (Some(_), Some(_)) => AuditAction::FhirUpdate,
+            };
+            let event = self
+                .event(
+                    caller,
+                    action,
+                    Outcome::Success,
+                    Some((w.resource_type, &w.id)),
+                    w.compartment.patient(),
+                )
+                .await?;
+            events.push(event);
         }
         let mut stored = Vec::with_capacity(writes.len());
         for w in writes {

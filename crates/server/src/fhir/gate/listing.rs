@@ -198,13 +198,15 @@ impl Gate {
             .store
             .compartment_versions(compartment, after, limit)
             .await?;
-        let event = self.event(
-            caller,
-            AuditAction::Export,
-            medvault_domain::Outcome::Success,
-            None,
-            Some(patient),
-        );
+        let event = self
+            .event(
+                caller,
+                AuditAction::Export,
+                medvault_domain::Outcome::Success,
+                None,
+                Some(patient),
+            )
+            .await?;
         self.record(vec![event]).await?;
         let mut opened = Vec::with_capacity(records.len());
         for record in records {

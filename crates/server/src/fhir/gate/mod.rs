@@ -72,12 +72,13 @@ pub struct Caller<'a> {
 
 impl Gate {
     pub async fn start(
-        store: Arc<dyn Store>,
+        stores: &crate::storage::Stores,
         master: Arc<MasterKey>,
         audit: Arc<AuditTrail>,
         cache_capacity: usize,
     ) -> Result<Self, KeyError> {
-        let keys = DataKeys::new(store.clone(), master, cache_capacity);
+        let store = stores.records.clone();
+        let keys = DataKeys::new(store.clone(), stores.vault.clone(), master, cache_capacity);
         keys.ensure_system_key().await?;
         let index = keys.index_key().await?;
         Ok(Self {
@@ -110,13 +111,15 @@ impl Gate {
                     Access::Read => AuditAction::FhirRead,
                     Access::Write => AuditAction::FhirUpdate,
                 };
-                let event = self.event(
-                    caller,
-                    action,
-                    Outcome::Denied,
-                    Some((resource_type, id)),
-                    compartment.patient(),
-                );
+                let event = self
+                    .event(
+                        caller,
+                        action,
+                        Outcome::Denied,
+                        Some((resource_type, id)),
+                        compartment.patient(),
+                    )
+                    .await?;
                 self.record(vec![event]).await?;
                 Err(refused(refusal))
             }
@@ -138,13 +141,15 @@ impl Gate {
             .map_err(not_found)?;
         self.authorize(caller, Access::Read, resource_type, id, record.compartment)
             .await?;
-        let event = self.event(
-            caller,
-            AuditAction::FhirRead,
-            Outcome::Success,
-            Some((resource_type, id)),
-            record.compartment.patient(),
-        );
+        let event = self
+            .event(
+                caller,
+                AuditAction::FhirRead,
+                Outcome::Success,
+                Some((resource_type, id)),
+                record.compartment.patient(),
+            )
+            .await?;
         self.record(vec![event]).await?;
         self.open(caller, record).await
     }
@@ -181,10 +186,13 @@ impl Gate {
             .collect();
         let patients: BTreeSet<Option<PatientId>> =
             records.iter().map(|r| r.compartment.patient()).collect();
-        let events = patients
-            .into_iter()
-            .map(|p| self.event(caller, action, Outcome::Success, None, p))
-            .collect();
+        let mut events = Vec::with_capacity(patients.len());
+        for patient in patients {
+            events.push(
+                self.event(caller, action, Outcome::Success, None, patient)
+                    .await?,
+            );
+        }
         self.record(events).await?;
         let mut opened = Vec::with_capacity(records.len());
         for record in records {
@@ -216,13 +224,15 @@ impl Gate {
             // A body that does not open under its own envelope was altered or moved.
             tracing::error!(resource_type = %record.resource_type, id = %record.id, version = record.version,
                 "a stored record failed its integrity check");
-            let event = self.event(
-                caller,
-                AuditAction::FhirRead,
-                Outcome::Error,
-                Some((record.resource_type, &record.id)),
-                record.compartment.patient(),
-            );
+            let event = self
+                .event(
+                    caller,
+                    AuditAction::FhirRead,
+                    Outcome::Error,
+                    Some((record.resource_type, &record.id)),
+                    record.compartment.patient(),
+                )
+                .await?;
             self.record(vec![event]).await?;
             return Err(OperationOutcome::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -236,14 +246,20 @@ impl Gate {
         })
     }
 
-    fn event(
+    /// An event of `caller`'s about a record. The patient is named by their audit subject,
+    /// and so is a Patient resource (its id is the patient's).
+    async fn event(
         &self,
         caller: Caller<'_>,
         action: AuditAction,
         outcome: Outcome,
         resource: Option<(ResourceType, &FhirId)>,
         patient: Option<PatientId>,
-    ) -> AuditEvent {
+    ) -> Result<AuditEvent, OperationOutcome> {
+        let subject = match patient {
+            Some(patient) => self.keys.subject(patient).await.map_err(key_error)?,
+            None => None,
+        };
         let actor = Actor::User {
             id: caller.who.user_id,
             roles: caller.who.roles.clone(),
@@ -253,11 +269,21 @@ impl Gate {
             caller.who.session_id,
         );
         if let Some((t, id)) = resource {
-            event = crate::audit::about(event, t.as_str(), id);
+            event = match (&subject, t) {
+                (Some(subject), ResourceType::Patient) => {
+                    crate::audit::about(event, t.as_str(), &subject.0)
+                }
+                _ => crate::audit::about(event, t.as_str(), id),
+            };
         }
-        event.patient = patient;
+        event.patient = subject;
         event.purpose = Some(PurposeOfUse::Treatment);
-        event
+        Ok(event)
+    }
+
+    /// The patients' audit subjects and key shares, for the erasure and export services.
+    pub fn keys(&self) -> &DataKeys {
+        &self.keys
     }
 
     /// Fails closed: no plaintext is produced when the trail cannot be written.
@@ -318,6 +344,11 @@ fn key_error(err: KeyError) -> OperationOutcome {
                 "the record's key has been destroyed",
             )
         }
+        KeyError::Erased => OperationOutcome::new(
+            StatusCode::GONE,
+            "deleted",
+            "the patient's records were erased",
+        ),
         KeyError::Store(other) => other.into(),
         KeyError::Unwrap => {
             tracing::error!("a data key failed to unwrap under the master key");

@@ -1,0 +1,160 @@
+//! Conformance cases for [`KeyShareStore`](crate::KeyShareStore) and
+//! [`ErasureStore`](crate::ErasureStore).
+
+use medvault_domain::{Compartment, FhirId, PatientId, ResourceType, Role, UnixMillis};
+
+use super::records::{create, query, version};
+use crate::{ErasedRows, KeyShareRecord, LegalHold, Store, StoreError};
+
+fn share(patient: PatientId, subject: &str) -> KeyShareRecord {
+    KeyShareRecord {
+        patient,
+        share: zeroize::Zeroizing::new(vec![9; 32]),
+        subject: subject.to_owned(),
+        created_at: super::T0,
+    }
+}
+
+pub async fn key_shares_round_trip_resolve_subjects_and_are_destroyed(store: &dyn Store) {
+    let (a, b) = (PatientId::new(), PatientId::new());
+    store
+        .insert_key_share(&share(a, "subject-a"))
+        .await
+        .expect("a");
+    store
+        .insert_key_share(&share(b, "subject-b"))
+        .await
+        .expect("b");
+    let again = store.insert_key_share(&share(a, "subject-a2")).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+
+    let read = store.key_share(a).await.expect("read");
+    assert_eq!(
+        (read.share.to_vec(), read.subject),
+        (vec![9; 32], "subject-a".to_owned())
+    );
+    let found = store
+        .patients_by_subject(&["subject-b".into(), "nobody".into(), "subject-a".into()])
+        .await
+        .expect("resolve");
+    assert_eq!(
+        found,
+        vec![("subject-b".into(), b), ("subject-a".into(), a)]
+    );
+
+    store.destroy_key_share(a).await.expect("destroy");
+    store
+        .destroy_key_share(a)
+        .await
+        .expect("destroying twice is fine");
+    assert!(matches!(
+        store.key_share(a).await,
+        Err(StoreError::NotFound)
+    ));
+    let found = store
+        .patients_by_subject(&["subject-a".into()])
+        .await
+        .expect("resolve");
+    assert!(found.is_empty(), "an erased subject resolves to nobody");
+    assert!(store.key_share(b).await.is_ok(), "other shares survive");
+}
+
+pub async fn a_legal_hold_blocks_erasure_until_released(store: &dyn Store) {
+    let admin = super::user("holds@example.org", &[Role::Admin]);
+    store.insert_user(&admin, None).await.expect("admin");
+    let patient = PatientId::new();
+    let hold = LegalHold {
+        patient,
+        reason: "litigation".into(),
+        placed_by: admin.id,
+        placed_at: UnixMillis(5),
+    };
+    store.place_legal_hold(&hold).await.expect("hold");
+    let replaced = LegalHold {
+        reason: "litigation, case 2".into(),
+        ..hold.clone()
+    };
+    store.place_legal_hold(&replaced).await.expect("replace");
+    assert_eq!(
+        store.legal_hold(patient).await.expect("read"),
+        Some(replaced.clone())
+    );
+    assert_eq!(store.legal_holds().await.expect("list"), vec![replaced]);
+
+    let blocked = store.begin_erasure(patient, UnixMillis(6)).await;
+    assert!(matches!(blocked, Err(StoreError::Conflict)), "{blocked:?}");
+    assert!(store.pending_erasures().await.expect("pending").is_empty());
+
+    store.release_legal_hold(patient).await.expect("release");
+    let twice = store.release_legal_hold(patient).await;
+    assert!(matches!(twice, Err(StoreError::NotFound)), "{twice:?}");
+    store
+        .begin_erasure(patient, UnixMillis(7))
+        .await
+        .expect("begin");
+    store
+        .begin_erasure(patient, UnixMillis(8))
+        .await
+        .expect("begin again resumes");
+    assert_eq!(
+        store.pending_erasures().await.expect("pending"),
+        vec![patient]
+    );
+}
+
+pub async fn completing_an_erasure_deletes_that_patients_rows_only(store: &dyn Store) {
+    let (erased, kept) = (PatientId::new(), PatientId::new());
+    let mut writes = Vec::new();
+    for (patient, name) in [(erased, "e"), (kept, "k")] {
+        let compartment = Compartment::Patient(patient);
+        let id: FhirId = format!("{name}-obs").parse().expect("id");
+        writes.push(create(
+            version(ResourceType::Observation, &id, 1, compartment, 1),
+            &[b"code-1"],
+        ));
+        let mut user = super::user(&format!("{name}@example.org"), &[Role::Patient]);
+        user.patient_id = Some(patient);
+        store.insert_user(&user, None).await.expect("user");
+    }
+    let keys = [erased, kept].map(|p| super::wrapped(p, &super::master_key_id(1), 1));
+    store.write_records(&keys, &writes).await.expect("write");
+
+    let unqueued = store.complete_erasure(erased).await;
+    assert!(
+        matches!(unqueued, Err(StoreError::NotFound)),
+        "{unqueued:?}"
+    );
+    store
+        .begin_erasure(erased, UnixMillis(1))
+        .await
+        .expect("begin");
+    let rows = store.complete_erasure(erased).await.expect("complete");
+    assert_eq!(
+        rows,
+        ErasedRows {
+            resources: 1,
+            versions: 1,
+            users: 1
+        }
+    );
+    assert!(store.pending_erasures().await.expect("pending").is_empty());
+    assert!(matches!(
+        store.data_key(erased).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .user_by_email(&"e@example.org".parse().expect("email"))
+        .await
+        .is_err());
+    let left = store
+        .find_records(&query(ResourceType::Observation))
+        .await
+        .expect("find");
+    let left: Vec<_> = left.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(left, ["k-obs"]);
+    assert!(store.data_key(kept).await.is_ok());
+    assert!(store
+        .user_by_email(&"k@example.org".parse().expect("email"))
+        .await
+        .is_ok());
+}

@@ -1,0 +1,100 @@
+//! Erasure (GDPR Art. 17) by crypto-shredding: the key vault's per-patient key shares, and
+//! the records database's legal holds and erasure queue.
+
+use medvault_domain::{PatientId, UnixMillis, UserId};
+use zeroize::Zeroizing;
+
+use crate::StoreError;
+
+/// A patient's erasable key share as the key vault stores it (see
+/// `medvault_crypto::KeyShare`), with the audit subject it keys.
+pub struct KeyShareRecord {
+    pub patient: PatientId,
+    pub share: Zeroizing<Vec<u8>>,
+    pub subject: String,
+    pub created_at: UnixMillis,
+}
+
+impl std::fmt::Debug for KeyShareRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyShareRecord")
+            .field("patient", &self.patient)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key vault: kept apart from the records database (its own file on SQLite), so that
+/// destroying a share reaches every backup of the records.
+#[async_trait::async_trait]
+pub trait KeyShareStore {
+    /// [`StoreError::Conflict`] when the patient has a share already.
+    async fn insert_key_share(&self, share: &KeyShareRecord) -> Result<(), StoreError>;
+
+    /// [`StoreError::NotFound`] when the patient has none: never had one, or was erased.
+    async fn key_share(&self, patient: PatientId) -> Result<KeyShareRecord, StoreError>;
+
+    /// The patients behind those of `subjects` whose shares still exist.
+    async fn patients_by_subject(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<(String, PatientId)>, StoreError>;
+
+    /// Destroys the share; succeeds when there is none (erasure resumes idempotently).
+    async fn destroy_key_share(&self, patient: PatientId) -> Result<(), StoreError>;
+}
+
+/// A hold that keeps a patient's records from erasure (GDPR Art. 17(3): retention duties
+/// under medical-records law can outrank the right to erasure).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LegalHold {
+    pub patient: PatientId,
+    /// Free text from an administrator: stored, never written to the audit trail or logs.
+    pub reason: String,
+    pub placed_by: UserId,
+    pub placed_at: UnixMillis,
+}
+
+impl std::fmt::Debug for LegalHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegalHold")
+            .field("patient", &self.patient)
+            .field("placed_by", &self.placed_by)
+            .field("placed_at", &self.placed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What completing an erasure deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErasedRows {
+    pub resources: u64,
+    pub versions: u64,
+    pub users: u64,
+}
+
+#[async_trait::async_trait]
+pub trait ErasureStore {
+    /// Places a hold, or replaces the reason of the one in place.
+    async fn place_legal_hold(&self, hold: &LegalHold) -> Result<(), StoreError>;
+
+    /// [`StoreError::NotFound`] when there is no hold.
+    async fn release_legal_hold(&self, patient: PatientId) -> Result<(), StoreError>;
+
+    async fn legal_hold(&self, patient: PatientId) -> Result<Option<LegalHold>, StoreError>;
+
+    /// Every hold in place, oldest first.
+    async fn legal_holds(&self) -> Result<Vec<LegalHold>, StoreError>;
+
+    /// Queues the patient's erasure unless a legal hold is in place, in one statement, so
+    /// a hold placed concurrently is never overtaken. [`StoreError::Conflict`] when held;
+    /// succeeds when the erasure is queued already.
+    async fn begin_erasure(&self, patient: PatientId, at: UnixMillis) -> Result<(), StoreError>;
+
+    /// Erasures begun and not completed (e.g. interrupted by a crash), oldest first.
+    async fn pending_erasures(&self) -> Result<Vec<PatientId>, StoreError>;
+
+    /// In one transaction: deletes the patient's records (every version and search token),
+    /// their wrapped data key, the users linked to them (with their sessions, tokens and
+    /// factors), and the queue entry. [`StoreError::NotFound`] when none was begun.
+    async fn complete_erasure(&self, patient: PatientId) -> Result<ErasedRows, StoreError>;
+}

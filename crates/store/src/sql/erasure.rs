@@ -1,0 +1,216 @@
+//! `KeyShareStore` and `ErasureStore` statements.
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_sql_erasure {
+    ($store:ty) => {
+        #[$crate::sql::__async_trait]
+        impl $crate::KeyShareStore for $store {
+            async fn insert_key_share(
+                &self,
+                share: &$crate::KeyShareRecord,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO key_shares (patient_id, share, subject, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(share.patient.to_string())
+                .bind(share.share.as_slice())
+                .bind(&share.subject)
+                .bind(share.created_at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn key_share(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<$crate::KeyShareRecord, $crate::StoreError> {
+                let row: $crate::sql::rows::KeyShareRow = sqlx::query_as(
+                    "SELECT patient_id, share, subject, created_at FROM key_shares
+                      WHERE patient_id = $1",
+                )
+                .bind(patient.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+                $crate::sql::rows::key_share(row)
+            }
+
+            async fn patients_by_subject(
+                &self,
+                subjects: &[String],
+            ) -> Result<Vec<(String, medvault_domain::PatientId)>, $crate::StoreError> {
+                let mut found = Vec::with_capacity(subjects.len());
+                // One indexed lookup each: callers pass a page of audit entries at most.
+                for subject in subjects {
+                    let patient: Option<String> =
+                        sqlx::query_scalar("SELECT patient_id FROM key_shares WHERE subject = $1")
+                            .bind(subject)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    if let Some(patient) = patient {
+                        let patient = patient
+                            .parse()
+                            .map_err(|_| $crate::sql::rows::corrupt("key share"))?;
+                        found.push((subject.clone(), patient));
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn destroy_key_share(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query("DELETE FROM key_shares WHERE patient_id = $1")
+                    .bind(patient.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[$crate::sql::__async_trait]
+        impl $crate::ErasureStore for $store {
+            async fn place_legal_hold(
+                &self,
+                hold: &$crate::LegalHold,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO legal_holds (patient_id, reason, placed_by, placed_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (patient_id) DO UPDATE
+                        SET reason = excluded.reason, placed_by = excluded.placed_by,
+                            placed_at = excluded.placed_at",
+                )
+                .bind(hold.patient.to_string())
+                .bind(&hold.reason)
+                .bind(hold.placed_by.to_string())
+                .bind(hold.placed_at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn release_legal_hold(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<(), $crate::StoreError> {
+                let deleted = sqlx::query("DELETE FROM legal_holds WHERE patient_id = $1")
+                    .bind(patient.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                $crate::sql::one_row(deleted.rows_affected())
+            }
+
+            async fn legal_hold(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<Option<$crate::LegalHold>, $crate::StoreError> {
+                let row: Option<$crate::sql::rows::LegalHoldRow> = sqlx::query_as(
+                    "SELECT patient_id, reason, placed_by, placed_at FROM legal_holds
+                      WHERE patient_id = $1",
+                )
+                .bind(patient.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::sql::rows::legal_hold).transpose()
+            }
+
+            async fn legal_holds(&self) -> Result<Vec<$crate::LegalHold>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::rows::LegalHoldRow> = sqlx::query_as(
+                    "SELECT patient_id, reason, placed_by, placed_at FROM legal_holds
+                      ORDER BY placed_at, patient_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::sql::rows::legal_hold).collect()
+            }
+
+            async fn begin_erasure(
+                &self,
+                patient: medvault_domain::PatientId,
+                at: medvault_domain::UnixMillis,
+            ) -> Result<(), $crate::StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO erasures (patient_id, requested_at)
+                     SELECT $1, $2
+                      WHERE NOT EXISTS (SELECT 1 FROM legal_holds WHERE patient_id = $1)
+                     ON CONFLICT (patient_id) DO NOTHING",
+                )
+                .bind(patient.to_string())
+                .bind(at.0)
+                .execute(&self.pool)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(());
+                }
+                let queued: Option<i64> =
+                    sqlx::query_scalar("SELECT requested_at FROM erasures WHERE patient_id = $1")
+                        .bind(patient.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match queued {
+                    Some(_) => Ok(()),
+                    None => Err($crate::StoreError::Conflict),
+                }
+            }
+
+            async fn pending_erasures(
+                &self,
+            ) -> Result<Vec<medvault_domain::PatientId>, $crate::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT patient_id FROM erasures ORDER BY requested_at, patient_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| $crate::sql::rows::corrupt("erasure")))
+                    .collect()
+            }
+
+            async fn complete_erasure(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<$crate::ErasedRows, $crate::StoreError> {
+                let patient = patient.to_string();
+                let mut tx = self.pool.begin().await?;
+                let queued = sqlx::query("DELETE FROM erasures WHERE patient_id = $1")
+                    .bind(&patient)
+                    .execute(&mut *tx)
+                    .await?;
+                $crate::sql::one_row(queued.rows_affected())?;
+                sqlx::query(
+                    "DELETE FROM fhir_tokens WHERE (resource_type, id) IN
+                        (SELECT resource_type, id FROM fhir_resources WHERE patient_id = $1)",
+                )
+                .bind(&patient)
+                .execute(&mut *tx)
+                .await?;
+                let versions = sqlx::query("DELETE FROM fhir_versions WHERE patient_id = $1")
+                    .bind(&patient)
+                    .execute(&mut *tx)
+                    .await?;
+                let resources = sqlx::query("DELETE FROM fhir_resources WHERE patient_id = $1")
+                    .bind(&patient)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM data_keys WHERE patient_id = $1")
+                    .bind(&patient)
+                    .execute(&mut *tx)
+                    .await?;
+                let users = sqlx::query("DELETE FROM users WHERE patient_id = $1")
+                    .bind(&patient)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::ErasedRows {
+                    resources: resources.rows_affected(),
+                    versions: versions.rows_affected(),
+                    users: users.rows_affected(),
+                })
+            }
+        }
+    };
+}
