@@ -96,10 +96,14 @@ pub enum AuditAction {
     MfaStepUp,
     #[serde(rename = "security.mfa_removed")]
     SecurityMfaRemoved,
+    #[serde(rename = "privacy.legal_hold")]
+    LegalHoldPlace,
+    #[serde(rename = "privacy.legal_hold_release")]
+    LegalHoldRelease,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 36] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -134,6 +138,8 @@ impl AuditAction {
         Self::MfaRecoveryCodesRegenerated,
         Self::MfaStepUp,
         Self::SecurityMfaRemoved,
+        Self::LegalHoldPlace,
+        Self::LegalHoldRelease,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -176,6 +182,8 @@ impl AuditAction {
             Self::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
             Self::MfaStepUp => "mfa.step_up",
             Self::SecurityMfaRemoved => "security.mfa_removed",
+            Self::LegalHoldPlace => "privacy.legal_hold",
+            Self::LegalHoldRelease => "privacy.legal_hold_release",
         }
     }
 
@@ -191,7 +199,9 @@ impl AuditAction {
             | Self::ConsentChange
             | Self::UserUnlock
             | Self::MfaEnroll
-            | Self::MfaRecoveryCodesRegenerated => 'U',
+            | Self::MfaRecoveryCodesRegenerated
+            | Self::LegalHoldPlace
+            | Self::LegalHoldRelease => 'U',
             Self::UserDelete
             | Self::FhirDelete
             | Self::Erase

@@ -132,6 +132,14 @@ pub enum PrivacyCommand {
     /// database and the live configuration (it reads the same flags and MEDVAULT_*
     /// variables as `serve`).
     Report(Box<ServeArgs>),
+    /// Erase a patient (GDPR Art. 17) by crypto-shredding: destroys their key share, then
+    /// deletes their records and account. Refused while a legal hold is in place. Servers
+    /// may keep running.
+    Erase {
+        /// The Patient id.
+        #[arg(long)]
+        patient: medvault_domain::PatientId,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,6 +616,13 @@ fn run(cli: Cli) -> CliResult {
                 "{}",
                 crate::privacy::report::render(args, &kept, breach_table, &facts?)
             );
+            Ok::<(), CliError>(())
+        })?,
+        Command::Privacy(PrivacyCommand::Erase { patient }) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let erased = crate::privacy::erasure::erase_at_cli(&operator, patient).await;
+            operator.close().await;
+            println!("{}", erased?);
             Ok::<(), CliError>(())
         })?,
         Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {

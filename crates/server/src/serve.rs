@@ -168,6 +168,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             }
         }
     }
+    resume_erasures(&state).await;
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
     let delivering = webhook.map(|webhook| {
@@ -306,5 +307,15 @@ fn print_demo_logins(logins: &[crate::fhir::demo::DemoLogin]) {
             login.email,
             login.password.expose()
         );
+    }
+}
+
+/// Finishes erasures a crash interrupted. A failure is logged, not fatal: the queue keeps
+/// them for the next start, and the records stay unreadable once the share is gone.
+async fn resume_erasures(state: &AppState) {
+    match crate::privacy::erasure::Eraser::of(state).resume().await {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(resumed, "finished interrupted erasures"),
+        Err(err) => tracing::error!(error = %err, "cannot finish interrupted erasures"),
     }
 }

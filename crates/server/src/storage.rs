@@ -99,7 +99,7 @@ pub struct Operator {
     pub data_dir: std::path::PathBuf,
     pub store: Arc<dyn Store>,
     pub vault: Arc<dyn Store>,
-    pub master: medvault_crypto::MasterKey,
+    pub master: Arc<medvault_crypto::MasterKey>,
     pub trail: crate::audit::AuditTrail,
 }
 
@@ -123,7 +123,7 @@ impl Operator {
                 data_dir: data_dir.to_owned(),
                 store: stores.records,
                 vault: stores.vault,
-                master,
+                master: Arc::new(master),
                 trail,
             }),
             Err(err) => {

@@ -1,4 +1,4 @@
-use medvault_domain::{Email, Role, User, UserId, UserStatus};
+use medvault_domain::{Email, PatientId, Role, User, UserId, UserStatus};
 
 use crate::StoreError;
 
@@ -8,6 +8,8 @@ pub struct UserFilter {
     pub email: Option<Email>,
     pub role: Option<Role>,
     pub status: Option<UserStatus>,
+    /// The user linked to this patient's record.
+    pub patient: Option<PatientId>,
 }
 
 #[async_trait::async_trait]

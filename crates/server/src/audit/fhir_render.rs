@@ -53,6 +53,9 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
         A::MfaSuccess | A::MfaFailure | A::MfaRecoveryCodeUsed | A::MfaStepUp => {
             (authentication, Some(coding(DCM, "110122", "Login")))
         }
+        A::LegalHoldPlace | A::LegalHoldRelease => {
+            (rest, Some(coding(RESTFUL, "update", "update")))
+        }
         A::MfaEnroll | A::MfaRemove | A::MfaRecoveryCodesRegenerated => (
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,

@@ -11,6 +11,7 @@ mod support;
 mod audit_queries;
 mod audit_trail;
 mod breached;
+mod erasure;
 mod errors;
 mod fhir_bundles;
 mod fhir_crud;

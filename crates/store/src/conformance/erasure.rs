@@ -119,6 +119,14 @@ pub async fn completing_an_erasure_deletes_that_patients_rows_only(store: &dyn S
     let keys = [erased, kept].map(|p| super::wrapped(p, &super::master_key_id(1), 1));
     store.write_records(&keys, &writes).await.expect("write");
 
+    let linked = crate::UserFilter {
+        patient: Some(erased),
+        ..crate::UserFilter::default()
+    };
+    let linked = store.list_users(&linked, None, 10).await.expect("list");
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].email.as_str(), "e@example.org");
+
     let unqueued = store.complete_erasure(erased).await;
     assert!(
         matches!(unqueued, Err(StoreError::NotFound)),

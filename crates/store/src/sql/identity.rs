@@ -160,7 +160,8 @@ macro_rules! __impl_sql_users {
                         AND ($2 IS NULL OR (' ' || roles || ' ') LIKE $2)
                         AND ($3 IS NULL OR status = $3)
                         AND ($4 IS NULL OR email > $4)
-                      ORDER BY email LIMIT $5",
+                        AND ($5 IS NULL OR patient_id = $5)
+                      ORDER BY email LIMIT $6",
                     $crate::sql::rows::USER_COLUMNS
                 );
                 let rows: Vec<$crate::sql::rows::UserRow> = sqlx::query_as(&sql)
@@ -168,6 +169,7 @@ macro_rules! __impl_sql_users {
                     .bind(filter.role.map(|r| format!("% {r} %")))
                     .bind(filter.status.map(|s| s.as_str()))
                     .bind(after.map(|e| e.as_str().to_owned()))
+                    .bind(filter.patient.map(|p| p.to_string()))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;

@@ -137,6 +137,7 @@ async fn list_users(
             .status
             .map(|s| s.parse::<UserStatus>().map_err(|_| invalid("status")))
             .transpose()?,
+        patient: None,
     };
     let after = query
         .after

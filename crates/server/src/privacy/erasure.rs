@@ -1,0 +1,191 @@
+//! Erasure (GDPR Art. 17) by crypto-shredding. In order:
+//!
+//! 1. the erasure is queued, unless a legal hold keeps the records (one statement, so a
+//!    hold placed meanwhile wins);
+//! 2. it is audited, under the patient's subject, before anything is destroyed;
+//! 3. the sessions of the patient's accounts are revoked;
+//! 4. the patient's key share is destroyed in the key vault: from here on their records
+//!    are unreadable everywhere, every backup included, and the trail's entries about them
+//!    no longer link to them;
+//! 5. their records, data key and accounts are deleted in one transaction.
+//!
+//! A crash after 1 leaves the erasure queued; [`Eraser::resume`] (run at start) finishes it.
+
+use std::time::Instant;
+
+use medvault_domain::{AuditAction, AuditEvent, AuditedResource, PatientId, SessionId};
+use medvault_store::{LegalHold, Store, StoreError, UserFilter};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::audit::AuditTrail;
+use crate::fhir::gate::keys::{DataKeys, KeyError};
+
+/// What it takes to erase: the records database, the keys (and through them the key
+/// vault), and the trail. Shared by the API and the CLI.
+#[derive(Debug, Clone, Copy)]
+pub struct Eraser<'a> {
+    pub store: &'a dyn Store,
+    pub keys: &'a DataKeys,
+    pub trail: &'a AuditTrail,
+}
+
+/// The outcome of an erasure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erased {
+    pub patient: String,
+    pub erased_at: String,
+    /// Resources deleted, and versions of them (every version is erased).
+    pub resources: u64,
+    pub versions: u64,
+    /// Accounts deleted (the patient's own login).
+    pub users: u64,
+    /// Milliseconds from the start until the records were unreadable everywhere.
+    pub unreadable_after_ms: u64,
+    /// Milliseconds until every row was deleted.
+    pub total_ms: u64,
+    #[serde(skip)]
+    pub ended_sessions: Vec<SessionId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("no such patient")]
+    NotFound,
+    #[error("a legal hold keeps the patient's records")]
+    Held(LegalHold),
+    #[error("the audit trail is unavailable; nothing was erased")]
+    AuditUnavailable,
+    #[error("the key vault or the database failed")]
+    Store(#[from] StoreError),
+    #[error("the key vault failed")]
+    Keys(#[from] KeyError),
+}
+
+impl<'a> Eraser<'a> {
+    /// The server's eraser.
+    pub fn of(state: &'a crate::AppState) -> Self {
+        Self {
+            store: state.store.as_ref(),
+            keys: state.fhir.gate.keys(),
+            trail: &state.audit,
+        }
+    }
+
+    /// Whether `patient` has anything to erase: a key share, a data key (rows restored
+    /// from a backup taken before their erasure), or an erasure under way.
+    pub async fn exists(&self, patient: PatientId) -> Result<bool, EraseError> {
+        if self.keys.share(patient).await?.is_some() {
+            return Ok(true);
+        }
+        match self.store.data_key(patient).await {
+            Ok(_) => return Ok(true),
+            Err(StoreError::NotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+        Ok(self.store.pending_erasures().await?.contains(&patient))
+    }
+
+    /// Erases `patient`. `event` says who asks, from where; it is recorded as `erase`.
+    pub async fn erase(&self, patient: PatientId, event: AuditEvent) -> Result<Erased, EraseError> {
+        let started = Instant::now();
+        if !self.exists(patient).await? {
+            return Err(EraseError::NotFound);
+        }
+        match self.store.begin_erasure(patient, crate::clock::now()).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return match self.store.legal_hold(patient).await? {
+                    Some(hold) => Err(EraseError::Held(hold)),
+                    // Released meanwhile: the caller may simply try again.
+                    None => Err(StoreError::Conflict.into()),
+                };
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let subject = self.keys.subject(patient).await?;
+        let mut event = AuditEvent {
+            action: AuditAction::Erase,
+            resource: subject.as_ref().map(|s| AuditedResource {
+                kind: "Patient".into(),
+                id: s.0.clone(),
+            }),
+            ..event
+        };
+        event.patient = subject;
+        self.trail
+            .append(event)
+            .await
+            .map_err(|_| EraseError::AuditUnavailable)?;
+        let ended_sessions = self.revoke_sessions(patient).await?;
+        self.keys.destroy(patient).await?;
+        let unreadable = started.elapsed();
+        let rows = self.store.complete_erasure(patient).await?;
+        Ok(Erased {
+            patient: patient.to_string(),
+            erased_at: crate::identity::api::views::rfc3339(crate::clock::now()),
+            resources: rows.resources,
+            versions: rows.versions,
+            users: rows.users,
+            unreadable_after_ms: millis(unreadable),
+            total_ms: millis(started.elapsed()),
+            ended_sessions,
+        })
+    }
+
+    /// Finishes erasures a crash interrupted. Returns how many.
+    pub async fn resume(&self) -> Result<usize, EraseError> {
+        let pending = self.store.pending_erasures().await?;
+        for &patient in &pending {
+            self.revoke_sessions(patient).await?;
+            self.keys.destroy(patient).await?;
+            self.store.complete_erasure(patient).await?;
+        }
+        Ok(pending.len())
+    }
+
+    /// Ends the sessions of the accounts linked to `patient`, so fleets learn of it too.
+    async fn revoke_sessions(&self, patient: PatientId) -> Result<Vec<SessionId>, StoreError> {
+        let filter = UserFilter {
+            patient: Some(patient),
+            ..UserFilter::default()
+        };
+        let mut ended = Vec::new();
+        for user in self.store.list_users(&filter, None, 10).await? {
+            ended.extend(
+                self.store
+                    .revoke_sessions_of(user.id, None, crate::clock::now())
+                    .await?,
+            );
+        }
+        Ok(ended)
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `medvault privacy erase --patient ID`: the operator's erasure, audited as the system's.
+pub async fn erase_at_cli(
+    operator: &crate::storage::Operator,
+    patient: PatientId,
+) -> Result<String, EraseError> {
+    let keys = DataKeys::new(
+        operator.store.clone(),
+        operator.vault.clone(),
+        operator.master.clone(),
+        16,
+    );
+    let eraser = Eraser {
+        store: operator.store.as_ref(),
+        keys: &keys,
+        trail: &operator.trail,
+    };
+    let event = crate::audit::system_event(AuditAction::Erase, None);
+    let erased = eraser.erase(patient, event).await?;
+    Ok(format!(
+        "erased patient {}: unreadable after {} ms; {} resources ({} versions) and {} accounts deleted",
+        erased.patient, erased.unreadable_after_ms, erased.resources, erased.versions, erased.users
+    ))
+}

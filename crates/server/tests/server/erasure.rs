@@ -1,0 +1,319 @@
+//! GDPR erasure by crypto-shredding: after it, nothing of the patient reads, their login
+//! fails, a backup of the database taken before it no longer decrypts, the audit trail
+//! still verifies and no longer names them; a legal hold blocks it.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::clinic::{Answer, Clinic};
+
+async fn delete_me(clinic: &Clinic, token: &str, confirm: &str) -> Answer {
+    let response = clinic
+        .realm
+        .client
+        .delete(clinic.realm.url("/api/v1/me"))
+        .bearer_auth(token)
+        .json(&json!({ "confirm": confirm }))
+        .send()
+        .await
+        .unwrap();
+    Clinic::answer(response).await
+}
+
+async fn admin_call(
+    clinic: &Clinic,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Answer {
+    let mut request = clinic
+        .realm
+        .client
+        .request(method, clinic.realm.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    Clinic::answer(request.send().await.unwrap()).await
+}
+
+/// Copies the records database aside with the server stopped (a consistent backup).
+fn back_up(clinic: &mut Clinic) -> std::path::PathBuf {
+    clinic.realm.stop();
+    let dir = clinic.realm.temp.path();
+    let backup = dir.join("backup-medvault.db");
+    std::fs::copy(dir.join("medvault.db"), &backup).unwrap();
+    backup
+}
+
+#[tokio::test]
+async fn an_erased_patient_is_gone_everywhere_even_from_backups_and_the_trail_still_verifies() {
+    let mut clinic = Clinic::start(&[]).await;
+    let ann = clinic
+        .patient("Annerased", "A", "1980-01-01", "female")
+        .await;
+    let bob = clinic.patient("Bobkept", "B", "1970-01-01", "male").await;
+    let ann_obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let bob_obs = clinic
+        .observation(&bob, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    clinic.patient_user("ann@example.org", &ann).await;
+    clinic.realm.add_user("auditor@example.org", &["auditor"]);
+
+    let backup = back_up(&mut clinic);
+    clinic.realm.restart().await;
+    // A restart binds a new port, which is part of the token issuer.
+    clinic.doctor = clinic.realm.tokens("doctor@example.org").await.0;
+    let (token, refresh) = clinic.realm.tokens("ann@example.org").await;
+    let auditor = clinic.realm.tokens("auditor@example.org").await.0;
+    let before = clinic
+        .get(&format!("/fhir/AuditEvent?patient={ann}"), &auditor)
+        .await;
+    assert_eq!(before.status, 200);
+    assert!(
+        !before.ids().is_empty(),
+        "the trail names Ann's accesses while she exists"
+    );
+
+    // The confirmation must be the caller's email.
+    let wrong = delete_me(&clinic, &token, "someone@example.org").await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    let erased = delete_me(&clinic, &token, "Ann@Example.org").await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(erased.body["patient"], ann.as_str());
+    assert_eq!(erased.body["resources"], 2, "{}", erased.body);
+    assert_eq!(erased.body["users"], 1);
+
+    // Nothing of Ann reads, lists or signs in any more; Bob is untouched.
+    for path in [
+        format!("/fhir/Patient/{ann}"),
+        format!("/fhir/Observation/{ann_obs}"),
+    ] {
+        let read = clinic.get(&path, &clinic.doctor).await;
+        assert!([404, 410].contains(&read.status), "{path}: {}", read.body);
+    }
+    let listed = clinic
+        .get("/fhir/Observation?code=2339-0", &clinic.doctor)
+        .await;
+    assert_eq!(listed.ids(), vec![bob_obs.clone()]);
+    let everything = clinic
+        .get(&format!("/fhir/Patient/{ann}/$everything"), &clinic.doctor)
+        .await;
+    assert!(everything.ids().is_empty(), "{}", everything.body);
+    assert_eq!(
+        clinic
+            .realm
+            .login("ann@example.org", crate::realm::PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        clinic.realm.me_status(&token).await,
+        401,
+        "her sessions are revoked"
+    );
+    assert_eq!(clinic.realm.refresh(&refresh).await.status(), 401);
+
+    // The trail keeps its entries, verifiable, but none names Ann or can be traced to her.
+    let erasure_events: Vec<_> = clinic
+        .realm
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e.action.code() == "erase")
+        .collect();
+    assert_eq!(erasure_events.len(), 1);
+    let events = serde_json::to_string(&clinic.realm.audit_events().await).unwrap();
+    assert!(!events.contains(&ann), "the trail never holds Ann's id");
+    let after = clinic
+        .get(&format!("/fhir/AuditEvent?patient={ann}"), &auditor)
+        .await;
+    assert!(after.ids().is_empty(), "{}", after.body);
+    let shown = clinic.get("/fhir/AuditEvent?subtype=erase", &auditor).await;
+    let entity = &shown.body["entry"][0]["resource"]["entity"][0]["what"];
+    assert_eq!(
+        entity["identifier"]["system"], "urn:medvault:audit-subject",
+        "{entity}"
+    );
+    let (ok, stdout, stderr) = clinic.realm.run_cli(&["audit", "verify"], "");
+    assert!(ok, "{stdout}{stderr}");
+
+    // A backup taken before the erasure still holds Ann's rows, and they no longer decrypt;
+    // Bob's, from the same backup, do.
+    clinic.realm.stop();
+    let dir = clinic.realm.temp.path().to_owned();
+    for stale in ["medvault.db-wal", "medvault.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(stale));
+    }
+    std::fs::copy(&backup, dir.join("medvault.db")).unwrap();
+    clinic.realm.restart().await;
+    let doctor = clinic.realm.tokens("doctor@example.org").await.0;
+    assert_eq!(
+        clinic
+            .realm
+            .login("ann@example.org", crate::realm::PASSWORD)
+            .await
+            .status(),
+        200,
+        "the backup holds her account too: restoring one brings back what erasure removed"
+    );
+    let restored = clinic
+        .get(&format!("/fhir/Observation/{ann_obs}"), &doctor)
+        .await;
+    assert_eq!(restored.status, 410, "{}", restored.body);
+    let kept = clinic
+        .get(&format!("/fhir/Observation/{bob_obs}"), &doctor)
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+}
+
+#[tokio::test]
+async fn a_legal_hold_blocks_erasure_until_an_admin_releases_it() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic.patient("Annheld", "A", "1980-01-01", "female").await;
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+    let admin = clinic.user("admin@example.org", "admin").await;
+    let hold_path = format!("/api/v1/admin/patients/{ann}/legal-hold");
+
+    let refused = admin_call(
+        &clinic,
+        Method::PUT,
+        &hold_path,
+        &clinic.doctor,
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    let empty = admin_call(
+        &clinic,
+        Method::PUT,
+        &hold_path,
+        &admin,
+        Some(json!({"reason": " "})),
+    )
+    .await;
+    assert_eq!(empty.status, 422);
+    let nobody = format!("/api/v1/admin/patients/{}/legal-hold", uuid::Uuid::new_v4());
+    let unknown = admin_call(
+        &clinic,
+        Method::PUT,
+        &nobody,
+        &admin,
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+
+    let placed = admin_call(
+        &clinic,
+        Method::PUT,
+        &hold_path,
+        &admin,
+        Some(json!({"reason": "malpractice claim 2026-17"})),
+    )
+    .await;
+    assert_eq!(placed.status, 200, "{}", placed.body);
+    let holds = admin_call(
+        &clinic,
+        Method::GET,
+        "/api/v1/admin/legal-holds",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(holds.body[0]["patient"], ann.as_str());
+    assert_eq!(holds.body[0]["reason"], "malpractice claim 2026-17");
+
+    let blocked = delete_me(&clinic, &token, "ann@example.org").await;
+    assert_eq!(blocked.status, 409, "{}", blocked.body);
+    assert!(blocked.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("legal hold"));
+    let erase_path = format!("/api/v1/admin/patients/{ann}/erase");
+    let blocked = admin_call(&clinic, Method::POST, &erase_path, &admin, None).await;
+    assert_eq!(blocked.status, 409);
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Patient/{ann}"), &clinic.doctor)
+            .await
+            .status,
+        200
+    );
+    let audit = serde_json::to_string(&clinic.realm.audit_events().await).unwrap();
+    assert!(
+        !audit.contains("malpractice"),
+        "hold reasons stay out of the trail"
+    );
+
+    let released = admin_call(&clinic, Method::DELETE, &hold_path, &admin, None).await;
+    assert_eq!(released.status, 204);
+    assert_eq!(
+        admin_call(&clinic, Method::DELETE, &hold_path, &admin, None)
+            .await
+            .status,
+        404
+    );
+    let erased = admin_call(&clinic, Method::POST, &erase_path, &admin, None).await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Patient/{ann}"), &clinic.doctor)
+            .await
+            .status,
+        404
+    );
+    let again = admin_call(&clinic, Method::POST, &erase_path, &admin, None).await;
+    assert_eq!(again.status, 404, "nothing is left to erase");
+    let actions = clinic.realm.audit_actions().await;
+    for action in ["privacy.legal_hold", "privacy.legal_hold_release", "erase"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn only_patients_erase_themselves_and_operators_erase_at_the_cli() {
+    let clinic = Clinic::start(&[]).await;
+    let staff = delete_me(&clinic, &clinic.doctor, "doctor@example.org").await;
+    assert_eq!(
+        staff.status, 403,
+        "staff accounts are removed by an administrator"
+    );
+    assert_eq!(clinic.realm.me_status(&clinic.doctor).await, 200);
+
+    let ann = clinic.patient("Anncli", "A", "1980-01-01", "female").await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    // The server has Ann's keys cached; the CLI erases beside it.
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+            .await
+            .status,
+        200
+    );
+    let (ok, stdout, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "erase", "--patient", &ann], "");
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("1 resources") || stdout.contains("2 resources"),
+        "{stdout}"
+    );
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+            .await
+            .status,
+        404
+    );
+    let (ok, _, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "erase", "--patient", &ann], "");
+    assert!(!ok && stderr.contains("no such patient"), "{stderr}");
+}
