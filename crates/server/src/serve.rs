@@ -310,12 +310,23 @@ fn print_demo_logins(logins: &[crate::fhir::demo::DemoLogin]) {
     }
 }
 
-/// Finishes erasures a crash interrupted. A failure is logged, not fatal: the queue keeps
-/// them for the next start, and the records stay unreadable once the share is gone.
+/// Finishes erasures a crash interrupted, and erases again what a restored backup brought
+/// back. Before serving, so nothing erased is served meanwhile. A failure is logged, not
+/// fatal: the next start tries again, and the records stay unreadable once a share is gone.
 async fn resume_erasures(state: &AppState) {
-    match crate::privacy::erasure::Eraser::of(state).resume().await {
+    let eraser = crate::privacy::erasure::Eraser::of(state);
+    match eraser.resume().await {
         Ok(0) => {}
         Ok(resumed) => tracing::info!(resumed, "finished interrupted erasures"),
         Err(err) => tracing::error!(error = %err, "cannot finish interrupted erasures"),
+    }
+    match eraser.reconcile().await {
+        Ok((0, 0)) => {}
+        Ok((adopted, erased)) => tracing::info!(
+            adopted,
+            erased,
+            "data keys without key shares: adopted from before shares, or erased again after a restore"
+        ),
+        Err(err) => tracing::error!(error = %err, "cannot reconcile data keys with key shares"),
     }
 }

@@ -239,6 +239,20 @@ pub async fn data_keys_wrapped_by_lists_one_master_key_in_batches(store: &dyn St
         .await
         .expect("list")
         .is_empty());
+
+    // Every slot, in pages.
+    let first = store.data_key_slots(None, 4).await.expect("slots");
+    let rest = store
+        .data_key_slots(first.last().copied(), 4)
+        .await
+        .expect("slots");
+    assert_eq!((first.len(), rest.len()), (4, 2));
+    let mut all: Vec<String> = first.iter().chain(&rest).map(|p| p.to_string()).collect();
+    let listed = all.clone();
+    all.sort();
+    assert_eq!(listed, all, "in order, without repeats");
+    all.dedup();
+    assert_eq!(all.len(), 6);
 }
 
 pub async fn destroyed_data_key_is_gone(store: &dyn Store) {

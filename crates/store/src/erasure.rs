@@ -39,6 +39,12 @@ pub trait KeyShareStore {
         subjects: &[String],
     ) -> Result<Vec<(String, PatientId)>, StoreError>;
 
+    /// Those of `patients` that have a share.
+    async fn patients_with_shares(
+        &self,
+        patients: &[PatientId],
+    ) -> Result<Vec<PatientId>, StoreError>;
+
     /// Destroys the share; succeeds when there is none (erasure resumes idempotently).
     async fn destroy_key_share(&self, patient: PatientId) -> Result<(), StoreError>;
 }

@@ -27,6 +27,13 @@ pub trait DataKeyStore {
         limit: u32,
     ) -> Result<Vec<WrappedDataKey>, StoreError>;
 
+    /// The slots that have keys, in order, after `after`: for sweeping every key.
+    async fn data_key_slots(
+        &self,
+        after: Option<PatientId>,
+        limit: u32,
+    ) -> Result<Vec<PatientId>, StoreError>;
+
     /// Crypto-shredding. [`StoreError::NotFound`] when there is no key to destroy.
     async fn destroy_data_key(&self, patient: PatientId) -> Result<(), StoreError>;
 }

@@ -11,6 +11,7 @@
 //!
 //! A crash after 1 leaves the erasure queued; [`Eraser::resume`] (run at start) finishes it.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use medvault_domain::{AuditAction, AuditEvent, AuditedResource, PatientId, SessionId};
@@ -19,7 +20,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::audit::AuditTrail;
-use crate::fhir::gate::keys::{DataKeys, KeyError};
+use crate::fhir::gate::keys::{has_share, DataKeys, KeyError};
+
+const RECONCILE_BATCH: u32 = 500;
 
 /// What it takes to erase: the records database, the keys (and through them the key
 /// vault), and the trail. Shared by the API and the CLI.
@@ -142,6 +145,62 @@ impl<'a> Eraser<'a> {
             self.store.complete_erasure(patient).await?;
         }
         Ok(pending.len())
+    }
+
+    /// Sweeps the data keys whose patient has no key share. A key from before shares
+    /// existed is adopted (given a share); any other was shredded, and its rows came back
+    /// with a backup restored from before the erasure: they are erased again, so nothing
+    /// erased returns. Returns (adopted, erased).
+    pub async fn reconcile(&self) -> Result<(usize, usize), EraseError> {
+        let (mut adopted, mut erased) = (0, 0);
+        let mut after = None;
+        loop {
+            let slots = self.store.data_key_slots(after, RECONCILE_BATCH).await?;
+            let Some(&last) = slots.last() else {
+                break;
+            };
+            after = Some(last);
+            let patients: Vec<PatientId> = slots.into_iter().filter(|s| has_share(*s)).collect();
+            let shared: HashSet<PatientId> = self
+                .keys
+                .vault()
+                .patients_with_shares(&patients)
+                .await?
+                .into_iter()
+                .collect();
+            for patient in patients.into_iter().filter(|p| !shared.contains(p)) {
+                if self.keys.adopt_legacy(patient).await? {
+                    adopted += 1;
+                } else if self.erase_restored(patient).await? {
+                    erased += 1;
+                }
+            }
+        }
+        Ok((adopted, erased))
+    }
+
+    /// Erases the restored rows of a patient whose share is gone; `false` when a legal hold
+    /// (restored with them) keeps them, which an administrator must resolve.
+    async fn erase_restored(&self, patient: PatientId) -> Result<bool, EraseError> {
+        match self.store.begin_erasure(patient, crate::clock::now()).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                tracing::warn!(%patient, "restored rows of an erased patient are under a legal hold");
+                return Ok(false);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let event = crate::audit::system_event(AuditAction::Erase, None);
+        self.trail
+            .append(event)
+            .await
+            .map_err(|_| EraseError::AuditUnavailable)?;
+        self.revoke_sessions(patient).await?;
+        match self.store.complete_erasure(patient).await {
+            // Completed by a concurrent erasure: just as good.
+            Ok(_) | Err(StoreError::NotFound) => Ok(true),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Ends the sessions of the accounts linked to `patient`, so fleets learn of it too.

@@ -2,6 +2,7 @@
 //! fails, a backup of the database taken before it no longer decrypts, the audit trail
 //! still verifies and no longer names them; a legal hold blocks it.
 
+use medvault_store::{DataKeyStore, KeyShareStore, RecordStore, Store};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -142,8 +143,8 @@ async fn an_erased_patient_is_gone_everywhere_even_from_backups_and_the_trail_st
     let (ok, stdout, stderr) = clinic.realm.run_cli(&["audit", "verify"], "");
     assert!(ok, "{stdout}{stderr}");
 
-    // A backup taken before the erasure still holds Ann's rows, and they no longer decrypt;
-    // Bob's, from the same backup, do.
+    // A backup taken before the erasure and restored: Ann's rows come back, but her key
+    // share does not, so at start the server erases them again. Bob's rows are served.
     clinic.realm.stop();
     let dir = clinic.realm.temp.path().to_owned();
     for stale in ["medvault.db-wal", "medvault.db-shm"] {
@@ -152,23 +153,106 @@ async fn an_erased_patient_is_gone_everywhere_even_from_backups_and_the_trail_st
     std::fs::copy(&backup, dir.join("medvault.db")).unwrap();
     clinic.realm.restart().await;
     let doctor = clinic.realm.tokens("doctor@example.org").await.0;
-    assert_eq!(
-        clinic
-            .realm
-            .login("ann@example.org", crate::realm::PASSWORD)
-            .await
-            .status(),
-        200,
-        "the backup holds her account too: restoring one brings back what erasure removed"
-    );
     let restored = clinic
         .get(&format!("/fhir/Observation/{ann_obs}"), &doctor)
         .await;
-    assert_eq!(restored.status, 410, "{}", restored.body);
+    assert_eq!(restored.status, 404, "{}", restored.body);
+    let login = clinic
+        .realm
+        .login("ann@example.org", crate::realm::PASSWORD)
+        .await;
+    assert_eq!(
+        login.status(),
+        401,
+        "nothing erased comes back with a backup"
+    );
     let kept = clinic
         .get(&format!("/fhir/Observation/{bob_obs}"), &doctor)
         .await;
     assert_eq!(kept.status, 200, "{}", kept.body);
+}
+
+#[tokio::test]
+async fn a_restored_backup_does_not_decrypt_even_before_the_server_sweeps_it() {
+    let mut clinic = Clinic::start(&[]).await;
+    let ann = clinic
+        .patient("Annbackup", "A", "1980-01-01", "female")
+        .await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let backup = back_up(&mut clinic);
+    clinic.realm.restart().await;
+    let (ok, _, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "erase", "--patient", &ann], "");
+    assert!(ok, "{stderr}");
+    clinic.realm.stop();
+    // An attacker with the backup, the master key and the current key vault.
+    let backup = medvault_store_sqlite::SqliteStore::open(&backup)
+        .await
+        .unwrap();
+    let vault_file = clinic.realm.temp.path().join("keyvault.db");
+    let vault = medvault_store_sqlite::SqliteStore::open(&vault_file)
+        .await
+        .unwrap();
+    let patient = ann.parse().unwrap();
+    let wrapped = backup
+        .data_key(patient)
+        .await
+        .expect("the backup holds the wrapped key");
+    let stored = backup
+        .record(
+            medvault_domain::ResourceType::Observation,
+            &obs.parse().unwrap(),
+            None,
+        )
+        .await
+        .expect("and the sealed record");
+    assert!(!stored.sealed.is_empty());
+    assert!(matches!(
+        vault.key_share(patient).await,
+        Err(medvault_store::StoreError::NotFound)
+    ));
+    let master = medvault_crypto::MasterKey::from_base64(crate::realm::MASTER_KEY).unwrap();
+    assert!(
+        medvault_crypto::DataKey::unwrap(&master, &wrapped, None).is_err(),
+        "the master key alone does not open it"
+    );
+    backup.close().await;
+    vault.close().await;
+}
+
+#[tokio::test]
+async fn data_keys_from_before_key_shares_are_adopted_not_erased() {
+    let mut clinic = Clinic::start(&[]).await;
+    let master = medvault_crypto::MasterKey::from_base64(crate::realm::MASTER_KEY).unwrap();
+    let patient = medvault_domain::PatientId::new();
+    let key = medvault_crypto::DataKey::generate();
+    let store = clinic.realm.store().await;
+    store
+        .insert_data_key(&key.wrap(&master, patient, None))
+        .await
+        .unwrap();
+    store.close().await;
+    clinic.realm.restart().await;
+    clinic.realm.stop();
+    let store = clinic.realm.store().await;
+    let vault_file = clinic.realm.temp.path().join("keyvault.db");
+    let vault = medvault_store_sqlite::SqliteStore::open(&vault_file)
+        .await
+        .unwrap();
+    let share = vault
+        .key_share(patient)
+        .await
+        .expect("a share was made for it");
+    let share = medvault_crypto::KeyShare::from_bytes(&share.share).unwrap();
+    let wrapped = store.data_key(patient).await.expect("the key is kept");
+    let adopted = medvault_crypto::DataKey::unwrap(&master, &wrapped, Some(&share)).unwrap();
+    let sealed = key.seal(b"ctx", b"record");
+    assert_eq!(adopted.open(b"ctx", &sealed).unwrap().as_slice(), b"record");
+    store.close().await;
+    vault.close().await;
 }
 
 #[tokio::test]

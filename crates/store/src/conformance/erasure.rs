@@ -42,6 +42,21 @@ pub async fn key_shares_round_trip_resolve_subjects_and_are_destroyed(store: &dy
         vec![("subject-b".into(), b), ("subject-a".into(), a)]
     );
 
+    let c = PatientId::new();
+    let mut with = store
+        .patients_with_shares(&[a, c, b])
+        .await
+        .expect("with shares");
+    with.sort_by_key(|p| p.to_string());
+    let mut expected = vec![a, b];
+    expected.sort_by_key(|p| p.to_string());
+    assert_eq!(with, expected);
+    assert!(store
+        .patients_with_shares(&[])
+        .await
+        .expect("none")
+        .is_empty());
+
     store.destroy_key_share(a).await.expect("destroy");
     store
         .destroy_key_share(a)

@@ -59,6 +59,29 @@ macro_rules! __impl_sql_erasure {
                 Ok(found)
             }
 
+            async fn patients_with_shares(
+                &self,
+                patients: &[medvault_domain::PatientId],
+            ) -> Result<Vec<medvault_domain::PatientId>, $crate::StoreError> {
+                if patients.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders: Vec<String> =
+                    (1..=patients.len()).map(|n| format!("${n}")).collect();
+                let sql = format!(
+                    "SELECT patient_id FROM key_shares WHERE patient_id IN ({}) ORDER BY patient_id",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_scalar(&sql);
+                for patient in patients {
+                    query = query.bind(patient.to_string());
+                }
+                let ids: Vec<String> = query.fetch_all(&self.pool).await?;
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| $crate::sql::rows::corrupt("key share")))
+                    .collect()
+            }
+
             async fn destroy_key_share(
                 &self,
                 patient: medvault_domain::PatientId,

@@ -122,6 +122,24 @@ macro_rules! __impl_sql_keys {
                 rows.into_iter().map($crate::sql::rows::data_key).collect()
             }
 
+            async fn data_key_slots(
+                &self,
+                after: Option<medvault_domain::PatientId>,
+                limit: u32,
+            ) -> Result<Vec<medvault_domain::PatientId>, $crate::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT patient_id FROM data_keys WHERE $1 IS NULL OR patient_id > $1
+                      ORDER BY patient_id LIMIT $2",
+                )
+                .bind(after.map(|p| p.to_string()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| $crate::sql::rows::corrupt("data key")))
+                    .collect()
+            }
+
             async fn destroy_data_key(
                 &self,
                 patient: medvault_domain::PatientId,

@@ -178,6 +178,27 @@ impl DataKeys {
         self.shares.remove(&patient);
     }
 
+    /// Gives a data key from before key shares existed (wrapped by the KEK alone) a share,
+    /// and re-wraps it under both. `false` when the key is not such a key: its share was
+    /// destroyed, so it opens under nothing.
+    pub async fn adopt_legacy(&self, patient: PatientId) -> Result<bool, KeyError> {
+        let wrapped = self.store.data_key(patient).await?;
+        let Ok(key) = DataKey::unwrap(&self.master, &wrapped, None) else {
+            return Ok(false);
+        };
+        let share = self.ensure_share(patient).await?;
+        let rewrapped = key.wrap(&self.master, patient, Some(&share.share));
+        match self
+            .store
+            .rewrap_data_key(&wrapped.master_key_id, &rewrapped)
+            .await
+        {
+            // Another instance adopted it meanwhile, under the same share.
+            Ok(()) | Err(StoreError::Conflict) => Ok(true),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     pub fn vault(&self) -> &Arc<dyn Store> {
         &self.vault
     }
