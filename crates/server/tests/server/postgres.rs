@@ -93,3 +93,63 @@ async fn records_on_postgres_are_searchable_but_absent_from_a_dump() {
     }
     schema.drop_schema().await;
 }
+
+/// On PostgreSQL the key vault can be a database of its own (here a schema): the shares
+/// live there, not beside the records, and erasure destroys them there.
+#[tokio::test]
+async fn erasure_on_postgres_destroys_the_share_in_a_separate_key_vault() {
+    let (Some(records), Some(vault)) =
+        (ScratchSchema::create().await, ScratchSchema::create().await)
+    else {
+        return;
+    };
+    let env = vec![
+        ("MEDVAULT_DATABASE_URL".to_owned(), records.url()),
+        ("MEDVAULT_KEY_VAULT_URL".to_owned(), vault.url()),
+    ];
+    let clinic =
+        crate::clinic::Clinic::within(crate::realm::Realm::start_in(&[], true, env).await).await;
+    let ann = clinic.patient("Annpg", "A", "1980-01-01", "female").await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+    let patient: medvault_domain::PatientId = ann.parse().unwrap();
+
+    use medvault_store::{KeyShareStore, Store};
+    let vault_store = medvault_store_postgres::PostgresStore::connect(&vault.url())
+        .await
+        .unwrap();
+    let records_store = clinic.realm.store().await;
+    assert!(
+        vault_store.key_share(patient).await.is_ok(),
+        "the share is in the vault"
+    );
+    assert!(
+        records_store.key_share(patient).await.is_err(),
+        "and not beside the records"
+    );
+
+    let response = clinic
+        .realm
+        .client
+        .delete(clinic.realm.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"confirm": "ann@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(vault_store.key_share(patient).await.is_err());
+    assert!(records_store.data_key(patient).await.is_err());
+    let read = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+        .await;
+    assert_eq!(read.status, 404);
+
+    vault_store.close().await;
+    records_store.close().await;
+    drop(clinic);
+    records.drop_schema().await;
+    vault.drop_schema().await;
+}
