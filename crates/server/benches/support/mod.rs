@@ -19,7 +19,8 @@ pub fn cores() -> usize {
 pub struct Server {
     pub child: std::process::Child,
     pub base: String,
-    _dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -46,26 +47,7 @@ fn medvault(dir: &std::path::Path, env: &[(String, String)]) -> Command {
 /// configuration such as `MEDVAULT_DATABASE_URL`.
 pub async fn start_server(env: &[(String, String)]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut add = medvault(dir.path(), env)
-        .args([
-            "user",
-            "add",
-            "--email",
-            EMAIL,
-            "--role",
-            "physician",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("write");
-    assert!(add.wait().expect("user add").success());
+    add_user(dir.path(), env, EMAIL, "physician");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
@@ -80,7 +62,8 @@ pub async fn start_server(env: &[(String, String)]) -> Server {
     let server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
+        env: env.to_vec(),
+        dir,
     };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -96,10 +79,46 @@ pub async fn start_server(env: &[(String, String)]) -> Server {
     server
 }
 
+/// `medvault user add` with [`PASSWORD`].
+fn add_user(dir: &std::path::Path, env: &[(String, String)], email: &str, role: &str) {
+    let mut add = medvault(dir, env)
+        .args([
+            "user",
+            "add",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(PASSWORD.as_bytes())
+        .expect("write");
+    assert!(add.wait().expect("user add").success());
+}
+
+impl Server {
+    /// Another account beside the running server; returns its access token.
+    pub async fn user(&self, client: &reqwest::Client, email: &str, role: &str) -> String {
+        add_user(self.dir.path(), &self.env, email, role);
+        login_as(client, &self.base, email).await
+    }
+}
+
 pub async fn login(client: &reqwest::Client, base: &str) -> String {
+    login_as(client, base, EMAIL).await
+}
+
+pub async fn login_as(client: &reqwest::Client, base: &str, email: &str) -> String {
     let response = client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": EMAIL, "password": PASSWORD}))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
         .send()
         .await
         .expect("login");
