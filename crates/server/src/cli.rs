@@ -301,6 +301,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub key_cache_size: u32,
 
+    /// FHIR elements never stored (data minimisation), stripped from every resource
+    /// written, e.g. `Patient.photo,Observation.note`. Only optional R4 elements.
+    #[arg(long, env = "MEDVAULT_NEVER_STORE", value_delimiter = ',',
+          value_parser = clap::builder::ValueParser::new(str::parse::<crate::fhir::minimise::ElementPath>))]
+    pub never_store: Vec<crate::fhir::minimise::ElementPath>,
+
     /// Roles that must use a second factor (comma-separated, or `none`). Until they
     /// enroll one, their tokens can only enroll.
     #[arg(long, env = "MEDVAULT_MFA_REQUIRED_ROLES",
@@ -503,6 +509,7 @@ fn run(cli: Cli) -> CliResult {
                 demo: args.demo,
                 fhir: crate::fhir::FhirConfig {
                     key_cache_size: args.key_cache_size as usize,
+                    never_stored: crate::fhir::minimise::NeverStored(args.never_store.clone()),
                 },
                 audit_retention: retention,
                 protect: crate::config::ProtectArgs {

@@ -8,6 +8,7 @@ pub mod capability;
 pub mod dates;
 pub mod demo;
 pub mod gate;
+pub mod minimise;
 pub mod outcome;
 mod records;
 pub mod render;
@@ -31,12 +32,15 @@ pub const CONTENT_TYPE: &str = "application/fhir+json";
 pub struct FhirConfig {
     /// Unwrapped data keys kept in memory at most.
     pub key_cache_size: usize,
+    /// Elements stripped from every resource written (data minimisation).
+    pub never_stored: minimise::NeverStored,
 }
 
 /// The record store and what its routes need.
 #[derive(Debug)]
 pub struct Fhir {
     pub gate: Gate,
+    pub never_stored: minimise::NeverStored,
     /// `<public URL>/fhir`, the base of every link and `fullUrl`.
     pub base: String,
 }
@@ -51,6 +55,7 @@ impl Fhir {
     ) -> Result<Self, KeyError> {
         Ok(Self {
             gate: Gate::start(stores, master, audit, config.key_cache_size).await?,
+            never_stored: config.never_stored.clone(),
             base: format!("{}/fhir", public_url.trim_end_matches('/')),
         })
     }

@@ -56,6 +56,7 @@ impl Fhir {
         mut body: Value,
         created: &Created,
     ) -> Result<PendingWrite, OperationOutcome> {
+        self.never_stored.strip(resource_type, &mut body);
         let references = schema::validate(resource_type, &body)?;
         let compartment = resource::compartment(resource_type, &id, &body)?;
         self.gate
@@ -86,6 +87,7 @@ impl Fhir {
         if_match: Option<u64>,
         created: &Created,
     ) -> Result<PendingWrite, OperationOutcome> {
+        self.never_stored.strip(resource_type, &mut body);
         let references = schema::validate(resource_type, &body)?;
         // FHIR R4 §3.1.0.4: the body carries the id, and it is the URL's.
         if body.get("id").and_then(Value::as_str) != Some(id.as_str()) {

@@ -104,6 +104,16 @@ pub fn render(
             c.category, c.data, c.purpose, c.retention
         );
     }
+    let never: Vec<String> = args.never_store.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        w,
+        "- **Never stored** (data minimisation, Art. 5(1)(c)): {}.",
+        if never.is_empty() {
+            "nothing configured (--never-store)".to_owned()
+        } else {
+            format!("{}, stripped from every resource written", never.join(", "))
+        }
+    );
     let _ = writeln!(w, "\n## Recipients\n");
     let _ = writeln!(
         w,
@@ -126,7 +136,7 @@ pub fn render(
         }
     }
     let _ = writeln!(w, "\n## Security measures (Art. 32)\n");
-    let _ = writeln!(w, "- Health records: AES-256-GCM under a key per patient, wrapped by the master key; search through keyed blind indexes; erasure by destroying the key.");
+    let _ = writeln!(w, "- Health records: AES-256-GCM under a key per patient, wrapped by the master key; search through keyed blind indexes; erasure by destroying the patient's key share, kept in a key vault apart from the records, so it reaches every backup.");
     let _ = writeln!(w, "- Passwords: Argon2id (m={} KiB, t={}, p={}); refused when weak (zxcvbn ≥ {}) or breached ({}).", args.password.argon2_memory_kib, args.password.argon2_iterations, args.password.argon2_parallelism, args.password.password_min_score, if breach_table { "imported Pwned Passwords table and built-in list" } else { "built-in list; no table imported" });
     let required: Vec<&str> = args
         .mfa_required_roles

@@ -266,3 +266,90 @@ async fn an_export_needs_a_fresh_second_factor_when_the_user_has_one() {
         "{challenge}"
     );
 }
+
+/// Data minimisation: elements configured as never stored are stripped on every write,
+/// and exist nowhere at rest.
+#[tokio::test]
+async fn never_stored_elements_are_stripped_on_write() {
+    let clinic = Clinic::start(&[
+        "--never-store",
+        "Patient.photo,Patient.contact.telecom,Observation.note",
+    ])
+    .await;
+    let marker = "never-stored-marker-7c1e";
+    let ann = clinic
+        .create(json!({"resourceType": "Patient", "name": [{"family": "Minimal"}],
+            "photo": [{"contentType": "image/png", "data": "bmV2ZXItc3RvcmVk", "title": marker}],
+            "contact": [{"name": {"text": "Kin"}, "telecom": [{"system": "phone", "value": marker}]}]}))
+        .await;
+    let obs = clinic
+        .create(
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "note test"},
+            "subject": {"reference": format!("Patient/{ann}")}, "note": [{"text": marker}]}),
+        )
+        .await;
+    let patient = clinic
+        .get(&format!("/fhir/Patient/{ann}"), &clinic.doctor)
+        .await
+        .body;
+    assert!(patient.get("photo").is_none(), "{patient}");
+    assert_eq!(patient["contact"], json!([{"name": {"text": "Kin"}}]));
+    let observation = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+        .await
+        .body;
+    assert!(observation.get("note").is_none(), "{observation}");
+    assert_eq!(observation["code"]["text"], "note test");
+
+    // An update cannot bring them back.
+    let mut body = observation.clone();
+    body["note"] = json!([{"text": marker}]);
+    let updated = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{obs}"),
+            &clinic.doctor,
+            Some(body),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let reread = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+        .await
+        .body;
+    assert_eq!(reread["meta"]["versionId"], "2");
+    assert!(reread.get("note").is_none(), "{reread}");
+
+    // The report names them.
+    let (ok, report, stderr) = clinic.realm.run_cli(
+        &[
+            "privacy",
+            "report",
+            "--never-store",
+            "Patient.photo,Patient.contact.telecom,Observation.note",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        report.contains("Patient.photo, Patient.contact.telecom, Observation.note"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_never_stored_element_the_records_need_is_refused_at_start() {
+    let realm_dir = tempfile::tempdir().unwrap();
+    for (bad, why) in [
+        ("Observation.status", "required in FHIR R4"),
+        ("Observation.subject", "patient's compartment"),
+        ("Patient.nonsense", "not an element"),
+    ] {
+        let mut command = crate::support::medvault(realm_dir.path());
+        command.args(["serve", "--never-store", bad]);
+        let output = crate::support::run_to_exit(command);
+        assert!(!output.status.success(), "{bad}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(why), "{bad}: {stderr}");
+    }
+}

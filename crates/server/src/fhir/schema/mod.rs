@@ -14,6 +14,11 @@ use serde_json::{Map, Value};
 
 pub use primitives::Prim;
 
+/// The elements of a stored resource type.
+pub fn resource_shape(resource_type: ResourceType) -> &'static Shape {
+    resources::shape(resource_type)
+}
+
 /// A datatype an element may have.
 #[derive(Debug, Clone, Copy)]
 pub enum Ty {
