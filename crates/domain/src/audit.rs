@@ -100,10 +100,12 @@ pub enum AuditAction {
     LegalHoldPlace,
     #[serde(rename = "privacy.legal_hold_release")]
     LegalHoldRelease,
+    #[serde(rename = "privacy.retention_purge")]
+    RetentionPurge,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 36] = [
+    pub const ALL: [AuditAction; 37] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -140,6 +142,7 @@ impl AuditAction {
         Self::SecurityMfaRemoved,
         Self::LegalHoldPlace,
         Self::LegalHoldRelease,
+        Self::RetentionPurge,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -184,6 +187,7 @@ impl AuditAction {
             Self::SecurityMfaRemoved => "security.mfa_removed",
             Self::LegalHoldPlace => "privacy.legal_hold",
             Self::LegalHoldRelease => "privacy.legal_hold_release",
+            Self::RetentionPurge => "privacy.retention_purge",
         }
     }
 
@@ -205,6 +209,7 @@ impl AuditAction {
             Self::UserDelete
             | Self::FhirDelete
             | Self::Erase
+            | Self::RetentionPurge
             | Self::AuditPrune
             | Self::MfaRemove => 'D',
             Self::LoginSuccess

@@ -66,6 +66,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "MEDVAULT_AUDIT_RETENTION", default_value = Retention::DEFAULT)]
     pub audit_retention: Retention,
 
+    /// Retention rules for health records, comma-separated: `Type=period` deletes a type's
+    /// resources unchanged that long, `Type:PURPOSE=period` only those labelled with that
+    /// v3 ActReason purpose in meta.security, `Patient=period` erases whole patients whose
+    /// records are all that old. Legal holds win. E.g. Communication:HRESCH=2y,Patient=25y.
+    #[arg(long, global = true, env = "MEDVAULT_RETAIN", value_delimiter = ',',
+          value_parser = clap::builder::ValueParser::new(str::parse::<crate::privacy::retention::RetentionRule>))]
+    pub retain: Vec<crate::privacy::retention::RetentionRule>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -132,6 +140,8 @@ pub enum PrivacyCommand {
     /// database and the live configuration (it reads the same flags and MEDVAULT_*
     /// variables as `serve`).
     Report(Box<ServeArgs>),
+    /// Apply the --retain rules now (the server applies them hourly).
+    Purge,
     /// Erase a patient (GDPR Art. 17) by crypto-shredding: destroys their key share, then
     /// deletes their records and account. Refused while a legal hold is in place. Servers
     /// may keep running.
@@ -512,6 +522,7 @@ fn run(cli: Cli) -> CliResult {
                     never_stored: crate::fhir::minimise::NeverStored(args.never_store.clone()),
                 },
                 audit_retention: retention,
+                record_retention: cli.retain.clone(),
                 protect: crate::config::ProtectArgs {
                     limits: crate::protect::LimitsConfig {
                         backoff_after: args.login_backoff_after,
@@ -621,8 +632,15 @@ fn run(cli: Cli) -> CliResult {
             let kept = format!("{} days", retention.0.as_secs() / 86_400);
             print!(
                 "{}",
-                crate::privacy::report::render(args, &kept, breach_table, &facts?)
+                crate::privacy::report::render(args, &kept, &cli.retain, breach_table, &facts?)
             );
+            Ok::<(), CliError>(())
+        })?,
+        Command::Privacy(PrivacyCommand::Purge) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let purged = crate::privacy::retention::purge_at_cli(&operator, &cli.retain).await;
+            operator.close().await;
+            println!("{}", purged?);
             Ok::<(), CliError>(())
         })?,
         Command::Privacy(PrivacyCommand::Erase { patient }) => runtime()?.block_on(async {

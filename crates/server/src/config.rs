@@ -116,6 +116,7 @@ pub struct ServeConfig {
     pub fhir: crate::fhir::FhirConfig,
     pub audit: crate::audit::AuditConfig,
     pub audit_retention: crate::audit::retention::Retention,
+    pub record_retention: Vec<crate::privacy::retention::RetentionRule>,
     pub protect: ProtectArgs,
     pub identity: IdentityArgs,
 }

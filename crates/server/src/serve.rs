@@ -170,7 +170,11 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
     resume_erasures(&state).await;
     let sync = tokio::spawn(keep_in_sync(state.clone()));
-    let pruning = tokio::spawn(apply_retention(state.clone(), config.audit_retention));
+    let pruning = tokio::spawn(apply_retention(
+        state.clone(),
+        config.audit_retention,
+        config.record_retention.clone(),
+    ));
     let delivering = webhook.map(|webhook| {
         tokio::spawn(crate::protect::webhook::deliver_forever(
             state.clone(),
@@ -277,7 +281,11 @@ async fn keep_in_sync(state: AppState) {
 /// How often the retention period is applied.
 const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-async fn apply_retention(state: AppState, retention: crate::audit::retention::Retention) {
+async fn apply_retention(
+    state: AppState,
+    retention: crate::audit::retention::Retention,
+    rules: Vec<crate::privacy::retention::RetentionRule>,
+) {
     let mut tick = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tick.tick().await;
@@ -285,6 +293,16 @@ async fn apply_retention(state: AppState, retention: crate::audit::retention::Re
             Ok(summary) => tracing::info!(summary = %summary, "audit retention applied"),
             Err(err) => {
                 tracing::error!(error = %crate::error::error_chain(&err), "audit retention failed; retrying")
+            }
+        }
+        if rules.is_empty() {
+            continue;
+        }
+        let eraser = crate::privacy::erasure::Eraser::of(&state);
+        match crate::privacy::retention::purge(&eraser, &rules).await {
+            Ok(purged) => tracing::info!(summary = %purged, "record retention applied"),
+            Err(err) => {
+                tracing::error!(error = %crate::error::error_chain(&err), "record retention failed; retrying")
             }
         }
     }

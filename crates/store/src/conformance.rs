@@ -84,6 +84,7 @@ macro_rules! conformance_tests {
             key_shares_round_trip_resolve_subjects_and_are_destroyed,
             a_legal_hold_blocks_erasure_until_released,
             completing_an_erasure_deletes_that_patients_rows_only,
+            retention_expires_old_records_and_patients_outside_holds,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {

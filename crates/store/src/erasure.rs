@@ -1,7 +1,7 @@
 //! Erasure (GDPR Art. 17) by crypto-shredding: the key vault's per-patient key shares, and
 //! the records database's legal holds and erasure queue.
 
-use medvault_domain::{PatientId, UnixMillis, UserId};
+use medvault_domain::{FhirId, PatientId, ResourceType, UnixMillis, UserId};
 use zeroize::Zeroizing;
 
 use crate::StoreError;
@@ -98,6 +98,35 @@ pub trait ErasureStore {
 
     /// Erasures begun and not completed (e.g. interrupted by a crash), oldest first.
     async fn pending_erasures(&self) -> Result<Vec<PatientId>, StoreError>;
+
+    /// Up to `limit` resources of `resource_type` last changed before `before` (deleted
+    /// ones included), carrying `token` when given, after `after` in id order, of
+    /// patients under no legal hold: what a retention rule expires. Returns each with its
+    /// patient (`None` for the system compartment).
+    async fn expired_records(
+        &self,
+        resource_type: ResourceType,
+        before: UnixMillis,
+        token: Option<&[u8]>,
+        after: Option<&FhirId>,
+        limit: u32,
+    ) -> Result<Vec<(FhirId, Option<PatientId>)>, StoreError>;
+
+    /// Deletes these resources, every version and search token, in one transaction.
+    /// Returns how many versions went.
+    async fn purge_records(
+        &self,
+        resource_type: ResourceType,
+        ids: &[FhirId],
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` patients whose records all last changed before `before` and who are
+    /// under no legal hold: what a retention rule for whole patients expires.
+    async fn expired_patients(
+        &self,
+        before: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<PatientId>, StoreError>;
 
     /// In one transaction: deletes the patient's records (every version and search token),
     /// their wrapped data key, the users linked to them (with their sessions, tokens and

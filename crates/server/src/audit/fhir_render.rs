@@ -44,7 +44,7 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
         A::ConsentChange => (rest, Some(coding(RESTFUL, "update", "update"))),
         A::BreakGlass => (security, None),
         A::Export => (coding(DCM, "110106", "Export"), None),
-        A::Erase => (rest, Some(coding(RESTFUL, "delete", "delete"))),
+        A::Erase | A::RetentionPurge => (rest, Some(coding(RESTFUL, "delete", "delete"))),
         A::AuditPrune => (coding(DCM, "110101", "Audit Log Used"), None),
         A::UserUnlock => (
             coding(DCM, "110137", "User Security Attributes Changed"),

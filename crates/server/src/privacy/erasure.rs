@@ -225,17 +225,22 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What an operator's CLI command erases with: keys of its own beside any server.
+pub fn operator_keys(operator: &crate::storage::Operator) -> DataKeys {
+    DataKeys::new(
+        operator.store.clone(),
+        operator.vault.clone(),
+        operator.master.clone(),
+        16,
+    )
+}
+
 /// `medvault privacy erase --patient ID`: the operator's erasure, audited as the system's.
 pub async fn erase_at_cli(
     operator: &crate::storage::Operator,
     patient: PatientId,
 ) -> Result<String, EraseError> {
-    let keys = DataKeys::new(
-        operator.store.clone(),
-        operator.vault.clone(),
-        operator.master.clone(),
-        16,
-    );
+    let keys = operator_keys(operator);
     let eraser = Eraser {
         store: operator.store.as_ref(),
         keys: &keys,

@@ -1,6 +1,8 @@
 //! The privacy context (GDPR): data subjects' rights. Access and portability (Art. 15
 //! and 20) through a streamed export of everything held about the caller, erasure
-//! (Art. 17) by crypto-shredding with legal holds, and consent withdrawal (Art. 7(3)).
+//! (Art. 17) by crypto-shredding with legal holds, consent withdrawal (Art. 7(3)),
+//! and storage limitation and minimisation (Art. 5): retention rules and never-stored
+//! elements.
 
 pub mod api;
 pub mod categories;
@@ -9,3 +11,4 @@ pub mod erasure;
 mod erasure_api;
 pub mod export;
 pub mod report;
+pub mod retention;

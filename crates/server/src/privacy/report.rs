@@ -54,6 +54,7 @@ pub async fn facts(store: &dyn Store, master_key: String) -> Result<Facts, Store
 pub fn render(
     args: &ServeArgs,
     audit_retention: &str,
+    rules: &[super::retention::RetentionRule],
     breach_table: bool,
     facts: &Facts,
 ) -> String {
@@ -104,6 +105,19 @@ pub fn render(
             c.category, c.data, c.purpose, c.retention
         );
     }
+    let rules: Vec<String> = rules.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        w,
+        "- **Retention of health records** (Art. 5(1)(e)): {}.",
+        if rules.is_empty() {
+            "kept until erased; no rules configured (--retain)".to_owned()
+        } else {
+            format!(
+                "{}; purged hourly, audited, never under a legal hold",
+                rules.join("; ")
+            )
+        }
+    );
     let never: Vec<String> = args.never_store.iter().map(ToString::to_string).collect();
     let _ = writeln!(
         w,

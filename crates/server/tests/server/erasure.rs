@@ -401,3 +401,130 @@ async fn only_patients_erase_themselves_and_operators_erase_at_the_cli() {
         .run_cli(&["privacy", "erase", "--patient", &ann], "");
     assert!(!ok && stderr.contains("no such patient"), "{stderr}");
 }
+
+fn communication(patient: &str, purpose: Option<&str>) -> Value {
+    let mut resource = json!({"resourceType": "Communication", "status": "completed",
+        "subject": {"reference": format!("Patient/{patient}")},
+        "payload": [{"contentString": "study follow-up"}]});
+    if let Some(code) = purpose {
+        resource["meta"] = json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": code}]});
+    }
+    resource
+}
+
+#[tokio::test]
+async fn retention_purges_expired_records_by_type_and_purpose_and_whole_patients_but_not_held_ones()
+{
+    let clinic = Clinic::start(&[]).await;
+    let admin = clinic.user("admin@example.org", "admin").await;
+    let (ann, bob, carl) = (
+        clinic.patient("Annret", "A", "1980-01-01", "female").await,
+        clinic.patient("Bobret", "B", "1970-01-01", "male").await,
+        clinic.patient("Carlret", "C", "1960-01-01", "male").await,
+    );
+    let ann_obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let bob_obs = clinic
+        .observation(&bob, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let research = clinic.create(communication(&ann, Some("HRESCH"))).await;
+    let care = clinic.create(communication(&ann, Some("TREAT"))).await;
+    let labelled = clinic
+        .get(
+            "/fhir/Communication?_security=http://terminology.hl7.org/CodeSystem/v3-ActReason%7CHRESCH",
+            &clinic.doctor,
+        )
+        .await;
+    assert_eq!(
+        labelled.ids(),
+        vec![research.clone()],
+        "searchable by purpose"
+    );
+    let hold = admin_call(
+        &clinic,
+        Method::PUT,
+        &format!("/api/v1/admin/patients/{bob}/legal-hold"),
+        &admin,
+        Some(json!({"reason": "records retention statute"})),
+    )
+    .await;
+    assert_eq!(hold.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+
+    let (ok, stdout, stderr) = clinic.realm.run_cli(
+        &[
+            "privacy",
+            "purge",
+            "--retain",
+            "Observation=1s,Communication:HRESCH=1s",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("purged 2 resources"), "{stdout}");
+    let clinic = &clinic;
+    let status = |path: String| async move { clinic.get(&path, &clinic.doctor).await.status };
+    assert_eq!(status(format!("/fhir/Observation/{ann_obs}")).await, 404);
+    assert_eq!(
+        status(format!("/fhir/Observation/{ann_obs}/_history/1")).await,
+        404
+    );
+    assert_eq!(status(format!("/fhir/Communication/{research}")).await, 404);
+    assert_eq!(
+        status(format!("/fhir/Communication/{care}")).await,
+        200,
+        "another purpose"
+    );
+    assert_eq!(
+        status(format!("/fhir/Observation/{bob_obs}")).await,
+        200,
+        "held"
+    );
+    let purges = clinic
+        .realm
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|a| *a == "privacy.retention_purge")
+        .count();
+    assert_eq!(purges, 2);
+
+    // Whole patients: Carl's records are all old, Ann's just changed, Bob is held.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let mut touched = clinic
+        .get(&format!("/fhir/Patient/{ann}"), &clinic.doctor)
+        .await
+        .body;
+    touched["gender"] = json!("other");
+    let put = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Patient/{ann}"),
+            &clinic.doctor,
+            Some(touched),
+        )
+        .await;
+    assert_eq!(put.status, 200);
+    let (ok, stdout, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "purge", "--retain", "Patient=2s"], "");
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("erased 1 patients"), "{stdout}");
+    assert_eq!(status(format!("/fhir/Patient/{carl}")).await, 404);
+    assert_eq!(status(format!("/fhir/Patient/{ann}")).await, 200);
+    assert_eq!(status(format!("/fhir/Patient/{bob}")).await, 200);
+
+    for bad in [
+        "Observation",
+        "Nope=1y",
+        "Patient:HRESCH=1y",
+        "Observation=0s",
+        "Practitioner=1y",
+    ] {
+        let (ok, _, stderr) = clinic
+            .realm
+            .run_cli(&["privacy", "purge", "--retain", bad], "");
+        assert!(!ok && stderr.contains("--retain"), "{bad}: {stderr}");
+    }
+}

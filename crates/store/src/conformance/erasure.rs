@@ -181,3 +181,89 @@ pub async fn completing_an_erasure_deletes_that_patients_rows_only(store: &dyn S
         .await
         .is_ok());
 }
+
+pub async fn retention_expires_old_records_and_patients_outside_holds(store: &dyn Store) {
+    let (old, recent, held) = (PatientId::new(), PatientId::new(), PatientId::new());
+    let admin = super::user("retention@example.org", &[Role::Admin]);
+    store.insert_user(&admin, None).await.expect("admin");
+    let mut writes = Vec::new();
+    for (patient, name, at) in [
+        (old, "a-old", 10),
+        (recent, "b-recent", 500),
+        (held, "c-held", 10),
+    ] {
+        let compartment = Compartment::Patient(patient);
+        let id: FhirId = name.parse().expect("id");
+        writes.push(create(
+            version(ResourceType::Observation, &id, 1, compartment, at),
+            &[b"label", name.as_bytes()],
+        ));
+    }
+    let keys = [old, recent, held].map(|p| super::wrapped(p, &super::master_key_id(1), 1));
+    store.write_records(&keys, &writes).await.expect("write");
+    store
+        .place_legal_hold(&LegalHold {
+            patient: held,
+            reason: "kept".into(),
+            placed_by: admin.id,
+            placed_at: UnixMillis(1),
+        })
+        .await
+        .expect("hold");
+
+    let expired = store
+        .expired_records(ResourceType::Observation, UnixMillis(100), None, None, 10)
+        .await
+        .expect("expired");
+    assert_eq!(expired, vec![("a-old".parse().expect("id"), Some(old))]);
+    let labelled = store
+        .expired_records(
+            ResourceType::Observation,
+            UnixMillis(1000),
+            Some(b"b-recent"),
+            None,
+            10,
+        )
+        .await
+        .expect("by token");
+    assert_eq!(
+        labelled,
+        vec![("b-recent".parse().expect("id"), Some(recent))]
+    );
+    let after = store
+        .expired_records(
+            ResourceType::Observation,
+            UnixMillis(1000),
+            None,
+            Some(&"a-old".parse().expect("id")),
+            10,
+        )
+        .await
+        .expect("paged");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        store
+            .expired_patients(UnixMillis(100), 10)
+            .await
+            .expect("patients"),
+        vec![old]
+    );
+
+    let purged = store
+        .purge_records(ResourceType::Observation, &["a-old".parse().expect("id")])
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    let left = store
+        .find_records(&query(ResourceType::Observation))
+        .await
+        .expect("find");
+    let mut left: Vec<String> = left.iter().map(|r| r.id.to_string()).collect();
+    left.sort();
+    assert_eq!(left, ["b-recent", "c-held"]);
+    assert!(store
+        .expired_patients(UnixMillis(100), 10)
+        .await
+        .expect("none")
+        .is_empty());
+}

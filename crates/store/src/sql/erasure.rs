@@ -193,6 +193,94 @@ macro_rules! __impl_sql_erasure {
                     .collect()
             }
 
+            async fn expired_records(
+                &self,
+                resource_type: medvault_domain::ResourceType,
+                before: medvault_domain::UnixMillis,
+                token: Option<&[u8]>,
+                after: Option<&medvault_domain::FhirId>,
+                limit: u32,
+            ) -> Result<
+                Vec<(medvault_domain::FhirId, Option<medvault_domain::PatientId>)>,
+                $crate::StoreError,
+            > {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT r.id, r.patient_id FROM fhir_resources r
+                      WHERE r.resource_type = $1 AND r.last_updated < $2
+                        AND ($3 IS NULL OR EXISTS (SELECT 1 FROM fhir_tokens t
+                              WHERE t.resource_type = r.resource_type AND t.token = $3
+                                AND t.id = r.id))
+                        AND ($4 IS NULL OR r.id > $4)
+                        AND NOT EXISTS (SELECT 1 FROM legal_holds h
+                                         WHERE h.patient_id = r.patient_id)
+                      ORDER BY r.id LIMIT $5",
+                )
+                .bind(resource_type.as_str())
+                .bind(before.0)
+                .bind(token)
+                .bind(after.map(|id| id.as_str().to_owned()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, patient)| {
+                        let id = id.parse().map_err(|_| $crate::sql::rows::corrupt("record"))?;
+                        let slot: medvault_domain::PatientId = patient
+                            .parse()
+                            .map_err(|_| $crate::sql::rows::corrupt("record"))?;
+                        Ok((id, medvault_domain::Compartment::from_key_slot(slot).patient()))
+                    })
+                    .collect()
+            }
+
+            async fn purge_records(
+                &self,
+                resource_type: medvault_domain::ResourceType,
+                ids: &[medvault_domain::FhirId],
+            ) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut versions = 0;
+                for id in ids {
+                    for table in ["fhir_tokens", "fhir_versions", "fhir_resources"] {
+                        let deleted = sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE resource_type = $1 AND id = $2"
+                        ))
+                        .bind(resource_type.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        if table == "fhir_versions" {
+                            versions += deleted.rows_affected();
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(versions)
+            }
+
+            async fn expired_patients(
+                &self,
+                before: medvault_domain::UnixMillis,
+                limit: u32,
+            ) -> Result<Vec<medvault_domain::PatientId>, $crate::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT r.patient_id FROM fhir_resources r
+                      WHERE r.patient_id <> $1
+                        AND NOT EXISTS (SELECT 1 FROM legal_holds h
+                                         WHERE h.patient_id = r.patient_id)
+                      GROUP BY r.patient_id HAVING max(r.last_updated) < $2
+                      ORDER BY r.patient_id LIMIT $3",
+                )
+                .bind(medvault_domain::Compartment::SYSTEM_KEY_SLOT.to_string())
+                .bind(before.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| $crate::sql::rows::corrupt("record")))
+                    .collect()
+            }
+
             async fn complete_erasure(
                 &self,
                 patient: medvault_domain::PatientId,

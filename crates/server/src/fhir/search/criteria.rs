@@ -33,7 +33,6 @@ const UNSUPPORTED_CONTROLS: &[&str] = &[
     "_filter",
     "_list",
     "_type",
-    "_security",
     "_tag",
     "_profile",
     "_source",
@@ -166,7 +165,9 @@ pub fn parse(
                 });
             }
             ("_lastUpdated", None) => search.updated.push(date_criterion(&value, "_lastUpdated")?),
-            _ if UNSUPPORTED_CONTROLS.contains(&name) || name.starts_with('_') => {
+            _ if UNSUPPORTED_CONTROLS.contains(&name)
+                || (name.starts_with('_') && params::find(resource_type, name).is_none()) =>
+            {
                 return Err(refuse(format!(
                     "the search parameter `{name}` is not supported"
                 )));

@@ -55,6 +55,7 @@ const fn compartment(name: &'static str, paths: &'static [&'static str]) -> Para
 use Kind::{Date, Reference, String as Str, Token};
 
 static PATIENT: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
@@ -75,6 +76,7 @@ static PATIENT: &[Param] = &[
 ];
 
 static PRACTITIONER: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
@@ -93,12 +95,14 @@ static PRACTITIONER: &[Param] = &[
 ];
 
 static ORGANIZATION: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("name", Str, &["name", "alias"]),
     p("active", Token, &["active"]),
 ];
 
 static OBSERVATION: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -110,6 +114,7 @@ static OBSERVATION: &[Param] = &[
 ];
 
 static CONDITION: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -122,6 +127,7 @@ static CONDITION: &[Param] = &[
 ];
 
 static ALLERGY_INTOLERANCE: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("code", Token, &["code", "reaction.substance"]),
     p("category", Token, &["category"]),
@@ -132,6 +138,7 @@ static ALLERGY_INTOLERANCE: &[Param] = &[
 ];
 
 static MEDICATION_REQUEST: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["medication[x]"]),
@@ -146,6 +153,7 @@ static MEDICATION_REQUEST: &[Param] = &[
 ];
 
 static IMMUNIZATION: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("vaccine-code", Token, &["vaccineCode"]),
     p("code", Token, &["vaccineCode"]),
@@ -155,6 +163,7 @@ static IMMUNIZATION: &[Param] = &[
 ];
 
 static DIAGNOSTIC_REPORT: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -167,6 +176,7 @@ static DIAGNOSTIC_REPORT: &[Param] = &[
 ];
 
 static DOCUMENT_REFERENCE: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("type", Token, &["type"]),
@@ -178,6 +188,7 @@ static DOCUMENT_REFERENCE: &[Param] = &[
 ];
 
 static ENCOUNTER: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("type", Token, &["type"]),
@@ -190,6 +201,7 @@ static ENCOUNTER: &[Param] = &[
 ];
 
 static CARE_TEAM: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("participant", Reference, &["participant.member"]),
@@ -200,6 +212,7 @@ static CARE_TEAM: &[Param] = &[
 ];
 
 static CONSENT: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("category", Token, &["category"]),
     p("status", Token, &["status"]),
@@ -210,6 +223,7 @@ static CONSENT: &[Param] = &[
 ];
 
 static COMMUNICATION: &[Param] = &[
+    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("category", Token, &["category"]),
@@ -221,7 +235,9 @@ static COMMUNICATION: &[Param] = &[
     p("identifier", Token, &["identifier"]),
 ];
 
-/// The type-specific parameters of `resource_type` (`_id` and `_lastUpdated` apply to all).
+/// The parameters of `resource_type` (`_id` and `_lastUpdated` apply to all as well).
+/// Every type lists `_security` (security labels such as a purpose of use, which
+/// retention rules select by).
 pub fn of(resource_type: ResourceType) -> &'static [Param] {
     match resource_type {
         ResourceType::AllergyIntolerance => ALLERGY_INTOLERANCE,

@@ -169,24 +169,53 @@ fn date_range(value: &&Value) -> Option<DateRange> {
 }
 
 /// The tokens a resource's values produce, each bound to the type and parameter.
+fn token_of(
+    key: &BlindIndexKey,
+    resource_type: ResourceType,
+    param: &Param,
+    parts: &[&[u8]],
+) -> Vec<u8> {
+    let mut all: Vec<&[u8]> = vec![resource_type.as_str().as_bytes(), param.name.as_bytes()];
+    all.extend_from_slice(parts);
+    key.token(&all).to_vec()
+}
+
+/// The token a search for `system|code` on a token parameter looks up.
+pub fn system_code_token(
+    key: &BlindIndexKey,
+    resource_type: ResourceType,
+    param: &Param,
+    system: &str,
+    code: &str,
+) -> Vec<u8> {
+    token_of(
+        key,
+        resource_type,
+        param,
+        &[b"sc", system.as_bytes(), code.as_bytes()],
+    )
+}
+
 pub fn tokens(
     key: &BlindIndexKey,
     resource_type: ResourceType,
     param: &Param,
     values: &Values,
 ) -> Vec<Vec<u8>> {
-    let token = |parts: &[&[u8]]| {
-        let mut all: Vec<&[u8]> = vec![resource_type.as_str().as_bytes(), param.name.as_bytes()];
-        all.extend_from_slice(parts);
-        key.token(&all).to_vec()
-    };
+    let token = |parts: &[&[u8]]| token_of(key, resource_type, param, parts);
     let mut out = Vec::new();
     match values {
         Values::Codes(codes) => {
             for c in codes {
                 out.push(token(&[b"c", c.code.as_bytes()]));
                 if let Some(system) = &c.system {
-                    out.push(token(&[b"sc", system.as_bytes(), c.code.as_bytes()]));
+                    out.push(system_code_token(
+                        key,
+                        resource_type,
+                        param,
+                        system,
+                        &c.code,
+                    ));
                     out.push(token(&[b"s", system.as_bytes()]));
                 }
             }
