@@ -65,6 +65,7 @@ impl Fhir {
         self.check_references(&references, created).await?;
         let now = crate::clock::now();
         resource::stamp(&mut body, &id, 1, now);
+        resource::attribute(&mut body, caller.who);
         Ok(PendingWrite {
             tokens: self.tokens(resource_type, &body),
             resource_type,
@@ -140,6 +141,7 @@ impl Fhir {
         let now = crate::clock::now();
         let version = current.version + 1;
         resource::stamp(&mut body, &id, version, now);
+        resource::attribute(&mut body, caller.who);
         Ok(PendingWrite {
             tokens: self.tokens(resource_type, &body),
             resource_type,

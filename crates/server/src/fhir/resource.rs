@@ -75,6 +75,33 @@ pub fn stamp(resource: &mut Value, id: &FhirId, version: u64, at: UnixMillis) {
     }
 }
 
+/// The extension on `meta` naming who wrote a version (GDPR Art. 16: the history of a
+/// record shows what changed and by whom).
+pub const AUTHOR_EXTENSION: &str = "https://medvault.dev/fhir/StructureDefinition/version-author";
+
+/// Records the author of this version in `meta.extension`, replacing any author a client
+/// sent: a reference to their Practitioner or Patient when they have one, and their
+/// medvault user id.
+pub fn attribute(resource: &mut Value, who: &super::gate::access::Accessor) {
+    let Some(Value::Object(meta)) = resource.get_mut("meta") else {
+        return;
+    };
+    let mut author =
+        json!({"identifier": {"system": "urn:medvault:user", "value": who.user_id.to_string()}});
+    if let Some(practitioner) = &who.practitioner {
+        author["reference"] = json!(format!("Practitioner/{practitioner}"));
+    } else if let Some(patient) = who.patient {
+        author["reference"] = json!(format!("Patient/{patient}"));
+    }
+    let extensions = meta
+        .entry("extension")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(extensions) = extensions {
+        extensions.retain(|e| e.get("url").and_then(Value::as_str) != Some(AUTHOR_EXTENSION));
+        extensions.push(json!({"url": AUTHOR_EXTENSION, "valueReference": author}));
+    }
+}
+
 /// An instant in FHIR's form, UTC with milliseconds.
 pub fn instant(at: UnixMillis) -> String {
     let nanos = i128::from(at.0) * 1_000_000;

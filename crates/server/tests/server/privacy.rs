@@ -353,3 +353,121 @@ async fn a_never_stored_element_the_records_need_is_refused_at_start() {
         assert!(stderr.contains(why), "{bad}: {stderr}");
     }
 }
+
+/// Rectification (GDPR Art. 16): a correction is a new version, the history keeps the
+/// old one, and each version names who wrote it; a patient asks for a correction with a
+/// Communication to their care team.
+#[tokio::test]
+async fn corrections_keep_history_with_their_authors_and_patients_can_request_them() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic.patient("Annrect", "A", "1980-01-01", "female").await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let practitioner = clinic
+        .create(json!({"resourceType": "Practitioner", "name": [{"family": "Second"}]}))
+        .await;
+    let args = [
+        "user",
+        "add",
+        "--email",
+        "second@example.org",
+        "--role",
+        "physician",
+        "--practitioner",
+        &practitioner,
+        "--password-stdin",
+    ];
+    let (ok, _, stderr) = clinic.realm.run_cli(&args, crate::realm::PASSWORD);
+    assert!(ok, "{stderr}");
+    let second = clinic.realm.tokens("second@example.org").await.0;
+    let first_id = clinic_me(&clinic, &clinic.doctor).await["id"].clone();
+    let second_id = clinic_me(&clinic, &second).await["id"].clone();
+
+    let mut body = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &second)
+        .await
+        .body;
+    body["valueQuantity"]["value"] = json!(6.1);
+    let corrected = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{obs}"),
+            &second,
+            Some(body),
+        )
+        .await;
+    assert_eq!(corrected.status, 200, "{}", corrected.body);
+
+    let history = clinic
+        .get(&format!("/fhir/Observation/{obs}/_history"), &clinic.doctor)
+        .await;
+    let authors: Vec<(String, f64, Value)> = history.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let r = &e["resource"];
+            let author = r["meta"]["extension"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| {
+                    x["url"] == "https://medvault.dev/fhir/StructureDefinition/version-author"
+                })
+                .unwrap()["valueReference"]
+                .clone();
+            (
+                r["meta"]["versionId"].as_str().unwrap().to_owned(),
+                r["valueQuantity"]["value"].as_f64().unwrap(),
+                author,
+            )
+        })
+        .collect();
+    assert_eq!(authors.len(), 2);
+    assert_eq!((authors[0].0.as_str(), authors[0].1), ("2", 6.1));
+    assert_eq!(authors[0].2["identifier"]["value"], second_id);
+    assert_eq!(
+        authors[0].2["reference"],
+        format!("Practitioner/{practitioner}")
+    );
+    assert_eq!((authors[1].0.as_str(), authors[1].1), ("1", 5.4));
+    assert_eq!(authors[1].2["identifier"]["value"], first_id);
+
+    // Ann asks her clinician to correct the value.
+    let token = clinic.patient_user("ann@example.org", &ann).await;
+    let request = clinic
+        .post(
+            "/fhir/Communication",
+            &token,
+            json!({"resourceType": "Communication", "status": "completed",
+                "subject": {"reference": format!("Patient/{ann}")},
+                "recipient": [{"reference": format!("Practitioner/{practitioner}")}],
+                "about": [{"reference": format!("Observation/{obs}")}],
+                "payload": [{"contentString": "Please correct: I measured 5.9"}]}),
+        )
+        .await;
+    assert_eq!(request.status, 201, "{}", request.body);
+    let seen = clinic
+        .get(
+            &format!("/fhir/Communication?subject=Patient/{ann}"),
+            &second,
+        )
+        .await;
+    assert_eq!(seen.ids().len(), 1);
+    assert_eq!(
+        seen.body["entry"][0]["resource"]["meta"]["extension"][0]["valueReference"]["reference"],
+        format!("Patient/{ann}"),
+        "the request names the patient as its author"
+    );
+}
+
+async fn clinic_me(clinic: &Clinic, token: &str) -> Value {
+    clinic
+        .realm
+        .get("/api/v1/me", token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
