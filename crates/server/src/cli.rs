@@ -142,6 +142,17 @@ pub enum PrivacyCommand {
     Report(Box<ServeArgs>),
     /// Apply the --retain rules now (the server applies them hourly).
     Purge,
+    /// Export everything held about a patient (GDPR Art. 15 and 20) on their behalf, as
+    /// NDJSON on standard output: their account, sessions, every version of their
+    /// records, and who accessed them. Audited.
+    Export {
+        /// The Patient id.
+        #[arg(long)]
+        patient: medvault_domain::PatientId,
+        /// The server's settings (its MEDVAULT_* variables), for the processing record.
+        #[command(flatten)]
+        settings: Box<ServeArgs>,
+    },
     /// Erase a patient (GDPR Art. 17) by crypto-shredding: destroys their key share, then
     /// deletes their records and account. Refused while a legal hold is in place. Servers
     /// may keep running.
@@ -635,6 +646,19 @@ fn run(cli: Cli) -> CliResult {
                 crate::privacy::report::render(args, &kept, &cli.retain, breach_table, &facts?)
             );
             Ok::<(), CliError>(())
+        })?,
+        Command::Privacy(PrivacyCommand::Export {
+            patient,
+            ref settings,
+        }) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let sessions = (settings.session_idle_secs, settings.session_absolute_secs);
+            let exported =
+                crate::privacy::export::export_at_cli(&operator, patient, sessions, &mut out).await;
+            drop(out);
+            operator.close().await;
+            exported
         })?,
         Command::Privacy(PrivacyCommand::Purge) => runtime()?.block_on(async {
             let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;

@@ -100,7 +100,7 @@ pub struct Operator {
     pub store: Arc<dyn Store>,
     pub vault: Arc<dyn Store>,
     pub master: Arc<medvault_crypto::MasterKey>,
-    pub trail: crate::audit::AuditTrail,
+    pub trail: Arc<crate::audit::AuditTrail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +124,7 @@ impl Operator {
                 store: stores.records,
                 vault: stores.vault,
                 master: Arc::new(master),
-                trail,
+                trail: Arc::new(trail),
             }),
             Err(err) => {
                 stores.close().await;

@@ -85,13 +85,13 @@ async fn access_log(
     let mut names = HashMap::new();
     let mut entries = Vec::with_capacity(found.len());
     for entry in &found {
-        entries.push(describe(&state, &mut names, &entry.event).await?);
+        entries.push(describe(state.store.as_ref(), &mut names, &entry.event).await?);
     }
     Ok(Json(AccessLog { entries, next }))
 }
 
 pub(crate) async fn describe(
-    state: &AppState,
+    store: &dyn medvault_store::Store,
     names: &mut HashMap<UserId, Option<String>>,
     event: &AuditEvent,
 ) -> Result<Access, StoreError> {
@@ -100,7 +100,7 @@ pub(crate) async fn describe(
             let name = match names.get(id) {
                 Some(name) => name.clone(),
                 None => {
-                    let name = match state.store.user(*id).await {
+                    let name = match store.user(*id).await {
                         Ok(user) => user.display_name.map(|n| n.as_str().to_owned()),
                         // The account was deleted since; the access still happened.
                         Err(StoreError::NotFound) => Some("former user".to_owned()),

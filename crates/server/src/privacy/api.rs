@@ -39,7 +39,8 @@ async fn export_me(
     export::audit_start(&state, &context, &who).await?;
     let (lines, mut receiver) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
-        match export::write(&state, &context, &who, &user, &lines).await {
+        let source = export::Source::of(&state);
+        match export::write(source, &context, &who, Some(&user), user.patient_id, &lines).await {
             Ok(()) => {}
             // The client closed the connection: nothing is wrong on this side.
             Err(export::ExportError::Gone) => {

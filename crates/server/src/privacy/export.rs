@@ -4,7 +4,7 @@
 //! accessed the record), and `processing` (purposes and retention of each category).
 
 use axum::body::Bytes;
-use medvault_domain::{AuditAction, FhirId, Outcome, ResourceType, User};
+use medvault_domain::{AuditAction, FhirId, Outcome, PatientId, ResourceType, User};
 use medvault_store::AuditFilter;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
@@ -71,96 +71,204 @@ pub async fn audit_start(
     crate::audit::record(&state.audit, event).await
 }
 
+/// What an export reads from: the server's state, or the operator's stores at the CLI.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub store: &'a dyn medvault_store::Store,
+    pub gate: &'a crate::fhir::gate::Gate,
+    /// Session idle and absolute timeouts, for the processing record.
+    pub session_secs: (i64, i64),
+}
+
+impl<'a> Source<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        let config = &state.identity.config;
+        Self {
+            store: state.store.as_ref(),
+            gate: &state.fhir.gate,
+            session_secs: (config.session_idle_secs, config.session_absolute_secs),
+        }
+    }
+}
+
+/// Writes the export of `user` (their profile and sessions) and of `patient` (every
+/// version of their records and who accessed them); either may be absent.
 pub async fn write(
-    state: &AppState,
+    source: Source<'_>,
     context: &RequestContext,
     who: &Accessor,
-    user: &User,
+    user: Option<&User>,
+    patient: Option<PatientId>,
     lines: &Lines,
 ) -> Result<(), ExportError> {
     let now = crate::clock::now();
-    send(lines, json!({"kind": "export", "format": "medvault-export/1", "generated_at": instant(now), "user_id": user.id.to_string()})).await?;
     send(
         lines,
-        json!({"kind": "profile", "user": crate::identity::api::views::UserView::from(user)}),
+        json!({"kind": "export", "format": "medvault-export/1", "generated_at": instant(now),
+        "user_id": user.map(|u| u.id.to_string()), "patient": patient.map(|p| p.to_string())}),
     )
     .await?;
-    for session in state.store.live_sessions(user.id, now).await? {
+    if let Some(user) = user {
         send(
             lines,
-            json!({"kind": "session", "session": {
-                "id": session.id.to_string(),
-                "created_at": instant(session.created_at),
-                "last_seen_at": instant(session.last_seen_at),
-                "ip": session.ip,
-                "user_agent": session.user_agent,
-                "amr": session.amr,
-            }}),
+            json!({"kind": "profile", "user": crate::identity::api::views::UserView::from(user)}),
         )
         .await?;
-    }
-    if let Some(patient) = user.patient_id {
-        let caller = Caller { who, context };
-        let mut after: Option<(ResourceType, FhirId, u64)> = None;
-        loop {
-            let page = state
-                .fhir
-                .gate
-                .export_versions(caller, patient, after.as_ref(), PAGE)
-                .await?;
-            for opened in &page {
-                let r = &opened.record;
-                send(lines, json!({"kind": "resource", "resourceType": r.resource_type.as_str(),
-                    "id": r.id.as_str(), "version": r.version, "lastUpdated": instant(r.last_updated),
-                    "deleted": r.deleted, "resource": opened.resource})).await?;
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE as usize => {
-                    after = Some((
-                        last.record.resource_type,
-                        last.record.id.clone(),
-                        last.record.version,
-                    ));
-                }
-                _ => break,
-            }
-        }
-        let subject =
-            crate::audit::subjects::search_value(state.fhir.gate.keys(), &patient.to_string())
-                .await
-                .map_err(ExportError::Api)?;
-        let filter = AuditFilter {
-            patient: Some(subject),
-            ..AuditFilter::default()
-        };
-        let mut names = std::collections::HashMap::new();
-        let mut from = 0;
-        loop {
-            let found = state
-                .store
-                .search_audit_entries(&filter, from, PAGE)
-                .await?;
-            for entry in &found {
-                let access =
-                    crate::audit::access_log::describe(state, &mut names, &entry.event).await?;
-                send(lines, json!({"kind": "access", "access": access})).await?;
-            }
-            match found.last() {
-                Some(last) if found.len() == PAGE as usize => from = last.seq,
-                _ => break,
-            }
+        for session in source.store.live_sessions(user.id, now).await? {
+            send(
+                lines,
+                json!({"kind": "session", "session": {
+                    "id": session.id.to_string(),
+                    "created_at": instant(session.created_at),
+                    "last_seen_at": instant(session.last_seen_at),
+                    "ip": session.ip,
+                    "user_agent": session.user_agent,
+                    "amr": session.amr,
+                }}),
+            )
+            .await?;
         }
     }
-    send(lines, processing(state)).await
+    if let Some(patient) = patient {
+        records(source, &Caller { who, context }, patient, lines).await?;
+        accesses(source, patient, lines).await?;
+    }
+    send(lines, processing(source)).await
+}
+
+/// Every version of the patient's records, deletions included.
+async fn records(
+    source: Source<'_>,
+    caller: &Caller<'_>,
+    patient: PatientId,
+    lines: &Lines,
+) -> Result<(), ExportError> {
+    let mut after: Option<(ResourceType, FhirId, u64)> = None;
+    loop {
+        let page = source
+            .gate
+            .export_versions(*caller, patient, after.as_ref(), PAGE)
+            .await?;
+        for opened in &page {
+            let r = &opened.record;
+            send(
+                lines,
+                json!({"kind": "resource", "resourceType": r.resource_type.as_str(),
+                "id": r.id.as_str(), "version": r.version, "lastUpdated": instant(r.last_updated),
+                "deleted": r.deleted, "resource": opened.resource}),
+            )
+            .await?;
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => {
+                after = Some((
+                    last.record.resource_type,
+                    last.record.id.clone(),
+                    last.record.version,
+                ));
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Who accessed the patient's records, from the audit trail.
+async fn accesses(
+    source: Source<'_>,
+    patient: PatientId,
+    lines: &Lines,
+) -> Result<(), ExportError> {
+    let subject = crate::audit::subjects::search_value(source.gate.keys(), &patient.to_string())
+        .await
+        .map_err(ExportError::Api)?;
+    let filter = AuditFilter {
+        patient: Some(subject),
+        ..AuditFilter::default()
+    };
+    let mut names = std::collections::HashMap::new();
+    let mut from = 0;
+    loop {
+        let found = source
+            .store
+            .search_audit_entries(&filter, from, PAGE)
+            .await?;
+        for entry in &found {
+            let access =
+                crate::audit::access_log::describe(source.store, &mut names, &entry.event).await?;
+            send(lines, json!({"kind": "access", "access": access})).await?;
+        }
+        match found.last() {
+            Some(last) if found.len() == PAGE as usize => from = last.seq,
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// What is kept, why, and for how long (GDPR Art. 15(1)(a), (d)).
-fn processing(state: &AppState) -> Value {
-    let config = &state.identity.config;
-    let categories = super::categories::categories(
-        config.session_idle_secs,
-        config.session_absolute_secs,
-        "the configured audit retention",
-    );
+fn processing(source: Source<'_>) -> Value {
+    let (idle, absolute) = source.session_secs;
+    let categories =
+        super::categories::categories(idle, absolute, "the configured audit retention");
     json!({"kind": "processing", "categories": categories})
+}
+
+/// `medvault privacy export --patient ID`: the operator exports on a patient's behalf
+/// (an access request received by the privacy officer), to `out`, streamed.
+pub async fn export_at_cli(
+    operator: &crate::storage::Operator,
+    patient: PatientId,
+    session_secs: (i64, i64),
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let stores = crate::storage::Stores {
+        records: operator.store.clone(),
+        vault: operator.vault.clone(),
+    };
+    let gate = crate::fhir::gate::Gate::start(
+        &stores,
+        operator.master.clone(),
+        operator.trail.clone(),
+        16,
+    )
+    .await?;
+    let eraser = super::erasure::Eraser {
+        store: operator.store.as_ref(),
+        keys: gate.keys(),
+        trail: &operator.trail,
+    };
+    if !eraser.exists(patient).await? {
+        return Err("no such patient".into());
+    }
+    let linked = medvault_store::UserFilter {
+        patient: Some(patient),
+        ..medvault_store::UserFilter::default()
+    };
+    let user = operator.store.list_users(&linked, None, 1).await?.pop();
+    let source = Source {
+        store: operator.store.as_ref(),
+        gate: &gate,
+        session_secs,
+    };
+    let context = RequestContext {
+        request_id: None,
+        ip: None,
+        user_agent: None,
+    };
+    let who = Accessor::operator();
+    let (lines, mut receiver) = tokio::sync::mpsc::channel(16);
+    let writing = async move {
+        let written = write(source, &context, &who, user.as_ref(), Some(patient), &lines).await;
+        drop(lines);
+        written
+    };
+    let draining = async {
+        while let Some(line) = receiver.recv().await {
+            out.write_all(&line?)?;
+        }
+        out.flush()
+    };
+    let (written, drained) = tokio::join!(writing, draining);
+    written?;
+    drained?;
+    Ok(())
 }

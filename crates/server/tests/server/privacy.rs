@@ -471,3 +471,72 @@ async fn clinic_me(clinic: &Clinic, token: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// An operator exports a patient's data on their behalf (an access request received by
+/// the privacy officer): the same export, from the CLI, audited as the system's.
+#[tokio::test]
+async fn an_operator_exports_a_patients_data_at_the_cli() {
+    let clinic = Clinic::start(&[]).await;
+    let ann = clinic
+        .patient("Annexport", "A", "1980-01-01", "female")
+        .await;
+    let bob = clinic.patient("Bobexport", "B", "1970-01-01", "male").await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let bob_obs = clinic
+        .observation(&bob, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    clinic.patient_user("ann@example.org", &ann).await;
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &clinic.doctor)
+            .await
+            .status,
+        200
+    );
+
+    let (ok, stdout, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "export", "--patient", &ann], "");
+    assert!(ok, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["kind"], "export");
+    assert_eq!(lines[0]["patient"], ann.as_str());
+    assert_eq!(lines.last().unwrap()["kind"], "processing");
+    let profile = lines.iter().find(|l| l["kind"] == "profile").unwrap();
+    assert_eq!(profile["user"]["email"], "ann@example.org");
+    let resources: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["kind"] == "resource")
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert!(resources.contains(&obs.as_str()) && resources.contains(&ann.as_str()));
+    assert!(
+        !stdout.contains(&bob) && !stdout.contains(&bob_obs),
+        "nothing of Bob's"
+    );
+    assert!(
+        lines.iter().any(|l| l["kind"] == "access"),
+        "the physician's read is listed"
+    );
+    let exports: Vec<_> = clinic
+        .realm
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e.action.code() == "export")
+        .collect();
+    assert!(exports
+        .iter()
+        .any(|e| e.actor == medvault_domain::Actor::System));
+
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let (ok, _, stderr) = clinic
+        .realm
+        .run_cli(&["privacy", "export", "--patient", &nobody], "");
+    assert!(!ok && stderr.contains("no such patient"), "{stderr}");
+}

@@ -93,6 +93,7 @@ async fn commit(
         roles: who.roles.iter().collect(),
         patient: who.patient_id,
         practitioner: who.practitioner_id.clone(),
+        operator: false,
     };
     Ok(state
         .fhir

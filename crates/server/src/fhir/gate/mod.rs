@@ -260,14 +260,19 @@ impl Gate {
             Some(patient) => self.keys.subject(patient).await.map_err(key_error)?,
             None => None,
         };
-        let actor = Actor::User {
-            id: caller.who.user_id,
-            roles: caller.who.roles.clone(),
+        let mut event = match caller.who.operator {
+            true => crate::audit::event(caller.context, Actor::System, action, outcome),
+            false => {
+                let actor = Actor::User {
+                    id: caller.who.user_id,
+                    roles: caller.who.roles.clone(),
+                };
+                crate::audit::with_session(
+                    crate::audit::event(caller.context, actor, action, outcome),
+                    caller.who.session_id,
+                )
+            }
         };
-        let mut event = crate::audit::with_session(
-            crate::audit::event(caller.context, actor, action, outcome),
-            caller.who.session_id,
-        );
         if let Some((t, id)) = resource {
             event = match (&subject, t) {
                 (Some(subject), ResourceType::Patient) => {
