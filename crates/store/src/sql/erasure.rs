@@ -90,6 +90,12 @@ macro_rules! __impl_sql_erasure {
                     .bind(patient.to_string())
                     .execute(&self.pool)
                     .await?;
+                // PostgreSQL keeps a deleted row's bytes in a dead tuple until VACUUM
+                // (SQLite overwrites them: secure_delete). Best effort, so a failing VACUUM
+                // never blocks an erasure: the share is gone for every reader either way.
+                if $crate::Store::backend(self) == "postgres" {
+                    let _best_effort = sqlx::query("VACUUM key_shares").execute(&self.pool).await;
+                }
                 Ok(())
             }
         }
