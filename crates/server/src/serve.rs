@@ -41,6 +41,8 @@ pub enum ServeError {
     Signals(#[source] std::io::Error),
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot settle erasures")]
+    Erasures(#[source] crate::privacy::erasure::EraseError),
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -48,6 +50,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let (stores, master_key) = storage::open_and_unseal(&config.data_dir, &config.database).await?;
     let store = stores.records.clone();
+    if matches!(config.database.key_vault(), crate::config::KeyVault::Shared) {
+        tracing::warn!(
+            "the key vault shares the records database: its backups hold the key shares, so an \
+             erasure reaches them only once they expire; give --key-vault-url a database of its own"
+        );
+    }
     let master_key_id = master_key.id();
     let challenge_signer = medvault_crypto::mac::MessageSigner::new(
         &master_key,
@@ -168,7 +176,11 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             }
         }
     }
-    resume_erasures(&state).await;
+    if let Err(err) = resume_erasures(&state).await {
+        trail.close().await;
+        stores.close().await;
+        return Err(ServeError::Erasures(err));
+    }
     let sync = tokio::spawn(keep_in_sync(state.clone()));
     let pruning = tokio::spawn(apply_retention(
         state.clone(),
@@ -329,22 +341,21 @@ fn print_demo_logins(logins: &[crate::fhir::demo::DemoLogin]) {
 }
 
 /// Finishes erasures a crash interrupted, and erases again what a restored backup brought
-/// back. Before serving, so nothing erased is served meanwhile. A failure is logged, not
-/// fatal: the next start tries again, and the records stay unreadable once a share is gone.
-async fn resume_erasures(state: &AppState) {
+/// back, before serving, so nothing erased is ever served. A vault that does not match the
+/// records stops the start: every patient would read as erased.
+async fn resume_erasures(state: &AppState) -> Result<(), crate::privacy::erasure::EraseError> {
     let eraser = crate::privacy::erasure::Eraser::of(state);
-    match eraser.resume().await {
-        Ok(0) => {}
-        Ok(resumed) => tracing::info!(resumed, "finished interrupted erasures"),
-        Err(err) => tracing::error!(error = %err, "cannot finish interrupted erasures"),
+    let resumed = eraser.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "finished interrupted erasures");
     }
-    match eraser.reconcile().await {
-        Ok((0, 0)) => {}
-        Ok((adopted, erased)) => tracing::info!(
+    let (adopted, erased) = eraser.reconcile().await?;
+    if adopted + erased > 0 {
+        tracing::info!(
             adopted,
             erased,
             "data keys without key shares: adopted from before shares, or erased again after a restore"
-        ),
-        Err(err) => tracing::error!(error = %err, "cannot reconcile data keys with key shares"),
+        );
     }
+    Ok(())
 }

@@ -24,3 +24,13 @@ CREATE TABLE erasures (
     patient_id   TEXT PRIMARY KEY NOT NULL,
     requested_at BIGINT NOT NULL
 );
+
+-- In the key vault: patients erased, so that their rows, come back with a restored
+-- backup of the records, are recognised and erased again (and nothing else is).
+CREATE TABLE erased_patients (
+    patient_id TEXT PRIMARY KEY NOT NULL,
+    erased_at  BIGINT NOT NULL
+);
+
+-- Retention finds patients whose records have all expired.
+CREATE INDEX fhir_resources_by_patient_time ON fhir_resources (patient_id, last_updated);

@@ -46,6 +46,11 @@ const MIGRATIONS: migrations::Embedded = &[
         "erasure",
         include_str!("../migrations/0010_erasure.sql"),
     ),
+    (
+        11,
+        "webauthn",
+        include_str!("../migrations/0011_webauthn.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -45,8 +45,13 @@ pub trait KeyShareStore {
         patients: &[PatientId],
     ) -> Result<Vec<PatientId>, StoreError>;
 
-    /// Destroys the share; succeeds when there is none (erasure resumes idempotently).
+    /// Destroys the share and records, in the same transaction, that the patient was
+    /// erased (so rows that come back with a restored backup are recognised); succeeds
+    /// when there is no share (erasure resumes idempotently).
     async fn destroy_key_share(&self, patient: PatientId) -> Result<(), StoreError>;
+
+    /// Whether the vault records the patient's erasure.
+    async fn was_erased(&self, patient: PatientId) -> Result<bool, StoreError>;
 }
 
 /// A hold that keeps a patient's records from erasure (GDPR Art. 17(3): retention duties
@@ -80,7 +85,9 @@ pub struct ErasedRows {
 
 #[async_trait::async_trait]
 pub trait ErasureStore {
-    /// Places a hold, or replaces the reason of the one in place.
+    /// Places a hold, or replaces the reason of the one in place. [`StoreError::Conflict`]
+    /// when the patient's erasure is under way. Serialised against [`Self::begin_erasure`]
+    /// for the same patient, so of a hold and an erasure at once exactly one wins.
     async fn place_legal_hold(&self, hold: &LegalHold) -> Result<(), StoreError>;
 
     /// [`StoreError::NotFound`] when there is no hold.
@@ -112,19 +119,22 @@ pub trait ErasureStore {
         limit: u32,
     ) -> Result<Vec<(FhirId, Option<PatientId>)>, StoreError>;
 
-    /// Deletes these resources, every version and search token, in one transaction.
-    /// Returns how many versions went.
+    /// Deletes these resources, every version and search token, in one transaction,
+    /// except those of patients a legal hold now keeps. Returns how many resources and
+    /// versions went.
     async fn purge_records(
         &self,
         resource_type: ResourceType,
         ids: &[FhirId],
-    ) -> Result<u64, StoreError>;
+    ) -> Result<(u64, u64), StoreError>;
 
-    /// Up to `limit` patients whose records all last changed before `before` and who are
-    /// under no legal hold: what a retention rule for whole patients expires.
+    /// Up to `limit` patients after `after` (in id order) whose records all last changed
+    /// before `before` and who are under no legal hold: what a retention rule for whole
+    /// patients expires.
     async fn expired_patients(
         &self,
         before: UnixMillis,
+        after: Option<PatientId>,
         limit: u32,
     ) -> Result<Vec<PatientId>, StoreError>;
 

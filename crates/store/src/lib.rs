@@ -15,6 +15,7 @@ mod records;
 mod sessions;
 mod signing_keys;
 mod users;
+mod webauthn;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -39,6 +40,7 @@ pub use records::{
 pub use sessions::{RefreshTokenRecord, Rotation, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyState, SigningKeyStore};
 pub use users::{UserFilter, UserStore};
+pub use webauthn::{Ceremony, CeremonyKind, WebAuthnCredential, WebAuthnStore};
 
 /// Everything medvault stores, behind one handle that `AppState` keeps as `Arc<dyn Store>`.
 #[async_trait::async_trait]
@@ -54,6 +56,7 @@ pub trait Store:
     + OutboxStore
     + KeyShareStore
     + ErasureStore
+    + WebAuthnStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -37,6 +37,8 @@ pub struct Identity {
     pub policy: PasswordPolicy,
     pub keys: SigningKeys,
     pub revoked: RevokedSessions,
+    /// The WebAuthn relying party of the public URL.
+    pub passkeys: crate::mfa::webauthn::Passkeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,7 @@ impl Identity {
             keys,
             revoked,
             totp_key,
+            passkeys: crate::mfa::webauthn::Passkeys::new(&config.issuer),
             config,
         })
     }

@@ -48,7 +48,10 @@ pub struct ChallengeAnswer {
 #[derive(Debug)]
 pub enum SignIn {
     Tokens(TokenPair),
-    SecondFactor { mfa_token: OpaqueToken },
+    SecondFactor {
+        mfa_token: OpaqueToken,
+        methods: crate::mfa::Methods,
+    },
 }
 
 pub async fn login(
@@ -137,9 +140,10 @@ pub async fn login(
         store.set_password_hash(user.id, &rehashed, now()).await?;
         tracing::info!(user_id = %user.id, "password rehashed with the current parameters");
     }
-    if crate::mfa::enrolled(store, user.id).await? {
+    let methods = crate::mfa::Methods::of(store, user.id).await?;
+    if methods.any() {
         let mfa_token = crate::mfa::signin::challenge(state, &user).await?;
-        return Ok(SignIn::SecondFactor { mfa_token });
+        return Ok(SignIn::SecondFactor { mfa_token, methods });
     }
     let amr = vec![crate::mfa::AMR_PASSWORD.into()];
     Ok(SignIn::Tokens(

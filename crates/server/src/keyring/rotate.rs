@@ -202,10 +202,15 @@ async fn move_everything(
                         KeyShare::from_bytes(&record.share)
                             .map_err(|_| RotateError::Unwrap(wrapped.patient))?,
                     ),
-                    // The share is gone: an erasure is under way, and the key opens nothing.
+                    // No share: a key from before shares (wrapped by the KEK alone), or
+                    // the share of an erased patient. Only the vault's record of the
+                    // erasure allows destroying the key; anything else stops the rotation.
                     Err(StoreError::NotFound) => {
-                        store.destroy_data_key(wrapped.patient).await?;
-                        continue;
+                        if stores.vault.was_erased(wrapped.patient).await? {
+                            store.destroy_data_key(wrapped.patient).await?;
+                            continue;
+                        }
+                        None
                     }
                     Err(err) => return Err(err.into()),
                 },

@@ -12,6 +12,7 @@ use crate::{ApiError, AppState};
 pub enum Answer {
     Code(String),
     RecoveryCode(String),
+    Passkey(super::webauthn::Assertion),
 }
 
 /// Which factor was verified.
@@ -19,6 +20,30 @@ pub enum Answer {
 pub enum Verified {
     Totp,
     RecoveryCode,
+    /// A passkey with user verification; `synced` when it is backup-eligible (a synced
+    /// passkey lives in software, not only in one device's hardware).
+    Passkey {
+        synced: bool,
+    },
+}
+
+impl Verified {
+    /// Its RFC 8176 method values.
+    pub fn methods(self) -> &'static [&'static str] {
+        match self {
+            Self::Totp | Self::RecoveryCode => &[super::AMR_OTP],
+            Self::Passkey { synced: true } => &[super::AMR_SOFTWARE_KEY, super::AMR_USER],
+            Self::Passkey { synced: false } => &[super::AMR_HARDWARE_KEY, super::AMR_USER],
+        }
+    }
+
+    /// How the audit trail names its success.
+    pub fn action(self) -> medvault_domain::AuditAction {
+        match self {
+            Self::RecoveryCode => medvault_domain::AuditAction::MfaRecoveryCodeUsed,
+            Self::Totp | Self::Passkey { .. } => medvault_domain::AuditAction::MfaSuccess,
+        }
+    }
 }
 
 /// A started enrollment: what the authenticator app needs.
@@ -106,6 +131,14 @@ pub async fn regenerate_codes(
     if !super::enrolled(state.store.as_ref(), user).await? {
         return Err(not_enrolling());
     }
+    new_recovery_codes(state, user).await
+}
+
+/// A fresh set of recovery codes, replacing any old set.
+pub async fn new_recovery_codes(
+    state: &AppState,
+    user: UserId,
+) -> Result<Vec<RecoveryCode>, ApiError> {
     let codes: Vec<RecoveryCode> = (0..super::RECOVERY_CODES)
         .map(|_| RecoveryCode::generate())
         .collect();
@@ -151,6 +184,7 @@ pub async fn verify(
             Err(StoreError::NotFound) => Ok(None),
             Err(err) => Err(err.into()),
         },
+        Answer::Passkey(assertion) => super::webauthn::verify(state, user, assertion).await,
     }
 }
 

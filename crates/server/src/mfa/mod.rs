@@ -1,11 +1,13 @@
-//! The mfa context: TOTP (RFC 6238) and recovery codes as second factors, sign-in that
-//! waits for a second factor, MFA required by role, and step-up for sensitive operations
-//! (RFC 9470). WebAuthn arrives as a further factor.
+//! The mfa context: TOTP (RFC 6238), passkeys (WebAuthn) and recovery codes as second
+//! factors, sign-in that waits for a second factor, passwordless sign-in with a passkey,
+//! MFA required by role, and step-up for sensitive operations (RFC 9470).
 
 pub mod api;
 pub mod factors;
 pub mod signin;
 pub mod step_up;
+pub mod webauthn;
+mod webauthn_api;
 
 use medvault_domain::{Role, UserId};
 use medvault_store::{Store, StoreError};
@@ -20,6 +22,10 @@ pub const RECOVERY_CODES: usize = 10;
 pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 pub const AMR_MFA: &str = "mfa";
+pub const AMR_HARDWARE_KEY: &str = "hwk";
+pub const AMR_SOFTWARE_KEY: &str = "swk";
+/// User presence and verification (the biometric or PIN of a passkey).
+pub const AMR_USER: &str = "user";
 /// `acr` values: a password alone, or with a second factor.
 pub const ACR_PASSWORD: &str = "urn:medvault:acr:pwd";
 pub const ACR_MFA: &str = "urn:medvault:acr:mfa";
@@ -41,8 +47,41 @@ impl MfaPolicy {
 
 /// Whether the user has a confirmed second factor.
 pub async fn enrolled(store: &dyn Store, user: UserId) -> Result<bool, StoreError> {
-    Ok(store
-        .totp(user)
-        .await?
-        .is_some_and(|t| t.confirmed_at.is_some()))
+    Ok(Methods::of(store, user).await?.any())
+}
+
+/// Which second factors a user has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Methods {
+    pub totp: bool,
+    pub passkeys: usize,
+}
+
+impl Methods {
+    pub async fn of(store: &dyn Store, user: UserId) -> Result<Self, StoreError> {
+        Ok(Self {
+            totp: store
+                .totp(user)
+                .await?
+                .is_some_and(|t| t.confirmed_at.is_some()),
+            passkeys: store.webauthn_credentials(user).await?.len(),
+        })
+    }
+
+    pub fn any(self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+
+    /// What a sign-in waiting for a second factor may use.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.totp {
+            names.push("totp");
+        }
+        if self.passkeys > 0 {
+            names.push("webauthn");
+        }
+        names.push("recovery_code");
+        names
+    }
 }

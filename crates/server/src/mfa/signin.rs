@@ -5,8 +5,8 @@ use medvault_crypto::OpaqueToken;
 use medvault_domain::{Actor, AuditAction, Outcome, User, UserStatus};
 use medvault_store::{MfaChallengeRecord, StoreError};
 
-use super::factors::{self, Answer, Verified};
-use super::{AMR_MFA, AMR_OTP, AMR_PASSWORD, CHALLENGE_TTL_SECS, MAX_FAILURES};
+use super::factors::{self, Answer};
+use super::{AMR_MFA, AMR_PASSWORD, CHALLENGE_TTL_SECS, MAX_FAILURES};
 use crate::audit;
 use crate::clock::now;
 use crate::http::RequestContext;
@@ -83,12 +83,10 @@ pub async fn complete(
         Err(StoreError::NotFound) => return Err(INVALID_MFA_TOKEN),
         Err(err) => return Err(err.into()),
     }
-    let action = match verified {
-        Verified::Totp => AuditAction::MfaSuccess,
-        Verified::RecoveryCode => AuditAction::MfaRecoveryCodeUsed,
-    };
-    record(state, context, &user, action, Outcome::Success).await?;
-    let amr = vec![AMR_PASSWORD.into(), AMR_OTP.into(), AMR_MFA.into()];
+    record(state, context, &user, verified.action(), Outcome::Success).await?;
+    let mut amr = vec![AMR_PASSWORD.to_owned()];
+    amr.extend(verified.methods().iter().map(|m| (*m).to_owned()));
+    amr.push(AMR_MFA.to_owned());
     sessions::start_session(state, context, &user, amr).await
 }
 

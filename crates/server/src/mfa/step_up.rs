@@ -4,7 +4,7 @@
 use medvault_domain::{AuditAction, Outcome};
 
 use super::factors::{self, Answer, Verified};
-use super::{ACR_MFA, AMR_MFA, AMR_OTP};
+use super::{ACR_MFA, AMR_MFA};
 use crate::clock::now;
 use crate::http::RequestContext;
 use crate::identity::Principal;
@@ -53,9 +53,9 @@ pub async fn step_up(
         return Err(factors::invalid_code());
     };
     let mut session = store.session(principal.session_id).await?;
-    for method in [AMR_OTP, AMR_MFA] {
+    for method in verified.methods().iter().chain(&[AMR_MFA]) {
         if !session.amr.iter().any(|m| m == method) {
-            session.amr.push(method.to_owned());
+            session.amr.push((*method).to_owned());
         }
     }
     let at = now();
@@ -64,8 +64,8 @@ pub async fn step_up(
         .await?;
     session.mfa_at = Some(at);
     let action = match verified {
-        Verified::Totp => AuditAction::MfaStepUp,
         Verified::RecoveryCode => AuditAction::MfaRecoveryCodeUsed,
+        Verified::Totp | Verified::Passkey { .. } => AuditAction::MfaStepUp,
     };
     super::signin::record(state, context, &user, action, Outcome::Success).await?;
     let standing = crate::identity::tokens::Standing::of(store, user.id).await?;

@@ -63,6 +63,8 @@ pub enum EraseError {
     Store(#[from] StoreError),
     #[error("the key vault failed")]
     Keys(#[from] KeyError),
+    #[error("{0} patients' data keys have neither a key share nor a record of erasure in the key vault: is it the right one (keyvault.db, --key-vault-url)?")]
+    WrongVault(usize),
 }
 
 impl<'a> Eraser<'a> {
@@ -76,8 +78,12 @@ impl<'a> Eraser<'a> {
     }
 
     /// Whether `patient` has anything to erase: a key share, a data key (rows restored
-    /// from a backup taken before their erasure), or an erasure under way.
+    /// from a backup taken before their erasure), or an erasure under way. Never the
+    /// reserved slots (the system compartment and the blind-index root).
     pub async fn exists(&self, patient: PatientId) -> Result<bool, EraseError> {
+        if !has_share(patient) {
+            return Ok(false);
+        }
         if self.keys.share(patient).await?.is_some() {
             return Ok(true);
         }
@@ -89,41 +95,46 @@ impl<'a> Eraser<'a> {
         Ok(self.store.pending_erasures().await?.contains(&patient))
     }
 
-    /// Erases `patient`. `event` says who asks, from where; it is recorded as `erase`.
+    /// Erases `patient`. `event` says who asks, from where, and why (`erase`, or a
+    /// retention purge); it is recorded before anything happens.
     pub async fn erase(&self, patient: PatientId, event: AuditEvent) -> Result<Erased, EraseError> {
         let started = Instant::now();
         if !self.exists(patient).await? {
             return Err(EraseError::NotFound);
         }
+        if let Some(hold) = self.store.legal_hold(patient).await? {
+            return Err(EraseError::Held(hold));
+        }
+        let event = self.about(patient, event).await?;
+        self.trail
+            .append(event.clone())
+            .await
+            .map_err(|_| EraseError::AuditUnavailable)?;
         match self.store.begin_erasure(patient, crate::clock::now()).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
+                // A hold placed since the check above won: say so in the trail too.
+                let refused = AuditEvent {
+                    outcome: medvault_domain::Outcome::Denied,
+                    ..event
+                };
+                self.trail
+                    .append(refused)
+                    .await
+                    .map_err(|_| EraseError::AuditUnavailable)?;
                 return match self.store.legal_hold(patient).await? {
                     Some(hold) => Err(EraseError::Held(hold)),
-                    // Released meanwhile: the caller may simply try again.
                     None => Err(StoreError::Conflict.into()),
                 };
             }
             Err(err) => return Err(err.into()),
         }
-        let subject = self.keys.subject(patient).await?;
-        let mut event = AuditEvent {
-            action: AuditAction::Erase,
-            resource: subject.as_ref().map(|s| AuditedResource {
-                kind: "Patient".into(),
-                id: s.0.clone(),
-            }),
-            ..event
-        };
-        event.patient = subject;
-        self.trail
-            .append(event)
-            .await
-            .map_err(|_| EraseError::AuditUnavailable)?;
         let ended_sessions = self.revoke_sessions(patient).await?;
         self.keys.destroy(patient).await?;
         let unreadable = started.elapsed();
         let rows = self.store.complete_erasure(patient).await?;
+        // A read that fetched the keys before they were destroyed may have cached them.
+        self.keys.forget(patient);
         Ok(Erased {
             patient: patient.to_string(),
             erased_at: crate::identity::api::views::rfc3339(crate::clock::now()),
@@ -136,23 +147,45 @@ impl<'a> Eraser<'a> {
         })
     }
 
-    /// Finishes erasures a crash interrupted. Returns how many.
+    /// `event`, about the patient: named by their subject while they have one.
+    async fn about(&self, patient: PatientId, event: AuditEvent) -> Result<AuditEvent, EraseError> {
+        let subject = self.keys.subject(patient).await?;
+        Ok(AuditEvent {
+            resource: subject.as_ref().map(|s| AuditedResource {
+                kind: "Patient".into(),
+                id: s.0.clone(),
+            }),
+            patient: subject,
+            ..event
+        })
+    }
+
+    /// Finishes erasures a crash interrupted (each was audited when it began; finishing
+    /// is audited as the system's). Returns how many.
     pub async fn resume(&self) -> Result<usize, EraseError> {
         let pending = self.store.pending_erasures().await?;
         for &patient in &pending {
+            let event = crate::audit::system_event(AuditAction::Erase, None);
+            let event = self.about(patient, event).await?;
+            self.trail
+                .append(event)
+                .await
+                .map_err(|_| EraseError::AuditUnavailable)?;
             self.revoke_sessions(patient).await?;
             self.keys.destroy(patient).await?;
             self.store.complete_erasure(patient).await?;
+            self.keys.forget(patient);
         }
         Ok(pending.len())
     }
 
-    /// Sweeps the data keys whose patient has no key share. A key from before shares
-    /// existed is adopted (given a share); any other was shredded, and its rows came back
-    /// with a backup restored from before the erasure: they are erased again, so nothing
-    /// erased returns. Returns (adopted, erased).
+    /// Sweeps the data keys whose patient has no key share. A key the vault records as
+    /// erased came back with a backup restored from before the erasure: its rows are
+    /// erased again, so nothing erased returns. A key wrapped by the KEK alone (from before
+    /// shares) is adopted. Any other means the key vault is not the one these records
+    /// belong to, and is an error: nothing is deleted on a guess. Returns (adopted, erased).
     pub async fn reconcile(&self) -> Result<(usize, usize), EraseError> {
-        let (mut adopted, mut erased) = (0, 0);
+        let (mut adopted, mut erased, mut unexplained) = (0, 0, 0);
         let mut after = None;
         loop {
             let slots = self.store.data_key_slots(after, RECONCILE_BATCH).await?;
@@ -169,32 +202,40 @@ impl<'a> Eraser<'a> {
                 .into_iter()
                 .collect();
             for patient in patients.into_iter().filter(|p| !shared.contains(p)) {
-                if self.keys.adopt_legacy(patient).await? {
+                if self.keys.vault().was_erased(patient).await? {
+                    if self.erase_restored(patient).await? {
+                        erased += 1;
+                    }
+                } else if self.keys.adopt_legacy(patient).await? {
                     adopted += 1;
-                } else if self.erase_restored(patient).await? {
-                    erased += 1;
+                } else {
+                    unexplained += 1;
                 }
             }
+        }
+        if unexplained > 0 {
+            return Err(EraseError::WrongVault(unexplained));
         }
         Ok((adopted, erased))
     }
 
-    /// Erases the restored rows of a patient whose share is gone; `false` when a legal hold
-    /// (restored with them) keeps them, which an administrator must resolve.
+    /// Erases the restored rows of an erased patient; `false` when a legal hold (restored
+    /// with them) keeps them, which an administrator must resolve.
     async fn erase_restored(&self, patient: PatientId) -> Result<bool, EraseError> {
-        match self.store.begin_erasure(patient, crate::clock::now()).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                tracing::warn!(%patient, "restored rows of an erased patient are under a legal hold");
-                return Ok(false);
-            }
-            Err(err) => return Err(err.into()),
+        if self.store.legal_hold(patient).await?.is_some() {
+            tracing::warn!("restored rows of an erased patient are under a legal hold");
+            return Ok(false);
         }
         let event = crate::audit::system_event(AuditAction::Erase, None);
         self.trail
             .append(event)
             .await
             .map_err(|_| EraseError::AuditUnavailable)?;
+        match self.store.begin_erasure(patient, crate::clock::now()).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        }
         self.revoke_sessions(patient).await?;
         match self.store.complete_erasure(patient).await {
             // Completed by a concurrent erasure: just as good.

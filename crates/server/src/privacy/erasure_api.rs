@@ -87,6 +87,7 @@ impl From<EraseError> for ApiError {
             },
             EraseError::Store(err) => err.into(),
             EraseError::Keys(err) => err.into(),
+            err @ EraseError::WrongVault(_) => ApiError::internal(err),
         }
     }
 }
@@ -200,6 +201,7 @@ async fn erase_patient(
     params(("id" = String, Path, description = "The Patient id")),
     request_body = HoldRequest, responses(
     (status = 200, description = "In place", body = HoldView),
+    (status = 409, description = "The patient's erasure is under way", content_type = "application/problem+json"),
     (status = 403, description = "Caller is not an admin", content_type = "application/problem+json"),
     (status = 404, description = "No such patient", content_type = "application/problem+json"),
     (status = 422, description = "The reason is missing or too long", content_type = "application/problem+json"),
@@ -240,11 +242,12 @@ async fn place_hold(
     Ok(Json(hold.into()))
 }
 
-/// Release a legal hold. Admin only.
+/// Release a legal hold. Admin only, with a recent second factor.
 #[utoipa::path(delete, path = "/api/v1/admin/patients/{id}/legal-hold", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The Patient id")),
     responses(
     (status = 204, description = "Released"),
+    (status = 401, description = "`insufficient_user_authentication`: step up first", content_type = "application/problem+json"),
     (status = 403, description = "Caller is not an admin", content_type = "application/problem+json"),
     (status = 404, description = "No hold on that patient", content_type = "application/problem+json"),
 ))]
@@ -255,6 +258,7 @@ async fn release_hold(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Admin)?;
+    crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
     let patient = patient_id(&id)?;
     if state.store.legal_hold(patient).await?.is_none() {
         return Err(ApiError::NotFound);

@@ -163,8 +163,9 @@ async fn expire_records(
             .await
             .map_err(|_| EraseError::AuditUnavailable)?;
         let ids: Vec<FhirId> = expired.into_iter().map(|(id, _)| id).collect();
-        purged.versions += eraser.store.purge_records(rule.resource_type, &ids).await?;
-        purged.resources += ids.len() as u64;
+        let (resources, versions) = eraser.store.purge_records(rule.resource_type, &ids).await?;
+        purged.resources += resources;
+        purged.versions += versions;
     }
 }
 
@@ -192,22 +193,20 @@ async fn expire_patients(
     cutoff: medvault_domain::UnixMillis,
     purged: &mut Purged,
 ) -> Result<(), EraseError> {
+    let mut after = None;
     loop {
-        let expired = eraser.store.expired_patients(cutoff, BATCH).await?;
-        if expired.is_empty() {
+        let expired = eraser.store.expired_patients(cutoff, after, BATCH).await?;
+        let Some(&last) = expired.last() else {
             return Ok(());
-        }
+        };
+        after = Some(last);
         for patient in expired {
             let event = crate::audit::system_event(AuditAction::RetentionPurge, None);
             match eraser.erase(patient, event).await {
                 Ok(_) => purged.patients += 1,
-                // A hold placed meanwhile wins; the next run sees it in the query.
-                Err(EraseError::Held(_)) => return Ok(()),
-                // Rows without any key: nothing here can erase them; say so, do not spin.
-                Err(EraseError::NotFound) => {
-                    tracing::warn!(%patient, "expired records without a data key were left");
-                    return Ok(());
-                }
+                // A hold placed meanwhile wins; rows without any key are not ours to
+                // guess about. Either way, on to the next patient.
+                Err(EraseError::Held(_) | EraseError::NotFound) => {}
                 Err(err) => return Err(err),
             }
         }

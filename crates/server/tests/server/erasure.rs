@@ -353,6 +353,29 @@ async fn a_legal_hold_blocks_erasure_until_an_admin_releases_it() {
     );
     let again = admin_call(&clinic, Method::POST, &erase_path, &admin, None).await;
     assert_eq!(again.status, 404, "nothing is left to erase");
+    // The reserved key slots (the directory's key, the blind-index root) are no patient.
+    for reserved in [
+        "00000000-0000-0000-0000-000000000000",
+        "00000000-0000-0000-0000-000000000001",
+    ] {
+        let path = format!("/api/v1/admin/patients/{reserved}/erase");
+        assert_eq!(
+            admin_call(&clinic, Method::POST, &path, &admin, None)
+                .await
+                .status,
+            404
+        );
+        let path = format!("/api/v1/admin/patients/{reserved}/legal-hold");
+        let hold = admin_call(
+            &clinic,
+            Method::PUT,
+            &path,
+            &admin,
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+        assert_eq!(hold.status, 404);
+    }
     let actions = clinic.realm.audit_actions().await;
     for action in ["privacy.legal_hold", "privacy.legal_hold_release", "erase"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
@@ -527,4 +550,31 @@ async fn retention_purges_expired_records_by_type_and_purpose_and_whole_patients
             .run_cli(&["privacy", "purge", "--retain", bad], "");
         assert!(!ok && stderr.contains("--retain"), "{bad}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_server_refuses_to_start_with_a_key_vault_that_is_not_its_own() {
+    let mut clinic = Clinic::start(&[]).await;
+    let ann = clinic
+        .patient("Annvault", "A", "1980-01-01", "female")
+        .await;
+    clinic.realm.stop();
+    // The key vault is lost (or another one is configured): nothing may be deleted on
+    // that guess, and nothing served as if every patient were erased.
+    let dir = clinic.realm.temp.path().to_owned();
+    for file in ["keyvault.db", "keyvault.db-wal", "keyvault.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    let mut serve = clinic.realm.cli();
+    serve.args(["serve", "--listen", "127.0.0.1:0"]);
+    let output = crate::support::run_to_exit(serve);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("is it the right one"), "{stderr}");
+    let store = clinic.realm.store().await;
+    assert!(
+        store.data_key(ann.parse().unwrap()).await.is_ok(),
+        "Ann's key is untouched"
+    );
+    store.close().await;
 }

@@ -243,17 +243,20 @@ pub async fn retention_expires_old_records_and_patients_outside_holds(store: &dy
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(
         store
-            .expired_patients(UnixMillis(100), 10)
+            .expired_patients(UnixMillis(100), None, 10)
             .await
             .expect("patients"),
         vec![old]
     );
 
     let purged = store
-        .purge_records(ResourceType::Observation, &["a-old".parse().expect("id")])
+        .purge_records(
+            ResourceType::Observation,
+            &["a-old".parse().expect("id"), "c-held".parse().expect("id")],
+        )
         .await
         .expect("purge");
-    assert_eq!(purged, 1);
+    assert_eq!(purged, (1, 1), "the held patient's record stays");
     let left = store
         .find_records(&query(ResourceType::Observation))
         .await
@@ -262,7 +265,7 @@ pub async fn retention_expires_old_records_and_patients_outside_holds(store: &dy
     left.sort();
     assert_eq!(left, ["b-recent", "c-held"]);
     assert!(store
-        .expired_patients(UnixMillis(100), 10)
+        .expired_patients(UnixMillis(100), None, 10)
         .await
         .expect("none")
         .is_empty());

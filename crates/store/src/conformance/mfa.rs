@@ -255,3 +255,123 @@ pub async fn the_outbox_leases_messages_and_retries_until_delivered(store: &dyn 
         .expect("claim");
     assert_eq!(again.len(), 1);
 }
+
+pub async fn passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spend_once(
+    store: &dyn Store,
+) {
+    use crate::{Ceremony, CeremonyKind, WebAuthnCredential};
+    let (ann, bob) = (
+        a_user(store, "ann-passkey@example.org").await,
+        a_user(store, "bob-passkey@example.org").await,
+    );
+    let credential = |id: &str, user| WebAuthnCredential {
+        id: id.to_owned(),
+        user_id: user,
+        nickname: "laptop".into(),
+        passkey: "{\"counter\":0}".into(),
+        created_at: UnixMillis(1),
+        last_used_at: None,
+    };
+    store
+        .insert_webauthn_credential(&credential("cred-1", ann))
+        .await
+        .expect("insert");
+    let stolen = store
+        .insert_webauthn_credential(&credential("cred-1", bob))
+        .await;
+    assert!(matches!(stolen, Err(StoreError::Conflict)), "{stolen:?}");
+    store
+        .insert_webauthn_credential(&credential("cred-2", ann))
+        .await
+        .expect("second");
+    assert_eq!(
+        store.webauthn_credentials(ann).await.expect("list").len(),
+        2
+    );
+    assert!(store
+        .webauthn_credentials(bob)
+        .await
+        .expect("list")
+        .is_empty());
+
+    store
+        .use_webauthn_credential(
+            "cred-1",
+            "{\"counter\":0}",
+            "{\"counter\":5}",
+            UnixMillis(9),
+        )
+        .await
+        .expect("use");
+    let raced = store
+        .use_webauthn_credential(
+            "cred-1",
+            "{\"counter\":0}",
+            "{\"counter\":4}",
+            UnixMillis(9),
+        )
+        .await;
+    assert!(matches!(raced, Err(StoreError::Conflict)), "{raced:?}");
+    let used = store.webauthn_credential("cred-1").await.expect("read");
+    assert_eq!(
+        (used.passkey.as_str(), used.last_used_at),
+        ("{\"counter\":5}", Some(UnixMillis(9)))
+    );
+
+    let not_bobs = store.delete_webauthn_credential(bob, "cred-1").await;
+    assert!(
+        matches!(not_bobs, Err(StoreError::NotFound)),
+        "{not_bobs:?}"
+    );
+    store
+        .delete_webauthn_credential(ann, "cred-1")
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.delete_webauthn_credentials(ann).await.expect("reset"),
+        1
+    );
+    assert!(matches!(
+        store.webauthn_credential("cred-2").await,
+        Err(StoreError::NotFound)
+    ));
+
+    let ceremony = Ceremony {
+        digest: [4; 32],
+        kind: CeremonyKind::SignIn,
+        user_id: Some(ann),
+        session_id: None,
+        state: "first".into(),
+        expires_at: UnixMillis(100),
+    };
+    store.put_ceremony(&ceremony).await.expect("put");
+    let restarted = Ceremony {
+        state: "second".into(),
+        ..ceremony.clone()
+    };
+    store.put_ceremony(&restarted).await.expect("restart");
+    let wrong_kind = store
+        .take_ceremony(&[4; 32], CeremonyKind::StepUp, UnixMillis(50))
+        .await;
+    assert!(matches!(wrong_kind, Err(StoreError::NotFound)));
+    let taken = store
+        .take_ceremony(&[4; 32], CeremonyKind::SignIn, UnixMillis(50))
+        .await
+        .expect("take");
+    assert_eq!((taken.state.as_str(), taken.user_id), ("second", Some(ann)));
+    let twice = store
+        .take_ceremony(&[4; 32], CeremonyKind::SignIn, UnixMillis(51))
+        .await;
+    assert!(matches!(twice, Err(StoreError::NotFound)), "single use");
+    let late = Ceremony {
+        digest: [5; 32],
+        kind: CeremonyKind::Passwordless,
+        user_id: None,
+        ..ceremony
+    };
+    store.put_ceremony(&late).await.expect("put");
+    let expired = store
+        .take_ceremony(&[5; 32], CeremonyKind::Passwordless, UnixMillis(100))
+        .await;
+    assert!(matches!(expired, Err(StoreError::NotFound)), "expired");
+}

@@ -86,17 +86,42 @@ macro_rules! __impl_sql_erasure {
                 &self,
                 patient: medvault_domain::PatientId,
             ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query("DELETE FROM key_shares WHERE patient_id = $1")
                     .bind(patient.to_string())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                // PostgreSQL keeps a deleted row's bytes in a dead tuple until VACUUM
-                // (SQLite overwrites them: secure_delete). Best effort, so a failing VACUUM
-                // never blocks an erasure: the share is gone for every reader either way.
-                if $crate::Store::backend(self) == "postgres" {
-                    let _best_effort = sqlx::query("VACUUM key_shares").execute(&self.pool).await;
-                }
+                sqlx::query(
+                    "INSERT INTO erased_patients (patient_id, erased_at) VALUES ($1, $2)
+                     ON CONFLICT (patient_id) DO NOTHING",
+                )
+                .bind(patient.to_string())
+                .bind($crate::sql::now_millis())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                // The deleted share's bytes: SQLite overwrites them in the database
+                // (secure_delete), and truncating the write-ahead log drops its copy;
+                // PostgreSQL keeps a dead tuple until VACUUM. Best effort, so neither ever
+                // blocks an erasure: the share is gone for every reader either way.
+                let scrub = match $crate::Store::backend(self) {
+                    "postgres" => "VACUUM key_shares",
+                    _ => "PRAGMA wal_checkpoint(TRUNCATE)",
+                };
+                let _best_effort = sqlx::query(scrub).execute(&self.pool).await;
                 Ok(())
+            }
+
+            async fn was_erased(
+                &self,
+                patient: medvault_domain::PatientId,
+            ) -> Result<bool, $crate::StoreError> {
+                let found: Option<i64> =
+                    sqlx::query_scalar("SELECT erased_at FROM erased_patients WHERE patient_id = $1")
+                        .bind(patient.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(found.is_some())
             }
         }
 
@@ -106,19 +131,27 @@ macro_rules! __impl_sql_erasure {
                 &self,
                 hold: &$crate::LegalHold,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                let patient = hold.patient.to_string();
+                let mut tx = self.pool.begin().await?;
+                $crate::__lock_patient!(self, tx, &patient);
+                let placed = sqlx::query(
                     "INSERT INTO legal_holds (patient_id, reason, placed_by, placed_at)
-                     VALUES ($1, $2, $3, $4)
+                     SELECT $1, $2, $3, $4
+                      WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE patient_id = $1)
                      ON CONFLICT (patient_id) DO UPDATE
                         SET reason = excluded.reason, placed_by = excluded.placed_by,
                             placed_at = excluded.placed_at",
                 )
-                .bind(hold.patient.to_string())
+                .bind(&patient)
                 .bind(&hold.reason)
                 .bind(hold.placed_by.to_string())
                 .bind(hold.placed_at.0)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
+                if placed.rows_affected() == 0 {
+                    return Err($crate::StoreError::Conflict);
+                }
                 Ok(())
             }
 
@@ -162,27 +195,28 @@ macro_rules! __impl_sql_erasure {
                 patient: medvault_domain::PatientId,
                 at: medvault_domain::UnixMillis,
             ) -> Result<(), $crate::StoreError> {
+                let patient = patient.to_string();
+                let mut tx = self.pool.begin().await?;
+                $crate::__lock_patient!(self, tx, &patient);
                 let inserted = sqlx::query(
                     "INSERT INTO erasures (patient_id, requested_at)
                      SELECT $1, $2
                       WHERE NOT EXISTS (SELECT 1 FROM legal_holds WHERE patient_id = $1)
                      ON CONFLICT (patient_id) DO NOTHING",
                 )
-                .bind(patient.to_string())
+                .bind(&patient)
                 .bind(at.0)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                if inserted.rows_affected() == 1 {
-                    return Ok(());
-                }
                 let queued: Option<i64> =
                     sqlx::query_scalar("SELECT requested_at FROM erasures WHERE patient_id = $1")
-                        .bind(patient.to_string())
-                        .fetch_optional(&self.pool)
+                        .bind(&patient)
+                        .fetch_optional(&mut *tx)
                         .await?;
-                match queued {
-                    Some(_) => Ok(()),
-                    None => Err($crate::StoreError::Conflict),
+                tx.commit().await?;
+                match (inserted.rows_affected(), queued) {
+                    (1, _) | (_, Some(_)) => Ok(()),
+                    _ => Err($crate::StoreError::Conflict),
                 }
             }
 
@@ -243,10 +277,23 @@ macro_rules! __impl_sql_erasure {
                 &self,
                 resource_type: medvault_domain::ResourceType,
                 ids: &[medvault_domain::FhirId],
-            ) -> Result<u64, $crate::StoreError> {
+            ) -> Result<(u64, u64), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let mut versions = 0;
+                let (mut resources, mut versions) = (0, 0);
                 for id in ids {
+                    // A hold placed since the resource was found still wins.
+                    let held: Option<String> = sqlx::query_scalar(
+                        "SELECT h.patient_id FROM fhir_resources r JOIN legal_holds h
+                             ON h.patient_id = r.patient_id
+                          WHERE r.resource_type = $1 AND r.id = $2",
+                    )
+                    .bind(resource_type.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if held.is_some() {
+                        continue;
+                    }
                     for table in ["fhir_tokens", "fhir_versions", "fhir_resources"] {
                         let deleted = sqlx::query(&format!(
                             "DELETE FROM {table} WHERE resource_type = $1 AND id = $2"
@@ -255,23 +302,26 @@ macro_rules! __impl_sql_erasure {
                         .bind(id.as_str())
                         .execute(&mut *tx)
                         .await?;
-                        if table == "fhir_versions" {
-                            versions += deleted.rows_affected();
+                        match table {
+                            "fhir_versions" => versions += deleted.rows_affected(),
+                            "fhir_resources" => resources += deleted.rows_affected(),
+                            _ => {}
                         }
                     }
                 }
                 tx.commit().await?;
-                Ok(versions)
+                Ok((resources, versions))
             }
 
             async fn expired_patients(
                 &self,
                 before: medvault_domain::UnixMillis,
+                after: Option<medvault_domain::PatientId>,
                 limit: u32,
             ) -> Result<Vec<medvault_domain::PatientId>, $crate::StoreError> {
                 let ids: Vec<String> = sqlx::query_scalar(
                     "SELECT r.patient_id FROM fhir_resources r
-                      WHERE r.patient_id <> $1
+                      WHERE r.patient_id <> $1 AND ($4 IS NULL OR r.patient_id > $4)
                         AND NOT EXISTS (SELECT 1 FROM legal_holds h
                                          WHERE h.patient_id = r.patient_id)
                       GROUP BY r.patient_id HAVING max(r.last_updated) < $2
@@ -280,6 +330,7 @@ macro_rules! __impl_sql_erasure {
                 .bind(medvault_domain::Compartment::SYSTEM_KEY_SLOT.to_string())
                 .bind(before.0)
                 .bind(i64::from(limit))
+                .bind(after.map(|p| p.to_string()))
                 .fetch_all(&self.pool)
                 .await?;
                 ids.iter()
@@ -328,6 +379,22 @@ macro_rules! __impl_sql_erasure {
                     users: users.rows_affected(),
                 })
             }
+        }
+    };
+}
+
+/// Serialises, within `$tx`, everything that decides a patient's fate (legal holds and
+/// erasures): PostgreSQL takes a transaction-scoped advisory lock on the patient; SQLite
+/// has one writer at a time already.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __lock_patient {
+    ($store:expr, $tx:ident, $patient:expr) => {
+        if $crate::Store::backend($store) == "postgres" {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind($patient)
+                .execute(&mut *$tx)
+                .await?;
         }
     };
 }

@@ -16,6 +16,7 @@ mod mfa;
 mod outbox;
 pub mod record_queries;
 mod records;
+mod webauthn;
 
 #[doc(hidden)]
 pub use async_trait::async_trait as __async_trait;
@@ -33,6 +34,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_mfa!($store);
         $crate::__impl_sql_outbox!($store);
         $crate::__impl_sql_erasure!($store);
+        $crate::__impl_sql_webauthn!($store);
     };
 }
 

@@ -368,3 +368,17 @@ pub fn legal_hold(row: LegalHoldRow) -> Result<crate::LegalHold, StoreError> {
         placed_at: UnixMillis(placed_at),
     })
 }
+
+pub type WebAuthnRow = (String, String, String, String, i64, Option<i64>);
+
+pub fn webauthn(row: WebAuthnRow) -> Result<crate::WebAuthnCredential, StoreError> {
+    let (id, user_id, nickname, passkey, created_at, last_used_at) = row;
+    Ok(crate::WebAuthnCredential {
+        id,
+        user_id: parse(&user_id, "webauthn credential")?,
+        nickname,
+        passkey,
+        created_at: UnixMillis(created_at),
+        last_used_at: last_used_at.map(UnixMillis),
+    })
+}

@@ -183,6 +183,10 @@ impl DataKeys {
     /// destroyed, so it opens under nothing.
     pub async fn adopt_legacy(&self, patient: PatientId) -> Result<bool, KeyError> {
         let wrapped = self.store.data_key(patient).await?;
+        if wrapped.master_key_id != self.master.id() {
+            // Under another master key (an interrupted rotation?): nothing to conclude.
+            return Err(KeyError::Unwrap);
+        }
         let Ok(key) = DataKey::unwrap(&self.master, &wrapped, None) else {
             return Ok(false);
         };
@@ -210,17 +214,24 @@ pub fn has_share(slot: PatientId) -> bool {
 }
 
 /// A bounded first-in-first-out cache. Evicted values are dropped (keys zeroize on drop).
-#[derive(Debug)]
 struct Bounded<V> {
     inner: Mutex<BoundedInner<V>>,
 }
 
-#[derive(Debug)]
 struct BoundedInner<V> {
     values: HashMap<PatientId, Arc<V>>,
     /// Insertion order, for first-in-first-out eviction.
     order: VecDeque<PatientId>,
     capacity: usize,
+}
+
+/// Names no patient: only how full it is.
+impl<V> std::fmt::Debug for Bounded<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bounded")
+            .field("len", &self.lock().values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<V> Bounded<V> {

@@ -278,6 +278,9 @@ impl Gate {
                 (Some(subject), ResourceType::Patient) => {
                     crate::audit::about(event, t.as_str(), &subject.0)
                 }
+                // A Patient without a subject (unknown, being erased, or from before
+                // subjects): its id would name the patient, so it is left out.
+                (None, ResourceType::Patient) => crate::audit::about(event, t.as_str(), "-"),
                 _ => crate::audit::about(event, t.as_str(), id),
             };
         }

@@ -111,11 +111,13 @@ async fn login(
     .await?;
     Ok(Json(match signed_in {
         sessions::SignIn::Tokens(pair) => LoginResponse::Tokens(pair.into()),
-        sessions::SignIn::SecondFactor { mfa_token } => LoginResponse::SecondFactor(MfaRequired {
-            mfa_required: true,
-            mfa_token: mfa_token.expose().to_owned(),
-            methods: vec!["totp", "recovery_code"],
-        }),
+        sessions::SignIn::SecondFactor { mfa_token, methods } => {
+            LoginResponse::SecondFactor(MfaRequired {
+                mfa_required: true,
+                mfa_token: mfa_token.expose().to_owned(),
+                methods: methods.names(),
+            })
+        }
     }))
 }
 
