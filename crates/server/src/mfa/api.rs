@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_user_mfa))
         .routes(routes!(complete_sign_in))
         .routes(routes!(step_up_session))
+        .merge(super::webauthn_api::router())
 }
 
 /// A second factor: a TOTP `code` or a `recovery_code`, exactly one.
@@ -62,6 +63,8 @@ pub struct CompleteSignIn {
 pub struct MfaStatus {
     /// A confirmed TOTP factor exists.
     totp: bool,
+    /// Registered passkeys (see `/api/v1/me/credentials`).
+    passkeys: usize,
     recovery_codes_left: u32,
     /// The user's role requires a second factor.
     required: bool,
@@ -85,9 +88,9 @@ pub struct RecoveryCodes {
 #[derive(Serialize, ToSchema)]
 pub struct SteppedUp {
     /// A new access token showing the verified second factor.
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
+    pub(super) access_token: String,
+    pub(super) token_type: &'static str,
+    pub(super) expires_in: i64,
 }
 
 fn codes(codes: Vec<medvault_crypto::recovery_code::RecoveryCode>) -> RecoveryCodes {
@@ -105,8 +108,10 @@ async fn status(
     Enrollee(me): Enrollee,
 ) -> Result<Json<MfaStatus>, ApiError> {
     let store = state.store.as_ref();
+    let methods = super::Methods::of(store, me.user_id).await?;
     Ok(Json(MfaStatus {
-        totp: super::enrolled(store, me.user_id).await?,
+        totp: methods.totp,
+        passkeys: methods.passkeys,
         recovery_codes_left: store.unused_recovery_codes(me.user_id).await?,
         required: state.identity.config.mfa.requires(me.roles.iter().copied()),
     }))
@@ -197,28 +202,40 @@ async fn remove_totp(
 ) -> Result<StatusCode, ApiError> {
     step_up::require_recent_mfa(&state, &me).await?;
     state.store.delete_totp(me.user_id).await?;
-    let user = state.store.user(me.user_id).await?;
+    factor_removed(&state, &context, me.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a removed factor; when it was the user's last, their account is back to a
+/// password alone, which is a security event.
+pub(super) async fn factor_removed(
+    state: &AppState,
+    context: &RequestContext,
+    user: medvault_domain::UserId,
+) -> Result<(), ApiError> {
+    let user = state.store.user(user).await?;
     signin::record(
-        &state,
-        &context,
+        state,
+        context,
         &user,
         AuditAction::MfaRemove,
         Outcome::Success,
     )
     .await?;
-    // It was the user's only factor: their account is back to a password alone.
+    if super::enrolled(state.store.as_ref(), user.id).await? {
+        return Ok(());
+    }
     let actor = medvault_domain::Actor::User {
         id: user.id,
         roles: user.roles.iter().collect(),
     };
     let event = crate::audit::event(
-        &context,
+        context,
         actor,
         AuditAction::SecurityMfaRemoved,
         Outcome::Success,
     );
-    crate::protect::security_event(&state, crate::audit::about(event, "User", user.id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    crate::protect::security_event(state, crate::audit::about(event, "User", user.id)).await
 }
 
 /// Replace the recovery codes; the old ones stop working. Needs a recent second factor.
@@ -245,7 +262,7 @@ async fn regenerate_codes(
     Ok(Json(codes(recovery)))
 }
 
-/// Reset a user's second factors (a lost device): removes TOTP and recovery codes and ends
+/// Reset a user's second factors (a lost device): removes TOTP, passkeys and recovery codes and ends
 /// the user's sessions. Admin only, with a recent second factor; raises a security event.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id")),
@@ -264,7 +281,15 @@ async fn reset_user_mfa(
     admin.require(medvault_domain::Role::Admin)?;
     step_up::require_recent_mfa(&state, &admin).await?;
     let user_id: medvault_domain::UserId = id.parse().map_err(|_| ApiError::NotFound)?;
-    state.store.delete_totp(user_id).await?;
+    let totp = match state.store.delete_totp(user_id).await {
+        Ok(()) => true,
+        Err(medvault_store::StoreError::NotFound) => false,
+        Err(err) => return Err(err.into()),
+    };
+    let passkeys = state.store.delete_webauthn_credentials(user_id).await?;
+    if !totp && passkeys == 0 {
+        return Err(ApiError::NotFound);
+    }
     crate::identity::sessions::revoke_all_of(&state, user_id).await?;
     let actor = medvault_domain::Actor::User {
         id: admin.user_id,

@@ -15,7 +15,7 @@ use crate::identity::tokens::TokenPair;
 use crate::protect::ClientIp;
 use crate::{ApiError, AppState};
 
-const INVALID_MFA_TOKEN: ApiError = ApiError::Unauthorized {
+pub(super) const INVALID_MFA_TOKEN: ApiError = ApiError::Unauthorized {
     code: "invalid_mfa_token",
     bearer: false,
 };

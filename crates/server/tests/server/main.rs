@@ -27,6 +27,7 @@ mod identity_tokens;
 mod logs;
 mod mfa;
 mod ops;
+mod passkeys;
 mod postgres;
 mod privacy;
 mod protect;
