@@ -136,7 +136,13 @@ pub async fn start_registration(
         &registration,
     )
     .await?;
-    Ok(started(options, Some(&token)))
+    let mut body = started(options, Some(&token));
+    // Ask for a discoverable credential, so the passkey also signs in without a password;
+    // authenticators that cannot still register (the library never requires it).
+    if let Some(selection) = body.pointer_mut("/publicKey/authenticatorSelection") {
+        selection["residentKey"] = Value::String("preferred".into());
+    }
+    Ok(body)
 }
 
 /// Finishes a registration: the ceremony must be this session's, the response must verify

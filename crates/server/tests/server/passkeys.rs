@@ -189,6 +189,12 @@ async fn register(realm: &Realm, token: &str, authenticator: &mut Authenticator)
     )
     .await;
     assert_eq!(status, 200, "{options}");
+    let selection = &options["publicKey"]["authenticatorSelection"];
+    assert_eq!(selection["userVerification"], "required", "{options}");
+    assert_eq!(
+        selection["residentKey"], "preferred",
+        "discoverable, for passwordless"
+    );
     let credential = authenticator.create(&options);
     post(
         realm,
