@@ -44,7 +44,8 @@ pub trait MfaStore {
     async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
 
     /// Confirms the pending enrollment with the step its first code used, and replaces
-    /// the recovery codes, in one transaction. `NotFound` without a pending enrollment.
+    /// the recovery codes (unless `recovery_digests` is empty: a further factor keeps the
+    /// account's codes), in one transaction. `NotFound` without a pending enrollment.
     async fn confirm_totp(
         &self,
         user: UserId,
@@ -57,7 +58,8 @@ pub trait MfaStore {
     /// a code is accepted at most once (RFC 6238 §5.2).
     async fn use_totp_step(&self, user: UserId, step: u64) -> Result<(), StoreError>;
 
-    /// Removes the TOTP factor and the recovery codes. `NotFound` when there is none.
+    /// Removes the TOTP factor (the recovery codes stay while other factors remain).
+    /// `NotFound` when there is none.
     async fn delete_totp(&self, user: UserId) -> Result<(), StoreError>;
 
     async fn replace_recovery_codes(

@@ -97,8 +97,9 @@ pub trait WebAuthnStore {
     /// Removes every credential of the user (an administrator's reset); returns how many.
     async fn delete_webauthn_credentials(&self, user: UserId) -> Result<u64, StoreError>;
 
-    /// Stores a ceremony, replacing an unspent one with the same digest (a sign-in may
-    /// restart its passkey step).
+    /// Stores a ceremony, pruning expired ones. One with the same digest, kind and user
+    /// (a sign-in restarting its passkey step) is replaced and may be finished again;
+    /// [`StoreError::Conflict`] when the digest belongs to another kind or user.
     async fn put_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError>;
 
     /// Spends the ceremony: once, only of `kind`, only before it expires.

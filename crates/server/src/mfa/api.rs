@@ -126,6 +126,7 @@ async fn start_totp(
     State(state): State<AppState>,
     Enrollee(me): Enrollee,
 ) -> Result<Json<TotpEnrollment>, ApiError> {
+    require_step_up_to_add(&state, &me).await?;
     let user = state.store.user(me.user_id).await?;
     let enrollment = factors::start(&state, &user).await?;
     Ok(Json(TotpEnrollment {
@@ -135,7 +136,8 @@ async fn start_totp(
     }))
 }
 
-/// Confirm TOTP enrollment with a current code. Returns 10 recovery codes, shown once.
+/// Confirm TOTP enrollment with a current code. As the account's first factor it returns
+/// 10 recovery codes, shown once (otherwise an empty list: the existing codes stay).
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
     request_body = FactorAnswer, responses(
     (status = 200, description = "Enrolled", body = RecoveryCodes),
@@ -153,6 +155,7 @@ async fn confirm_totp(
             detail: "confirm enrollment with a TOTP `code`".into(),
         });
     };
+    require_step_up_to_add(&state, &me).await?;
     let user = state.store.user(me.user_id).await?;
     let recovery = match factors::confirm(&state, me.user_id, &code).await {
         Ok(recovery) => recovery,
@@ -206,6 +209,18 @@ async fn remove_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Adding a factor to an account that has one needs a recent one: otherwise a stolen
+/// password session could add its own.
+pub(super) async fn require_step_up_to_add(
+    state: &AppState,
+    me: &Principal,
+) -> Result<(), ApiError> {
+    if super::enrolled(state.store.as_ref(), me.user_id).await? {
+        step_up::require_recent_mfa(state, me).await?;
+    }
+    Ok(())
+}
+
 /// Records a removed factor; when it was the user's last, their account is back to a
 /// password alone, which is a security event.
 pub(super) async fn factor_removed(
@@ -225,6 +240,8 @@ pub(super) async fn factor_removed(
     if super::enrolled(state.store.as_ref(), user.id).await? {
         return Ok(());
     }
+    // Recovery codes stand in for the factors; with none left they go too.
+    state.store.replace_recovery_codes(user.id, &[]).await?;
     let actor = medvault_domain::Actor::User {
         id: user.id,
         roles: user.roles.iter().collect(),
@@ -290,6 +307,7 @@ async fn reset_user_mfa(
     if !totp && passkeys == 0 {
         return Err(ApiError::NotFound);
     }
+    state.store.replace_recovery_codes(user_id, &[]).await?;
     crate::identity::sessions::revoke_all_of(&state, user_id).await?;
     let actor = medvault_domain::Actor::User {
         id: admin.user_id,

@@ -28,7 +28,9 @@ pub enum Verified {
 }
 
 impl Verified {
-    /// Its RFC 8176 method values.
+    /// Its RFC 8176 method values. For passkeys `hwk` or `swk` follows the authenticator's
+    /// own backup-eligibility flag (medvault asks for no attestation, so it is a claim, not
+    /// a proof), and `user` records the user test the authenticator performed.
     pub fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Totp | Self::RecoveryCode => &[super::AMR_OTP],
@@ -112,9 +114,13 @@ pub async fn confirm(
     let Some(step) = secret.verify(code.trim(), now_secs(), record.last_step) else {
         return Err(invalid_code());
     };
-    let codes: Vec<RecoveryCode> = (0..super::RECOVERY_CODES)
-        .map(|_| RecoveryCode::generate())
-        .collect();
+    // The account's first factor brings recovery codes; a further one keeps the set.
+    let codes: Vec<RecoveryCode> = match super::enrolled(state.store.as_ref(), user).await? {
+        true => Vec::new(),
+        false => (0..super::RECOVERY_CODES)
+            .map(|_| RecoveryCode::generate())
+            .collect(),
+    };
     let digests: Vec<[u8; 32]> = codes.iter().map(RecoveryCode::digest).collect();
     match state.store.confirm_totp(user, step, now(), &digests).await {
         Ok(()) => Ok(codes),

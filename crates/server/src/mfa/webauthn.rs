@@ -158,9 +158,18 @@ pub async fn finish_registration(
     let rp = state.identity.passkeys.rp()?;
     let nickname = nickname.unwrap_or_else(|| "passkey".into());
     let nickname = nickname.trim();
-    if nickname.is_empty() || nickname.chars().count() > MAX_NICKNAME {
+    // Shown back in lists: no control or bidirectional-override characters.
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if nickname.is_empty()
+        || nickname.chars().count() > MAX_NICKNAME
+        || nickname.chars().any(unsafe_char)
+    {
         return Err(ApiError::Unprocessable {
-            detail: format!("nickname: 1 to {MAX_NICKNAME} characters"),
+            detail: format!("nickname: 1 to {MAX_NICKNAME} printable characters"),
         });
     }
     let taken = state
@@ -279,13 +288,20 @@ pub async fn start_passwordless(state: &AppState) -> Result<Value, ApiError> {
     Ok(started(options, Some(&token)))
 }
 
+/// How a passwordless sign-in ended.
+pub enum Passwordless {
+    Verified(User, Verified),
+    /// Refused; with the account the credential named, when it named a real one.
+    Failed(Option<User>),
+}
+
 /// Finishes a passwordless sign-in: the user is the one the credential names (its user
-/// handle) and must own it. Returns the user and what was verified, or `None`.
+/// handle) and must own it.
 pub async fn finish_passwordless(
     state: &AppState,
     ceremony: &OpaqueToken,
     credential: &PublicKeyCredential,
-) -> Result<Option<(User, Verified)>, ApiError> {
+) -> Result<Passwordless, ApiError> {
     let rp = state.identity.passkeys.rp()?;
     let taken = state
         .store
@@ -293,31 +309,35 @@ pub async fn finish_passwordless(
         .await;
     let ceremony = match taken {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(None),
+        Err(StoreError::NotFound) => return Ok(Passwordless::Failed(None)),
         Err(err) => return Err(err.into()),
     };
     let authentication: DiscoverableAuthentication =
         serde_json::from_str(&ceremony.state).map_err(ApiError::internal)?;
     let Ok((handle, _)) = rp.identify_discoverable_authentication(credential) else {
-        return Ok(None);
+        return Ok(Passwordless::Failed(None));
     };
-    let user = UserId::from(handle);
-    let Some(stored) = stored_credential(state, credential, user).await? else {
-        return Ok(None);
+    let user = match state.store.user(UserId::from(handle)).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Ok(Passwordless::Failed(None)),
+        Err(err) => return Err(err.into()),
+    };
+    let Some(stored) = stored_credential(state, credential, user.id).await? else {
+        return Ok(Passwordless::Failed(Some(user)));
     };
     let passkey = passkey_of(&stored)?;
-    match rp.finish_discoverable_authentication_v2(credential, authentication, &passkey) {
-        Ok(result) => {
-            let Some(verified) = record_use(state, &stored, &result).await? else {
-                return Ok(None);
-            };
-            Ok(Some((state.store.user(user).await?, verified)))
-        }
-        Err(err) => {
-            tracing::info!(reason = %err, "a passwordless passkey sign-in was refused");
-            Ok(None)
-        }
-    }
+    let verified =
+        match rp.finish_discoverable_authentication_v2(credential, authentication, &passkey) {
+            Ok(result) => record_use(state, &stored, &result).await?,
+            Err(err) => {
+                tracing::info!(reason = %err, "a passwordless passkey sign-in was refused");
+                None
+            }
+        };
+    Ok(match verified {
+        Some(verified) => Passwordless::Verified(user, verified),
+        None => Passwordless::Failed(Some(user)),
+    })
 }
 
 /// The stored credential the assertion names, if it is `user`'s.
@@ -334,6 +354,16 @@ async fn stored_credential(
     }
 }
 
+/// The signature counter of a stored credential, from the library's serialised form.
+fn stored_counter(passkey: &str) -> Result<u32, ApiError> {
+    let value: Value = serde_json::from_str(passkey).map_err(ApiError::internal)?;
+    value
+        .pointer("/cred/counter")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or_else(|| ApiError::internal("a stored passkey has no counter"))
+}
+
 /// Stores the new counter, compare-and-swap: a concurrent use of the same value loses.
 async fn record_use(
     state: &AppState,
@@ -341,6 +371,14 @@ async fn record_use(
     result: &webauthn_rs::prelude::AuthenticationResult,
 ) -> Result<Option<Verified>, ApiError> {
     if !result.user_verified() {
+        return Ok(None);
+    }
+    // The library compares the counter with the one saved when the ceremony began; the
+    // credential may have been used since (a clone finishing an old ceremony), so compare
+    // with the stored one too. A counter that does not grow is a clone, or a replay.
+    let current = stored_counter(&stored.passkey)?;
+    if (result.counter() > 0 || current > 0) && result.counter() <= current {
+        tracing::warn!("a passkey's signature counter did not grow: a cloned authenticator?");
         return Ok(None);
     }
     let mut passkey = passkey_of(stored)?;
@@ -360,4 +398,4 @@ async fn record_use(
 }
 
 // Ceremony bodies and credentials: never in Debug output.
-crate::redact::redacted_debug!(Assertion);
+crate::redact::redacted_debug!(Assertion, Passwordless);

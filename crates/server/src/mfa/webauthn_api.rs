@@ -118,9 +118,7 @@ async fn start_registration(
     State(state): State<AppState>,
     Enrollee(me): Enrollee,
 ) -> Result<Json<Value>, ApiError> {
-    if super::enrolled(state.store.as_ref(), me.user_id).await? {
-        step_up::require_recent_mfa(&state, &me).await?;
-    }
+    super::api::require_step_up_to_add(&state, &me).await?;
     let user = state.store.user(me.user_id).await?;
     Ok(Json(
         webauthn::start_registration(&state, &user, me.session_id).await?,
@@ -142,9 +140,11 @@ async fn finish_registration(
     Enrollee(me): Enrollee,
     ApiJson(body): ApiJson<FinishRegistration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    super::api::require_step_up_to_add(&state, &me).await?;
     let first = !super::enrolled(state.store.as_ref(), me.user_id).await?;
     let ceremony = OpaqueToken::presented(body.ceremony);
-    let stored = webauthn::finish_registration(
+    let user = state.store.user(me.user_id).await?;
+    let finished = webauthn::finish_registration(
         &state,
         me.user_id,
         me.session_id,
@@ -152,8 +152,21 @@ async fn finish_registration(
         body.nickname,
         &body.credential,
     )
-    .await?;
-    let user = state.store.user(me.user_id).await?;
+    .await;
+    let stored = match finished {
+        Ok(stored) => stored,
+        Err(err) => {
+            signin::record(
+                &state,
+                &context,
+                &user,
+                AuditAction::MfaEnroll,
+                Outcome::Denied,
+            )
+            .await?;
+            return Err(err);
+        }
+    };
     signin::record(
         &state,
         &context,
@@ -277,14 +290,20 @@ async fn finish_sign_in(
 /// options (no allowed credentials: the authenticator offers its own) and a `ceremony`.
 #[utoipa::path(post, path = "/api/v1/auth/passkey/start", tag = "mfa", responses(
     (status = 200, description = "Request options and the ceremony", body = Object),
+    (status = 429, description = "`too_many_attempts` from this address", content_type = "application/problem+json"),
 ))]
-async fn start_passwordless(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn start_passwordless(
+    State(state): State<AppState>,
+    client: ClientIp,
+) -> Result<Json<Value>, ApiError> {
+    let address = state.protect.address_key(client);
+    state.protect.limits.check(None, address, now()).await?;
     Ok(Json(webauthn::start_passwordless(&state).await?))
 }
 
 /// Finish a passwordless sign-in. The passkey (with user verification) is both factors:
-/// something held and something known or been. Failures count against the address, and
-/// against the account once the passkey names one.
+/// something held and something known or been. Failures are audited and count against
+/// the address, and against the account once the passkey names one.
 #[utoipa::path(post, path = "/api/v1/auth/passkey/finish", tag = "mfa", request_body = FinishCeremony, responses(
     (status = 200, description = "Signed in", body = TokenResponse),
     (status = 401, description = "`invalid_credential`", content_type = "application/problem+json"),
@@ -300,22 +319,58 @@ async fn finish_passwordless(
     let address = state.protect.address_key(client);
     limits.check(None, address, now()).await?;
     let ceremony = OpaqueToken::presented(body.ceremony);
-    let verified = webauthn::finish_passwordless(&state, &ceremony, &body.credential).await?;
-    let Some((user, verified)) = verified.filter(|(u, _)| u.status == UserStatus::Active) else {
-        limits.failed(None, address, now()).await?;
-        return Err(ApiError::Unauthorized {
-            code: "invalid_credential",
-            bearer: false,
-        });
+    let outcome = webauthn::finish_passwordless(&state, &ceremony, &body.credential).await?;
+    let (user, verified) = match outcome {
+        webauthn::Passwordless::Verified(user, verified) if user.status == UserStatus::Active => {
+            (user, verified)
+        }
+        webauthn::Passwordless::Verified(user, _) => {
+            return Err(passwordless_failed(&state, &context, address, Some(user)).await?)
+        }
+        webauthn::Passwordless::Failed(user) => {
+            return Err(passwordless_failed(&state, &context, address, user).await?)
+        }
     };
     limits
         .check(Some(user.email.as_str()), address, now())
         .await?;
+    limits.clear(user.email.as_str()).await?;
     signin::record(&state, &context, &user, verified.action(), Outcome::Success).await?;
     let mut amr: Vec<String> = verified.methods().iter().map(|m| (*m).to_owned()).collect();
     amr.push(AMR_MFA.to_owned());
     let pair = crate::identity::sessions::start_session(&state, &context, &user, amr).await?;
     Ok(Json(pair.into()))
+}
+
+/// Records a failed passwordless sign-in like a failed password: audited, counted against
+/// the address and the account it named, lockouts raised. Returns the client's answer.
+async fn passwordless_failed(
+    state: &AppState,
+    context: &RequestContext,
+    address: Option<std::net::IpAddr>,
+    user: Option<medvault_domain::User>,
+) -> Result<ApiError, ApiError> {
+    let mut event = crate::audit::event(
+        context,
+        medvault_domain::Actor::Anonymous,
+        AuditAction::LoginFailure,
+        Outcome::Denied,
+    );
+    if let Some(user) = &user {
+        event = crate::audit::about(event, "User", user.id);
+    }
+    crate::audit::record(&state.audit, event).await?;
+    let account = user.as_ref().map(|u| u.email.as_str().to_owned());
+    let effect = state
+        .protect
+        .limits
+        .failed(account.as_deref(), address, now())
+        .await?;
+    crate::identity::sessions::record_security_events(state, context, &user, effect).await?;
+    Ok(ApiError::Unauthorized {
+        code: "invalid_credential",
+        bearer: false,
+    })
 }
 
 /// Start a passkey step-up for this session: returns request options and a `ceremony`.

@@ -349,10 +349,14 @@ async fn passkey_attacks_are_refused_and_weaken_nothing() {
     lax.user_verified = false;
     let (status, body) = register(&realm, &ann, &mut lax).await;
     assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("user verified bit is not set"), "{body}");
     // Another origin (a phishing site relaying the ceremony): refused.
     let mut phished = Authenticator::new("https://medvault.evil.example");
     let (status, body) = register(&realm, &ann, &mut phished).await;
     assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("origin does not match"), "{body}");
     // A ceremony started in another session.
     let mut key = Authenticator::new(&origin);
     let (_, options) = post(
@@ -424,7 +428,7 @@ async fn passkey_attacks_are_refused_and_weaken_nothing() {
     assert_eq!(status, 401, "wrong origin");
     std::mem::swap(&mut relayed.key, &mut key.key);
     let mut bobs = Authenticator::new(&origin);
-    register(&realm, &bob, &mut bobs).await;
+    assert_eq!(register(&realm, &bob, &mut bobs).await.0, 201);
     let (status, _) =
         passkey_sign_in(&realm, "ann@example.org", |o| bobs.get(o, "localhost")).await;
     assert_eq!(status, 401, "Bob's passkey is not Ann's");
@@ -432,6 +436,108 @@ async fn passkey_attacks_are_refused_and_weaken_nothing() {
     let (status, body) =
         passkey_sign_in(&realm, "ann@example.org", |o| key.get(o, "localhost")).await;
     assert_eq!(status, 200, "{body}");
+
+    // Passwordless: Ann's passkey presenting Bob's user handle names Bob, whose
+    // credential it is not.
+    let (_, options) = post(&realm, "/api/v1/auth/passkey/start", None, json!({})).await;
+    let mut impostor = Authenticator {
+        user_handle: bobs.user_handle.clone(),
+        ..Authenticator::new(&origin)
+    };
+    std::mem::swap(&mut impostor.key, &mut key.key);
+    impostor.credential_id = key.credential_id.clone();
+    impostor.counter = 300;
+    let credential = impostor.get(&options, "localhost");
+    std::mem::swap(&mut impostor.key, &mut key.key);
+    let (status, body) = post(
+        &realm,
+        "/api/v1/auth/passkey/finish",
+        None,
+        json!({"ceremony": options["ceremony"], "credential": credential}),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_credential", "{body}");
+}
+
+#[tokio::test]
+async fn a_clone_finishing_an_old_ceremony_is_refused_and_a_failed_step_can_be_retried() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("doc@example.org", &["physician"]);
+    let (token, _) = realm.tokens("doc@example.org").await;
+    let mut device = Authenticator::new(&origin(&realm));
+    assert_eq!(register(&realm, &token, &mut device).await.0, 201);
+
+    // The clone starts a sign-in and waits; the real device then signs in twice.
+    let stalled = password_step(&realm, "doc@example.org").await;
+    let (_, stalled_options) = post(
+        &realm,
+        "/api/v1/auth/webauthn/start",
+        None,
+        json!({"mfa_token": stalled}),
+    )
+    .await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let (status, signed_in) =
+            passkey_sign_in(&realm, "doc@example.org", |o| device.get(o, "localhost")).await;
+        assert_eq!(status, 200);
+        sessions.push(signed_in["access_token"].as_str().unwrap().to_owned());
+    }
+    // Its counter is above the one saved with its ceremony, below the device's now.
+    let cloned = device.assert(&stalled_options, "localhost", device.counter - 1);
+    let (status, _) = post(
+        &realm,
+        "/api/v1/auth/webauthn/finish",
+        None,
+        json!({"mfa_token": stalled, "credential": cloned}),
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "a clone's counter that did not grow past the stored one"
+    );
+
+    // A failed passkey step (no user verification) can be retried with the same token.
+    let mfa_token = password_step(&realm, "doc@example.org").await;
+    let start = json!({"mfa_token": mfa_token});
+    device.user_verified = false;
+    let (_, options) = post(&realm, "/api/v1/auth/webauthn/start", None, start.clone()).await;
+    let refused = device.get(&options, "localhost");
+    let body = json!({"mfa_token": mfa_token, "credential": refused});
+    assert_eq!(
+        post(&realm, "/api/v1/auth/webauthn/finish", None, body)
+            .await
+            .0,
+        401
+    );
+    device.user_verified = true;
+    let (status, options) = post(&realm, "/api/v1/auth/webauthn/start", None, start).await;
+    assert_eq!(status, 200, "{options}");
+    let credential = device.get(&options, "localhost");
+    let body = json!({"mfa_token": mfa_token, "credential": credential});
+    let (status, signed_in) = post(&realm, "/api/v1/auth/webauthn/finish", None, body).await;
+    assert_eq!(status, 200, "{signed_in}");
+
+    // A step-up ceremony belongs to the session that started it.
+    let (first, second) = (&sessions[0], &sessions[1]);
+    let (_, options) = post(
+        &realm,
+        "/api/v1/auth/step-up/webauthn/start",
+        Some(first),
+        json!({}),
+    )
+    .await;
+    let credential = device.get(&options, "localhost");
+    let body = json!({"ceremony": options["ceremony"], "credential": credential});
+    let (status, _) = post(
+        &realm,
+        "/api/v1/auth/step-up/webauthn/finish",
+        Some(second),
+        body,
+    )
+    .await;
+    assert_eq!(status, 401, "another session's step-up ceremony");
 }
 
 #[tokio::test]

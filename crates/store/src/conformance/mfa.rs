@@ -59,9 +59,14 @@ pub async fn totp_enrollment_confirms_once_and_steps_are_single_use(store: &dyn 
         "older"
     );
 
+    let codes_before = store.unused_recovery_codes(user).await.expect("count");
     store.delete_totp(user).await.expect("remove");
     assert_eq!(store.totp(user).await.expect("read"), None);
-    assert_eq!(store.unused_recovery_codes(user).await.expect("count"), 0);
+    assert_eq!(
+        store.unused_recovery_codes(user).await.expect("count"),
+        codes_before,
+        "the codes belong to the account's factors, not to TOTP alone"
+    );
     assert!(matches!(
         store.delete_totp(user).await,
         Err(StoreError::NotFound)
@@ -342,7 +347,8 @@ pub async fn passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spen
         user_id: Some(ann),
         session_id: None,
         state: "first".into(),
-        expires_at: UnixMillis(100),
+        // Far ahead: storing a ceremony prunes those expired by the wall clock.
+        expires_at: UnixMillis(4_000_000_000_000),
     };
     store.put_ceremony(&ceremony).await.expect("put");
     let restarted = Ceremony {
@@ -363,10 +369,29 @@ pub async fn passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spen
         .take_ceremony(&[4; 32], CeremonyKind::SignIn, UnixMillis(51))
         .await;
     assert!(matches!(twice, Err(StoreError::NotFound)), "single use");
+    store
+        .put_ceremony(&restarted)
+        .await
+        .expect("a retry revives it");
+    let retried = store
+        .take_ceremony(&[4; 32], CeremonyKind::SignIn, UnixMillis(52))
+        .await
+        .expect("retry");
+    assert_eq!(retried.state, "second");
+    let hijack = Ceremony {
+        user_id: Some(bob),
+        ..restarted.clone()
+    };
+    let hijacked = store.put_ceremony(&hijack).await;
+    assert!(
+        matches!(hijacked, Err(StoreError::Conflict)),
+        "{hijacked:?}"
+    );
     let late = Ceremony {
         digest: [5; 32],
         kind: CeremonyKind::Passwordless,
         user_id: None,
+        expires_at: UnixMillis(100),
         ..ceremony
     };
     store.put_ceremony(&late).await.expect("put");

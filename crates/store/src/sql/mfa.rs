@@ -72,7 +72,9 @@ macro_rules! __impl_sql_mfa {
                 .execute(&mut *tx)
                 .await?;
                 $crate::sql::one_row(confirmed.rows_affected())?;
-                $crate::__sql_replace_recovery_codes!(&mut *tx, user, recovery_digests);
+                if !recovery_digests.is_empty() {
+                    $crate::__sql_replace_recovery_codes!(&mut *tx, user, recovery_digests);
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -107,7 +109,6 @@ macro_rules! __impl_sql_mfa {
                     .execute(&mut *tx)
                     .await?;
                 $crate::sql::one_row(deleted.rows_affected())?;
-                $crate::__sql_replace_recovery_codes!(&mut *tx, user, &[] as &[[u8; 32]]);
                 tx.commit().await?;
                 Ok(())
             }

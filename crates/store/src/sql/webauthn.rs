@@ -108,14 +108,22 @@ macro_rules! __impl_sql_webauthn {
                 &self,
                 ceremony: &$crate::Ceremony,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
+                    .bind($crate::sql::now_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                // A restart (a sign-in retrying its passkey step) replaces the state and
+                // may be finished again; kind and user never change.
+                let stored = sqlx::query(
                     "INSERT INTO webauthn_ceremonies
                         (token_hash, kind, user_id, session_id, state, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (token_hash) DO UPDATE
-                        SET state = excluded.state, expires_at = excluded.expires_at
-                      WHERE webauthn_ceremonies.spent_at IS NULL
-                        AND webauthn_ceremonies.kind = excluded.kind",
+                        SET state = excluded.state, expires_at = excluded.expires_at,
+                            spent_at = NULL
+                      WHERE webauthn_ceremonies.kind = excluded.kind
+                        AND webauthn_ceremonies.user_id = excluded.user_id",
                 )
                 .bind(ceremony.digest.as_slice())
                 .bind(ceremony.kind.as_str())
@@ -123,9 +131,11 @@ macro_rules! __impl_sql_webauthn {
                 .bind(ceremony.session_id.map(|s| s.to_string()))
                 .bind(&ceremony.state)
                 .bind(ceremony.expires_at.0)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(())
+                tx.commit().await?;
+                $crate::sql::one_row(stored.rows_affected())
+                    .map_err(|_| $crate::StoreError::Conflict)
             }
 
             async fn take_ceremony(
