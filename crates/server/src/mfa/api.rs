@@ -88,9 +88,20 @@ pub struct RecoveryCodes {
 #[derive(Serialize, ToSchema)]
 pub struct SteppedUp {
     /// A new access token showing the verified second factor.
-    pub(super) access_token: String,
-    pub(super) token_type: &'static str,
-    pub(super) expires_in: i64,
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+impl From<(String, i64)> for SteppedUp {
+    /// What `step_up::step_up` returns: the token and its lifetime in seconds.
+    fn from((access_token, expires_in): (String, i64)) -> Self {
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+        }
+    }
 }
 
 fn codes(codes: Vec<medvault_crypto::recovery_code::RecoveryCode>) -> RecoveryCodes {
@@ -361,13 +372,8 @@ async fn step_up_session(
     me: Principal,
     ApiJson(body): ApiJson<FactorAnswer>,
 ) -> Result<Json<SteppedUp>, ApiError> {
-    let (access_token, expires_in) =
-        step_up::step_up(&state, &context, &me, body.answer()?).await?;
-    Ok(Json(SteppedUp {
-        access_token,
-        token_type: "Bearer",
-        expires_in,
-    }))
+    let stepped = step_up::step_up(&state, &context, &me, body.answer()?).await?;
+    Ok(Json(stepped.into()))
 }
 
 // Bodies, codes and tokens: never in Debug output.

@@ -412,12 +412,8 @@ async fn finish_step_up(
         session: Some(me.session_id),
         credential: Box::new(body.credential),
     });
-    let (access_token, expires_in) = step_up::step_up(&state, &context, &me, answer).await?;
-    Ok(Json(SteppedUp {
-        access_token,
-        token_type: "Bearer",
-        expires_in,
-    }))
+    let stepped = step_up::step_up(&state, &context, &me, answer).await?;
+    Ok(Json(stepped.into()))
 }
 
 // Ceremony tokens and credentials: never in Debug output.
