@@ -63,9 +63,23 @@ impl std::fmt::Debug for SharedSecretSigner {
     }
 }
 
+/// Constant-time equality of two digests (`subtle`), for secrets checked by their digest.
+pub fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_compare_equal_only_when_equal() {
+        assert!(digests_equal(&[1; 32], &[1; 32]));
+        let mut other = [1; 32];
+        other[31] = 2;
+        assert!(!digests_equal(&[1; 32], &other));
+    }
 
     #[test]
     fn tags_verify_only_for_their_message_and_key() {

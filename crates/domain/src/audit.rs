@@ -102,10 +102,14 @@ pub enum AuditAction {
     LegalHoldRelease,
     #[serde(rename = "privacy.retention_purge")]
     RetentionPurge,
+    #[serde(rename = "oauth.client_create")]
+    ClientCreate,
+    #[serde(rename = "oauth.client_delete")]
+    ClientDelete,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 37] = [
+    pub const ALL: [AuditAction; 39] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -143,6 +147,8 @@ impl AuditAction {
         Self::LegalHoldPlace,
         Self::LegalHoldRelease,
         Self::RetentionPurge,
+        Self::ClientCreate,
+        Self::ClientDelete,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -188,13 +194,15 @@ impl AuditAction {
             Self::LegalHoldPlace => "privacy.legal_hold",
             Self::LegalHoldRelease => "privacy.legal_hold_release",
             Self::RetentionPurge => "privacy.retention_purge",
+            Self::ClientCreate => "oauth.client_create",
+            Self::ClientDelete => "oauth.client_delete",
         }
     }
 
     /// The FHIR AuditEvent.action code (C, R, U, D or E) of this action.
     pub fn fhir_action(self) -> char {
         match self {
-            Self::UserCreate | Self::FhirCreate => 'C',
+            Self::UserCreate | Self::FhirCreate | Self::ClientCreate => 'C',
             Self::FhirRead | Self::FhirSearch | Self::Export => 'R',
             Self::UserUpdate
             | Self::UserRoleChange
@@ -210,6 +218,7 @@ impl AuditAction {
             | Self::FhirDelete
             | Self::Erase
             | Self::RetentionPurge
+            | Self::ClientDelete
             | Self::AuditPrune
             | Self::MfaRemove => 'D',
             Self::LoginSuccess

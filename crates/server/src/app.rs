@@ -84,6 +84,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::protect::api::router())
         .merge(crate::mfa::api::router())
         .merge(crate::privacy::api::router())
+        .merge(crate::oauth::router())
         .split_for_parts();
     doc.merge(records_doc);
     (api, records, doc)

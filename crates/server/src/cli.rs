@@ -120,6 +120,38 @@ pub enum Command {
     /// Breached-password lists.
     #[command(subcommand)]
     Breach(BreachCommand),
+    /// OAuth clients (partner systems, apps).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and, for a confidential client, its secret
+    /// (shown once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// authorization_code, refresh_token or client_credentials; repeatable.
+        #[arg(long = "grant-type", required = true)]
+        grant_types: Vec<String>,
+        /// Repeatable; required with authorization_code.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Space-separated, e.g. "system/Observation.rs system/Patient.r".
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// client_secret_basic, client_secret_post, or none (a public client).
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: String,
+    },
+    /// List clients.
+    List,
+    /// Remove a client.
+    Remove {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -672,6 +704,13 @@ fn run(cli: Cli) -> CliResult {
             let erased = crate::privacy::erasure::erase_at_cli(&operator, patient).await;
             operator.close().await;
             println!("{}", erased?);
+            Ok::<(), CliError>(())
+        })?,
+        Command::Client(ref command) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let result = crate::oauth::clients::cli(&operator, command).await;
+            operator.close().await;
+            println!("{}", result?);
             Ok::<(), CliError>(())
         })?,
         Command::Audit(AuditCommand::Export { since, format }) => runtime()?.block_on(async {

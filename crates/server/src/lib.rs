@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod keyring;
 pub mod mfa;
+pub mod oauth;
 pub mod ops;
 pub mod privacy;
 pub mod protect;

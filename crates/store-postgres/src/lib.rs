@@ -43,6 +43,7 @@ const MIGRATIONS: migrations::Embedded = &[
         "webauthn",
         include_str!("../migrations/0011_webauthn.sql"),
     ),
+    (12, "oauth", include_str!("../migrations/0012_oauth.sql")),
 ];
 
 #[derive(Debug, Clone)]

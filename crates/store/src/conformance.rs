@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             a_password_change_can_be_required_and_cleared,
             the_outbox_leases_messages_and_retries_until_delivered,
             passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spend_once,
+            oauth_clients_round_trip_and_revoked_token_ids_are_remembered,
             key_shares_round_trip_resolve_subjects_and_are_destroyed,
             a_legal_hold_blocks_erasure_until_released,
             completing_an_erasure_deletes_that_patients_rows_only,

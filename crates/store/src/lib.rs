@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod meta;
 mod mfa;
+mod oauth;
 mod open;
 mod outbox;
 mod records;
@@ -30,6 +31,7 @@ pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
 pub use mfa::{MfaChallengeRecord, MfaStore, TotpRecord};
+pub use oauth::{OAuthClient, OAuthClientStore};
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
@@ -57,6 +59,7 @@ pub trait Store:
     + KeyShareStore
     + ErasureStore
     + WebAuthnStore
+    + OAuthClientStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -35,7 +35,9 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,
         ),
-        A::KeysRotate => (coding(DCM, "110100", "Application Activity"), None),
+        A::KeysRotate | A::ClientCreate | A::ClientDelete => {
+            (coding(DCM, "110100", "Application Activity"), None)
+        }
         A::FhirRead => (rest, Some(coding(RESTFUL, "read", "read"))),
         A::FhirSearch => (rest, Some(coding(RESTFUL, "search-type", "search type"))),
         A::FhirCreate => (rest, Some(coding(RESTFUL, "create", "create"))),

@@ -19,6 +19,8 @@ pub struct Facts {
     pub disabled_users: u64,
     pub audit_entries: u64,
     pub checkpoints: usize,
+    /// Registered OAuth clients: (name, grant types, scope).
+    pub clients: Vec<(String, String, String)>,
 }
 
 pub async fn facts(store: &dyn Store, master_key: String) -> Result<Facts, StoreError> {
@@ -47,6 +49,12 @@ pub async fn facts(store: &dyn Store, master_key: String) -> Result<Facts, Store
     }
     facts.audit_entries = store.audit_head().await?.0;
     facts.checkpoints = store.audit_checkpoints().await?.len();
+    facts.clients = store
+        .oauth_clients()
+        .await?
+        .into_iter()
+        .map(|c| (c.client_name, c.grant_types.join(", "), c.scope))
+        .collect();
     Ok(facts)
 }
 
@@ -129,10 +137,20 @@ pub fn render(
         }
     );
     let _ = writeln!(w, "\n## Recipients\n");
-    let _ = writeln!(
-        w,
-        "- OAuth clients: none registered (this build has no OAuth provider yet)."
-    );
+    if facts.clients.is_empty() {
+        let _ = writeln!(w, "- OAuth clients: none registered.");
+    }
+    for (name, grants, scope) in &facts.clients {
+        let _ = writeln!(
+            w,
+            "- OAuth client **{name}** ({grants}) may receive: {}.",
+            if scope.is_empty() {
+                "no record scopes"
+            } else {
+                scope
+            }
+        );
+    }
     match &args.security_webhook_url {
         Some(url) => {
             let _ = writeln!(w, "- Security events (account ids, addresses, codes; no health data) go to the webhook {url}.");

@@ -26,6 +26,7 @@ mod identity_sessions;
 mod identity_tokens;
 mod logs;
 mod mfa;
+mod oauth;
 mod ops;
 mod passkeys;
 mod postgres;

@@ -400,3 +400,60 @@ pub async fn passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spen
         .await;
     assert!(matches!(expired, Err(StoreError::NotFound)), "expired");
 }
+
+pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store: &dyn Store) {
+    use crate::OAuthClient;
+    let client = OAuthClient {
+        client_id: "partner-lab".into(),
+        client_name: "Partner lab".into(),
+        secret_digest: Some([7; 32]),
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        grant_types: vec!["client_credentials".into()],
+        redirect_uris: vec![],
+        scope: "system/Observation.rs system/Patient.r".into(),
+        created_at: UnixMillis(3),
+    };
+    store.insert_oauth_client(&client).await.expect("insert");
+    let again = store.insert_oauth_client(&client).await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    let public = OAuthClient {
+        client_id: "mobile".into(),
+        secret_digest: None,
+        token_endpoint_auth_method: "none".into(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://localhost:5000/cb".into(),
+        ],
+        ..client.clone()
+    };
+    store.insert_oauth_client(&public).await.expect("public");
+    assert_eq!(
+        store.oauth_client("partner-lab").await.expect("read"),
+        client
+    );
+    assert_eq!(
+        store.oauth_clients().await.expect("list"),
+        vec![public.clone(), client]
+    );
+    store.delete_oauth_client("mobile").await.expect("delete");
+    assert!(matches!(
+        store.oauth_client("mobile").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_oauth_client("mobile").await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert!(!store.token_id_revoked("jti-1").await.expect("check"));
+    store
+        .revoke_token_id("jti-1", UnixMillis(i64::MAX))
+        .await
+        .expect("revoke");
+    store
+        .revoke_token_id("jti-1", UnixMillis(i64::MAX))
+        .await
+        .expect("twice");
+    assert!(store.token_id_revoked("jti-1").await.expect("check"));
+}

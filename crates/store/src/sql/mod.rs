@@ -13,6 +13,7 @@ mod erasure;
 mod identity;
 mod keys;
 mod mfa;
+mod oauth;
 mod outbox;
 pub mod record_queries;
 mod records;
@@ -35,6 +36,7 @@ macro_rules! impl_sql_store {
         $crate::__impl_sql_outbox!($store);
         $crate::__impl_sql_erasure!($store);
         $crate::__impl_sql_webauthn!($store);
+        $crate::__impl_sql_oauth!($store);
     };
 }
 

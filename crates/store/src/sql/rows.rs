@@ -382,3 +382,32 @@ pub fn webauthn(row: WebAuthnRow) -> Result<crate::WebAuthnCredential, StoreErro
         last_used_at: last_used_at.map(UnixMillis),
     })
 }
+
+pub const OAUTH_CLIENT_COLUMNS: &str = "client_id, client_name, secret_hash, \
+     token_endpoint_auth_method, grant_types, redirect_uris, scope, created_at";
+
+pub type OAuthClientRow = (
+    String,
+    String,
+    Option<Vec<u8>>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreError> {
+    let (client_id, client_name, secret, method, grants, uris, scope, created_at) = row;
+    let words = |s: String| s.split_whitespace().map(str::to_owned).collect();
+    Ok(crate::OAuthClient {
+        client_id,
+        client_name,
+        secret_digest: secret.map(|d| hash(d, "oauth client")).transpose()?,
+        token_endpoint_auth_method: method,
+        grant_types: words(grants),
+        redirect_uris: words(uris),
+        scope,
+        created_at: UnixMillis(created_at),
+    })
+}

@@ -1,0 +1,300 @@
+//! Client registration with RFC 7591 metadata, shared by the admin API and the CLI. A
+//! confidential client's secret (256 random bits) is shown once and stored as a digest.
+
+use medvault_crypto::OpaqueToken;
+use medvault_domain::{AuditAction, AuditEvent, AuditedResource};
+use medvault_store::{OAuthClient, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::OAuthError;
+use super::scopes::{self, Scope};
+use crate::audit::AuditTrail;
+
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// RFC 7591 §2 client metadata, as registered.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub client_name: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Defaults to `["authorization_code"]` (RFC 7591 §2).
+    pub grant_types: Option<Vec<String>>,
+    /// Defaults to `client_secret_basic`; `none` for public clients (PKCE).
+    pub token_endpoint_auth_method: Option<String>,
+    /// The scopes the client may ask for, space-separated.
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// The registration response (RFC 7591 §3.2.1).
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    pub client_id: String,
+    /// Shown once; absent for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    #[serde(flatten)]
+    pub client: ClientView,
+}
+
+/// A client as the admin API shows it (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub scope: String,
+}
+
+impl From<&OAuthClient> for ClientView {
+    fn from(c: &OAuthClient) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            client_name: c.client_name.clone(),
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.clone(),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+            scope: c.scope.clone(),
+        }
+    }
+}
+
+fn invalid_metadata(description: impl Into<String>) -> OAuthError {
+    OAuthError::new("invalid_client_metadata", description)
+}
+
+/// A redirect URI a client may register: https, http on a loopback host (native apps,
+/// RFC 8252 §7.3), or a private-use scheme with a dot (RFC 8252 §7.1); never a fragment.
+fn valid_redirect_uri(uri: &str) -> bool {
+    let Ok(url) = webauthn_rs::prelude::Url::parse(uri) else {
+        return false;
+    };
+    if url.fragment().is_some() || uri.contains(char::is_whitespace) {
+        return false;
+    }
+    match url.scheme() {
+        "https" => url.host_str().is_some(),
+        "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+        scheme => scheme.contains('.'),
+    }
+}
+
+/// Checks `metadata` and turns it into a client to store.
+fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
+    let name = metadata.client_name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(invalid_metadata(
+            "client_name: 1 to 100 printable characters",
+        ));
+    }
+    let grant_types = metadata
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.is_empty()
+        || grant_types
+            .iter()
+            .any(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(invalid_metadata(format!(
+            "grant_types: one or more of {}",
+            GRANT_TYPES.join(", ")
+        )));
+    }
+    let method = metadata
+        .token_endpoint_auth_method
+        .unwrap_or_else(|| "client_secret_basic".into());
+    if !AUTH_METHODS.contains(&method.as_str()) {
+        return Err(invalid_metadata(format!(
+            "token_endpoint_auth_method: one of {} (private_key_jwt is not supported yet)",
+            AUTH_METHODS.join(", ")
+        )));
+    }
+    let machine = grant_types.iter().any(|g| g == "client_credentials");
+    if machine && method == "none" {
+        return Err(invalid_metadata(
+            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+        ));
+    }
+    let browser = grant_types.iter().any(|g| g == "authorization_code");
+    if browser && metadata.redirect_uris.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    if let Some(bad) = metadata
+        .redirect_uris
+        .iter()
+        .find(|u| !valid_redirect_uri(u))
+    {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            format!(
+                "{bad:?}: https, http on a loopback host, or a private-use scheme; no fragment"
+            ),
+        ));
+    }
+    let requested = scopes::parse_all(&metadata.scope).map_err(invalid_metadata)?;
+    if machine && !browser && requested.iter().any(|s| !s.is_system()) {
+        return Err(invalid_metadata(
+            "a client_credentials client acts for itself: only system/ scopes",
+        ));
+    }
+    let scope: Vec<String> = requested
+        .iter()
+        .map(|s| match s {
+            Scope::Resource(r) => r.to_string(),
+            Scope::Other(o) => (*o).to_owned(),
+        })
+        .collect();
+    Ok(OAuthClient {
+        client_id: uuid::Uuid::new_v4().to_string(),
+        client_name: name.to_owned(),
+        secret_digest: None,
+        token_endpoint_auth_method: method,
+        grant_types,
+        redirect_uris: metadata.redirect_uris,
+        scope: scope.join(" "),
+        created_at: crate::clock::now(),
+    })
+}
+
+/// Registers a client; `event` says who registered it (recorded as `oauth.client_create`).
+pub async fn register(
+    store: &dyn Store,
+    trail: &AuditTrail,
+    metadata: Metadata,
+    event: AuditEvent,
+) -> Result<Registered, OAuthError> {
+    let mut client = validate(metadata)?;
+    let secret = (client.token_endpoint_auth_method != "none").then(OpaqueToken::generate);
+    client.secret_digest = secret.as_ref().map(OpaqueToken::digest);
+    let event = AuditEvent {
+        action: AuditAction::ClientCreate,
+        resource: Some(AuditedResource {
+            kind: "OAuthClient".into(),
+            id: client.client_id.clone(),
+        }),
+        ..event
+    };
+    trail
+        .append(event)
+        .await
+        .map_err(|_| OAuthError::server_error("the audit trail is unavailable"))?;
+    match store.insert_oauth_client(&client).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(OAuthError::server_error("client id collision")),
+        Err(err) => return Err(err.into()),
+    }
+    Ok(Registered {
+        client_id: client.client_id.clone(),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+        client_id_issued_at: client.created_at.as_secs(),
+        client_secret_expires_at: client.secret_digest.map(|_| 0),
+        client: ClientView::from(&client),
+    })
+}
+
+/// `medvault client add | list | remove`, as the system.
+pub async fn cli(
+    operator: &crate::storage::Operator,
+    command: &crate::cli::ClientCommand,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use crate::cli::ClientCommand;
+    let store = operator.store.as_ref();
+    match command {
+        ClientCommand::Add {
+            name,
+            grant_types,
+            redirect_uris,
+            scope,
+            auth_method,
+        } => {
+            let metadata = Metadata {
+                client_name: name.clone(),
+                redirect_uris: redirect_uris.clone(),
+                grant_types: Some(grant_types.clone()),
+                token_endpoint_auth_method: Some(auth_method.clone()),
+                scope: scope.clone(),
+            };
+            let event = crate::audit::system_event(AuditAction::ClientCreate, None);
+            let registered = register(store, &operator.trail, metadata, event)
+                .await
+                .map_err(|e| format!("{}: {}", e.code, e.description))?;
+            Ok(match registered.client_secret {
+                Some(secret) => format!(
+                    "client_id: {}\nclient_secret: {secret}\n(the secret is shown once; store it now)",
+                    registered.client_id
+                ),
+                None => format!("client_id: {} (public client)", registered.client_id),
+            })
+        }
+        ClientCommand::List => Ok(store
+            .oauth_clients()
+            .await?
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}  {}  [{}]  {}",
+                    c.client_id,
+                    c.client_name,
+                    c.grant_types.join(","),
+                    c.scope
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+        ClientCommand::Remove { id } => {
+            store.oauth_client(id).await?;
+            let event = crate::audit::system_event(
+                AuditAction::ClientDelete,
+                Some(AuditedResource {
+                    kind: "OAuthClient".into(),
+                    id: id.clone(),
+                }),
+            );
+            operator.trail.append(event).await?;
+            store.delete_oauth_client(id).await?;
+            Ok(format!("removed client {id}"))
+        }
+    }
+}
+
+// It carries the secret: never in Debug output.
+crate::redact::redacted_debug!(Registered);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_rfc_8252() {
+        for ok in [
+            "https://app.example/cb",
+            "http://localhost:8080/cb",
+            "http://127.0.0.1/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(valid_redirect_uri(ok), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#x",
+            "javascript:alert(1)",
+            "relative/cb",
+            "",
+        ] {
+            assert!(!valid_redirect_uri(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! `/oauth2/token` (RFC 6749 §3.2) with the client-credentials grant, `/oauth2/introspect`
+//! (RFC 7662) and `/oauth2/revoke` (RFC 7009). Clients authenticate with
+//! `client_secret_basic` or `client_secret_post`; failures count against the address
+//! like failed sign-ins.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::{Form, Json};
+use base64::Engine as _;
+use medvault_crypto::OpaqueToken;
+use medvault_domain::{Actor, AuditAction, Outcome};
+use medvault_store::{OAuthClient, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::OAuthError;
+use super::scopes::{self, Scope};
+use crate::clock::now;
+use crate::http::RequestContext;
+use crate::identity::tokens::AccessClaims;
+use crate::protect::ClientIp;
+use crate::AppState;
+
+/// The claims of a client-credentials access token: the client is the subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+type Params = Vec<(String, String)>;
+
+/// The form body, or `invalid_request` in OAuth's format when it is not one.
+fn form_params(form: Result<Form<Params>, FormRejection>) -> Result<Params, OAuthError> {
+    form.map(|Form(params)| params).map_err(|_| {
+        OAuthError::invalid_request("send application/x-www-form-urlencoded parameters")
+    })
+}
+
+/// The one value of `name`; a parameter sent twice is refused (RFC 6749 §3.2).
+fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
+    let mut values = params
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request(format!("{name} is repeated")));
+    }
+    Ok(first)
+}
+
+/// Authenticates the client (RFC 6749 §2.3.1): HTTP Basic or body parameters, not both.
+async fn authenticate(
+    state: &AppState,
+    context: &RequestContext,
+    client_ip: ClientIp,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<OAuthClient, OAuthError> {
+    let limits = &state.protect.limits;
+    let address = state.protect.address_key(client_ip);
+    limits.check(None, address, now()).await?;
+    let basic = headers
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        });
+    let (id, secret, used_basic) = match (basic, param(params, "client_id")?) {
+        (Some(_), Some(_)) if param(params, "client_secret")?.is_some() => {
+            return Err(OAuthError::invalid_request(
+                "authenticate with HTTP Basic or client_secret_post, not both",
+            ))
+        }
+        (Some(encoded), _) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(OAuthError::invalid_client(true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or(OAuthError::invalid_client(true))?;
+            // RFC 6749 §2.3.1: both halves are form-urlencoded.
+            let unescape = |s: &str| {
+                form_urlencoded::parse(format!("v={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            let (id, secret) = unescape(id)
+                .zip(unescape(secret))
+                .ok_or(OAuthError::invalid_client(true))?;
+            (id, Some(secret), true)
+        }
+        (None, Some(id)) => (
+            id.to_owned(),
+            param(params, "client_secret")?.map(str::to_owned),
+            false,
+        ),
+        (None, None) => return Err(OAuthError::invalid_client(false)),
+    };
+    let method = if used_basic {
+        "client_secret_basic"
+    } else {
+        "client_secret_post"
+    };
+    let client = match state.store.oauth_client(&id).await {
+        Ok(client) => Some(client),
+        Err(StoreError::NotFound) => None,
+        Err(err) => return Err(err.into()),
+    };
+    let verified = client.filter(|c| {
+        c.token_endpoint_auth_method == method
+            && match (&c.secret_digest, &secret) {
+                (Some(stored), Some(presented)) => medvault_crypto::mac::digests_equal(
+                    stored,
+                    &OpaqueToken::presented(presented.clone()).digest(),
+                ),
+                _ => false,
+            }
+    });
+    match verified {
+        Some(client) => Ok(client),
+        None => {
+            let event = crate::audit::about(
+                crate::audit::event(
+                    context,
+                    Actor::Anonymous,
+                    AuditAction::LoginFailure,
+                    Outcome::Denied,
+                ),
+                "OAuthClient",
+                &id,
+            );
+            crate::audit::record(&state.audit, event).await?;
+            let effect = limits.failed(None, address, now()).await?;
+            crate::identity::sessions::record_security_events(state, context, &None, effect)
+                .await?;
+            Err(OAuthError::invalid_client(used_basic))
+        }
+    }
+}
+
+/// The token endpoint (RFC 6749 §3.2): `grant_type=client_credentials` with an optional
+/// `scope` (at most what the client is registered for; all of it by default).
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", content = String),
+    responses(
+    (status = 200, description = "An access token (JWT, RFC 9068)", body = Object),
+    (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`", body = Object),
+    (status = 401, description = "`invalid_client`", body = Object),
+))]
+pub async fn token(
+    State(state): State<AppState>,
+    context: RequestContext,
+    client_ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<Params>, FormRejection>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let params = form_params(form)?;
+    let grant = param(&params, "grant_type")?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?
+        .to_owned();
+    let client = authenticate(&state, &context, client_ip, &headers, &params).await?;
+    if grant != "client_credentials" {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("{grant:?} is not supported here (client_credentials is)"),
+        ));
+    }
+    if !client.grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client is not registered for client_credentials",
+        ));
+    }
+    let registered = scopes::parse_all(&client.scope)
+        .map_err(|e| OAuthError::server_error(format!("a stored client scope: {e}")))?;
+    let granted = match param(&params, "scope")? {
+        None => client.scope.clone(),
+        Some(asked) => {
+            let asked_scopes =
+                scopes::parse_all(asked).map_err(|e| OAuthError::new("invalid_scope", e))?;
+            if asked_scopes.is_empty() {
+                return Err(OAuthError::new("invalid_scope", "scope is empty"));
+            }
+            if let Some(extra) = asked_scopes
+                .iter()
+                .find(|a| !registered.iter().any(|r: &Scope| r.covers(a)))
+            {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("{extra:?} is more than this client is registered for"),
+                ));
+            }
+            asked.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    let config = &state.identity.config;
+    let iat = now().as_secs();
+    let claims = ClientClaims {
+        iss: config.issuer.clone(),
+        sub: client.client_id.clone(),
+        aud: config.audience.clone(),
+        exp: iat + config.access_token_ttl_secs,
+        iat,
+        nbf: iat,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: granted.clone(),
+    };
+    let event = crate::audit::event(
+        &context,
+        Actor::Client {
+            id: client.client_id.clone(),
+        },
+        AuditAction::LoginSuccess,
+        Outcome::Success,
+    );
+    crate::audit::record(&state.audit, event).await?;
+    let access_token = state.identity.keys.signer().sign(&claims);
+    Ok((
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": config.access_token_ttl_secs,
+            "scope": granted,
+        })),
+    ))
+}
+
+/// What a presented token is.
+enum Known {
+    User(AccessClaims),
+    Client(ClientClaims),
+}
+
+fn identify(state: &AppState, token: &str) -> Option<Known> {
+    let verifier = state.identity.keys.verifier();
+    if let Ok(claims) = verifier.verify::<ClientClaims>(token) {
+        return Some(Known::Client(claims));
+    }
+    verifier.verify::<AccessClaims>(token).ok().map(Known::User)
+}
+
+/// Token introspection (RFC 7662) for authenticated clients: `{"active": false}` for
+/// anything expired, revoked, malformed or not medvault's.
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", content = String),
+    responses(
+    (status = 200, description = "The token's state", body = Object),
+    (status = 401, description = "`invalid_client`", body = Object),
+))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    context: RequestContext,
+    client_ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<Params>, FormRejection>,
+) -> Result<Json<Value>, OAuthError> {
+    let params = form_params(form)?;
+    authenticate(&state, &context, client_ip, &headers, &params).await?;
+    let token =
+        param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let inactive = Json(json!({"active": false}));
+    Ok(match identify(&state, token) {
+        Some(Known::Client(c)) if !state.store.token_id_revoked(&c.jti).await? => Json(json!({
+            "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
+            "token_type": "Bearer", "exp": c.exp, "iat": c.iat, "nbf": c.nbf,
+            "iss": c.iss, "aud": c.aud, "jti": c.jti,
+        })),
+        Some(Known::User(u)) if !state.identity.revoked.is_revoked(u.sid) => Json(json!({
+            "active": true, "scope": u.scope, "sub": u.sub.to_string(),
+            "token_type": "Bearer", "exp": u.exp, "iat": u.iat, "nbf": u.nbf,
+            "iss": u.iss, "aud": u.aud, "jti": u.jti,
+        })),
+        _ => inactive,
+    })
+}
+
+/// Token revocation (RFC 7009): a client revokes the tokens it was issued. The answer is
+/// 200 whatever the token was, so it reveals nothing.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", content = String),
+    responses(
+    (status = 200, description = "Revoked, or nothing to revoke"),
+    (status = 401, description = "`invalid_client`", body = Object),
+))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    context: RequestContext,
+    client_ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<Params>, FormRejection>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let params = form_params(form)?;
+    let client = authenticate(&state, &context, client_ip, &headers, &params).await?;
+    let token =
+        param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if let Some(Known::Client(claims)) = identify(&state, token) {
+        if claims.client_id == client.client_id {
+            let until = medvault_domain::UnixMillis(claims.exp.saturating_mul(1000));
+            state.store.revoke_token_id(&claims.jti, until).await?;
+        }
+    }
+    Ok([(CACHE_CONTROL, "no-store")])
+}

@@ -1,0 +1,386 @@
+//! The OAuth authorization server for machine clients: registration (admin API and CLI,
+//! RFC 7591), the client-credentials grant, introspection (RFC 7662), revocation
+//! (RFC 7009) and metadata (RFC 8414), with the exact RFC error codes for bad input.
+
+use serde_json::{json, Value};
+
+use crate::realm::{claims_of, Realm};
+
+async fn register(realm: &Realm, admin: &str, metadata: Value) -> (u16, Value) {
+    let response = realm
+        .client
+        .post(realm.url("/api/v1/admin/clients"))
+        .bearer_auth(admin)
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// A form POST to an OAuth endpoint, with HTTP Basic client authentication when given.
+async fn form(
+    realm: &Realm,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    params: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = realm.client.post(realm.url(path)).form(params);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+async fn partner(realm: &Realm, admin: &str) -> (String, String) {
+    let (status, registered) = register(
+        realm,
+        admin,
+        json!({"client_name": "Partner lab", "grant_types": ["client_credentials"],
+            "scope": "system/Observation.rs system/Patient.r"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
+    (
+        registered["client_id"].as_str().unwrap().to_owned(),
+        registered["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_partner_system_gets_scoped_tokens_that_introspect_and_revoke() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("admin@example.org", &["admin"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let (id, secret) = partner(&realm, &admin).await;
+
+    let (status, token, headers) = form(
+        &realm,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/Observation.r"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["scope"], "system/Observation.r");
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let claims = claims_of(&access);
+    assert_eq!(
+        (claims["sub"].as_str(), claims["client_id"].as_str()),
+        (Some(id.as_str()), Some(id.as_str()))
+    );
+    // Without a scope, everything the client is registered for.
+    let (_, all, _) = form(
+        &realm,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(all["scope"], "system/Observation.rs system/Patient.r");
+
+    // A client token is not a user's: first-party routes refuse it.
+    assert_eq!(realm.me_status(&access).await, 401);
+
+    // Introspection (by an authenticated client) and revocation.
+    let introspect = |token: String| {
+        let (id, secret) = (id.clone(), secret.clone());
+        let realm = &realm;
+        async move {
+            form(
+                realm,
+                "/oauth2/introspect",
+                Some((&id, &secret)),
+                &[("token", &token)],
+            )
+            .await
+            .1
+        }
+    };
+    let active = introspect(access.clone()).await;
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["client_id"], id.as_str());
+    assert_eq!(active["scope"], "system/Observation.r");
+    let user = introspect(admin.clone()).await;
+    assert_eq!(user["active"], true, "a user's token, too: {user}");
+    assert_eq!(
+        introspect("not-a-token".into()).await,
+        json!({"active": false})
+    );
+    let (status, _, _) = form(&realm, "/oauth2/introspect", None, &[("token", &access)]).await;
+    assert_eq!(status, 401, "introspection needs client authentication");
+
+    let (status, _, _) = form(
+        &realm,
+        "/oauth2/revoke",
+        Some((&id, &secret)),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(introspect(access.clone()).await["active"], false);
+    let (status, _, _) = form(
+        &realm,
+        "/oauth2/revoke",
+        Some((&id, &secret)),
+        &[("token", "garbage")],
+    )
+    .await;
+    assert_eq!(status, 200, "RFC 7009: nothing to revoke is still 200");
+
+    let metadata: Value = reqwest::get(realm.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    assert!(metadata["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("/oauth2/token"));
+    let actions = realm.audit_actions().await;
+    assert!(actions.contains(&"oauth.client_create"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn bad_client_requests_get_the_exact_oauth_errors() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("admin@example.org", &["admin"]);
+    realm.add_user("nurse@example.org", &["nurse"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let (nurse, _) = realm.tokens("nurse@example.org").await;
+    let (id, secret) = partner(&realm, &admin).await;
+
+    let cc = [("grant_type", "client_credentials")];
+    for (basic, code, status) in [
+        (Some((id.as_str(), "wrong")), "invalid_client", 401),
+        (Some(("nobody", secret.as_str())), "invalid_client", 401),
+    ] {
+        let (got, body, headers) = form(&realm, "/oauth2/token", basic, &cc).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+        assert!(headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
+    }
+    let (status, body, _) = form(&realm, "/oauth2/token", None, &cc).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // Registered for Basic: the secret in the body does not authenticate it.
+    let post = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, body, _) = form(&realm, "/oauth2/token", None, &post).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    let basic = Some((id.as_str(), secret.as_str()));
+    for (params, code) in [
+        (vec![], "invalid_request"),
+        (vec![("grant_type", "password")], "unsupported_grant_type"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "system/Condition.r"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "system/Observation.cruds"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "patient/*.r"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("scope", "nonsense")],
+            "invalid_scope",
+        ),
+    ] {
+        let (status, body, _) = form(&realm, "/oauth2/token", basic, &params).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(code)),
+            "{params:?}: {body}"
+        );
+    }
+    let json_body = realm
+        .client
+        .post(realm.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), 400);
+    assert_eq!(
+        json_body.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+
+    // An app registered for the authorization code flow may not use client credentials.
+    let (status, app) = register(
+        &realm,
+        &admin,
+        json!({"client_name": "Clinic app", "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://app.example/cb"], "scope": "openid patient/*.rs"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let app_basic = Some((
+        app["client_id"].as_str().unwrap(),
+        app["client_secret"].as_str().unwrap(),
+    ));
+    let (status, body, _) = form(&realm, "/oauth2/token", app_basic, &cc).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+
+    // Registration errors (RFC 7591) and who may register.
+    for (metadata, code) in [
+        (
+            json!({"client_name": "", "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "x", "grant_types": ["implicit"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "x", "grant_types": ["client_credentials"], "scope": "patient/*.r"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "x", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "x", "token_endpoint_auth_method": "private_key_jwt", "redirect_uris": ["https://a.example/cb"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"client_name": "x", "grant_types": ["authorization_code"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"client_name": "x", "redirect_uris": ["http://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"client_name": "x", "redirect_uris": ["https://a.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+    ] {
+        let (status, body) = register(&realm, &admin, metadata.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(code)),
+            "{metadata}: {body}"
+        );
+    }
+    let (status, _) = register(
+        &realm,
+        &nurse,
+        json!({"client_name": "x", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn operators_manage_clients_at_the_cli() {
+    let realm = Realm::start(&[]).await;
+    let (ok, stdout, stderr) = realm.run_cli(
+        &[
+            "client",
+            "add",
+            "--name",
+            "Pharma feed",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "system/MedicationRequest.rs",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+    let cc = [("grant_type", "client_credentials")];
+    let (status, token, _) = form(&realm, "/oauth2/token", Some((&id, &secret)), &cc).await;
+    assert_eq!(status, 200, "{token}");
+    let (ok, listed, _) = realm.run_cli(&["client", "list"], "");
+    assert!(
+        ok && listed.contains(&id) && listed.contains("Pharma feed"),
+        "{listed}"
+    );
+    let (ok, report, stderr) = realm.run_cli(&["privacy", "report"], "");
+    assert!(ok, "{stderr}");
+    assert!(
+        report.contains("OAuth client **Pharma feed** (client_credentials) may receive: system/MedicationRequest.rs"),
+        "recipients (Art. 30(1)(d)): {report}"
+    );
+    let (ok, _, stderr) = realm.run_cli(&["client", "remove", "--id", &id], "");
+    assert!(ok, "{stderr}");
+    let (status, body, _) = form(&realm, "/oauth2/token", Some((&id, &secret)), &cc).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (ok, _, stderr) = realm.run_cli(
+        &["client", "add", "--name", "x", "--grant-type", "implicit"],
+        "",
+    );
+    assert!(
+        !ok && stderr.contains("invalid_client_metadata"),
+        "{stderr}"
+    );
+}
