@@ -93,8 +93,8 @@ async fn show(
     )))
 }
 
-/// Remove a client: it can no longer obtain tokens (those issued expire on their own, or
-/// the client revokes them).
+/// Remove a client: it can no longer obtain tokens, and those it holds stop being active
+/// (introspection answers `active: false`). Needs a recent second factor.
 #[utoipa::path(delete, path = "/api/v1/admin/clients/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The client_id")),
     responses(
@@ -108,6 +108,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Admin)?;
+    crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
     state.store.oauth_client(&id).await?;
     let event = crate::audit::with_session(
         crate::audit::event(

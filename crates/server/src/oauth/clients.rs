@@ -14,9 +14,8 @@ use crate::audit::AuditTrail;
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-/// RFC 7591 §2 client metadata, as registered.
+/// RFC 7591 §2 client metadata, as registered (unknown members are ignored, §2).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Metadata {
     pub client_name: String,
     #[serde(default)]
@@ -79,12 +78,17 @@ fn valid_redirect_uri(uri: &str) -> bool {
     let Ok(url) = webauthn_rs::prelude::Url::parse(uri) else {
         return false;
     };
-    if url.fragment().is_some() || uri.contains(char::is_whitespace) {
+    if url.fragment().is_some()
+        || uri.contains(char::is_whitespace)
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return false;
     }
     match url.scheme() {
         "https" => url.host_str().is_some(),
-        "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+        // Loopback IP literals, not `localhost` (RFC 8252 §7.3, §8.3).
+        "http" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]")),
         scheme => scheme.contains('.'),
     }
 }
@@ -150,13 +154,12 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
             "a client_credentials client acts for itself: only system/ scopes",
         ));
     }
-    let scope: Vec<String> = requested
-        .iter()
-        .map(|s| match s {
-            Scope::Resource(r) => r.to_string(),
-            Scope::Other(o) => (*o).to_owned(),
-        })
-        .collect();
+    if machine && !requested.iter().any(Scope::is_system) {
+        return Err(invalid_metadata(
+            "client_credentials needs at least one system/ scope to ask for",
+        ));
+    }
+    let scope: Vec<String> = requested.iter().map(ToString::to_string).collect();
     Ok(OAuthClient {
         client_id: uuid::Uuid::new_v4().to_string(),
         client_name: name.to_owned(),
@@ -188,13 +191,20 @@ pub async fn register(
         ..event
     };
     trail
-        .append(event)
+        .append(event.clone())
         .await
         .map_err(|_| OAuthError::server_error("the audit trail is unavailable"))?;
-    match store.insert_oauth_client(&client).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(OAuthError::server_error("client id collision")),
-        Err(err) => return Err(err.into()),
+    if let Err(err) = store.insert_oauth_client(&client).await {
+        // Audited first (fail closed); say it did not happen.
+        let failed = AuditEvent {
+            outcome: medvault_domain::Outcome::Error,
+            ..event
+        };
+        let _best_effort = trail.append(failed).await;
+        return Err(match err {
+            StoreError::Conflict => OAuthError::server_error("client id collision"),
+            other => other.into(),
+        });
     }
     Ok(Registered {
         client_id: client.client_id.clone(),
@@ -281,14 +291,16 @@ mod tests {
     fn redirect_uris_follow_rfc_8252() {
         for ok in [
             "https://app.example/cb",
-            "http://localhost:8080/cb",
-            "http://127.0.0.1/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
             "com.example.app:/oauth",
         ] {
             assert!(valid_redirect_uri(ok), "{ok}");
         }
         for bad in [
             "http://app.example/cb",
+            "http://localhost/cb",
+            "https://user:pass@app.example/cb",
             "https://app.example/cb#x",
             "javascript:alert(1)",
             "relative/cb",

@@ -14,6 +14,8 @@ pub struct OAuthError {
     pub description: String,
     /// The client authenticated with HTTP Basic: a 401 says how (RFC 6749 §5.2).
     pub basic: bool,
+    /// Seconds to wait, for a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -23,6 +25,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic: false,
+            retry_after: None,
         }
     }
 
@@ -36,6 +39,7 @@ impl OAuthError {
             code: "invalid_client",
             description: "client authentication failed".into(),
             basic,
+            retry_after: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl OAuthError {
             code: "server_error",
             description: "the server could not complete the request".into(),
             basic: false,
+            retry_after: None,
         }
     }
 }
@@ -60,11 +65,20 @@ impl From<medvault_store::StoreError> for OAuthError {
 impl From<crate::ApiError> for OAuthError {
     fn from(err: crate::ApiError) -> Self {
         match err {
-            crate::ApiError::TooManyAttempts { .. } => Self {
+            // RFC 6749 has no code for throttling: a 429 that says when to come back.
+            crate::ApiError::TooManyAttempts { retry_after_secs } => Self {
                 status: StatusCode::TOO_MANY_REQUESTS,
-                code: "slow_down",
-                description: "too many failed attempts; try again later".into(),
+                code: "invalid_request",
+                description: "too many failed attempts from this address; try again later".into(),
                 basic: false,
+                retry_after: Some(retry_after_secs),
+            },
+            crate::ApiError::Unavailable { detail } => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "temporarily_unavailable",
+                description: detail.into(),
+                basic: false,
+                retry_after: None,
             },
             other => Self::server_error(other),
         }
@@ -80,6 +94,13 @@ impl IntoResponse for OAuthError {
             body,
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
         if self.basic && self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,

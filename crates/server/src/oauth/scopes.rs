@@ -135,6 +135,16 @@ impl FromStr for Scope {
     }
 }
 
+impl fmt::Display for Scope {
+    /// The SMART v2 form (v1 `.read` becomes `.rs`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Resource(r) => r.fmt(f),
+            Self::Other(o) => f.write_str(o),
+        }
+    }
+}
+
 impl Scope {
     pub fn covers(&self, other: &Scope) -> bool {
         match (self, other) {

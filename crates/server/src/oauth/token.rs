@@ -14,13 +14,12 @@ use medvault_crypto::OpaqueToken;
 use medvault_domain::{Actor, AuditAction, Outcome};
 use medvault_store::{OAuthClient, StoreError};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::OAuthError;
 use super::scopes::{self, Scope};
 use crate::clock::now;
 use crate::http::RequestContext;
-use crate::identity::tokens::AccessClaims;
 use crate::protect::ClientIp;
 use crate::AppState;
 
@@ -74,43 +73,42 @@ async fn authenticate(
     let basic = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| {
-            h.strip_prefix("Basic ")
-                .or_else(|| h.strip_prefix("basic "))
-        });
-    let (id, secret, used_basic) = match (basic, param(params, "client_id")?) {
-        (Some(_), Some(_)) if param(params, "client_secret")?.is_some() => {
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, credentials)| credentials);
+    let body_id = param(params, "client_id")?;
+    let body_secret = param(params, "client_secret")?;
+    let (id, secret, used_basic) = match basic {
+        // One method per request (RFC 6749 §2.3); a body client_id may only repeat Basic's.
+        Some(_) if body_secret.is_some() => {
             return Err(OAuthError::invalid_request(
                 "authenticate with HTTP Basic or client_secret_post, not both",
             ))
         }
-        (Some(encoded), _) => {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or(OAuthError::invalid_client(true))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or(OAuthError::invalid_client(true))?;
-            // RFC 6749 §2.3.1: both halves are form-urlencoded.
-            let unescape = |s: &str| {
-                form_urlencoded::parse(format!("v={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-            };
-            let (id, secret) = unescape(id)
-                .zip(unescape(secret))
-                .ok_or(OAuthError::invalid_client(true))?;
+        Some(encoded) => {
+            let (id, secret) =
+                basic_credentials(encoded).ok_or(OAuthError::invalid_client(true))?;
+            if body_id.is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from HTTP Basic",
+                ));
+            }
             (id, Some(secret), true)
         }
-        (None, Some(id)) => (
-            id.to_owned(),
-            param(params, "client_secret")?.map(str::to_owned),
-            false,
-        ),
-        (None, None) => return Err(OAuthError::invalid_client(false)),
+        None => match body_id {
+            Some(id) => (id.to_owned(), body_secret.map(str::to_owned), false),
+            None => return Err(OAuthError::invalid_client(false)),
+        },
     };
+    // medvault's client ids are UUIDs: anything else is refused before the database, and
+    // never written to the trail as given.
+    if uuid::Uuid::try_parse(&id)
+        .map(|u| u.hyphenated().to_string() != id)
+        .unwrap_or(true)
+    {
+        limits.failed(None, address, now()).await?;
+        return Err(OAuthError::invalid_client(used_basic));
+    }
     let method = if used_basic {
         "client_secret_basic"
     } else {
@@ -153,6 +151,26 @@ async fn authenticate(
     }
 }
 
+/// The `client_id:client_secret` of an HTTP Basic header, each form-urlencoded
+/// (RFC 6749 §2.3.1).
+fn basic_credentials(encoded: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| -> Option<String> {
+        // A raw `&` or `=` is not form-urlencoded: refuse rather than guess.
+        if s.contains(['&', '=']) {
+            return None;
+        }
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
 /// The token endpoint (RFC 6749 §3.2): `grant_type=client_credentials` with an optional
 /// `scope` (at most what the client is registered for; all of it by default).
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
@@ -186,28 +204,39 @@ pub async fn token(
             "this client is not registered for client_credentials",
         ));
     }
-    let registered = scopes::parse_all(&client.scope)
-        .map_err(|e| OAuthError::server_error(format!("a stored client scope: {e}")))?;
-    let granted = match param(&params, "scope")? {
-        None => client.scope.clone(),
-        Some(asked) => {
-            let asked_scopes =
-                scopes::parse_all(asked).map_err(|e| OAuthError::new("invalid_scope", e))?;
-            if asked_scopes.is_empty() {
-                return Err(OAuthError::new("invalid_scope", "scope is empty"));
-            }
-            if let Some(extra) = asked_scopes
-                .iter()
-                .find(|a| !registered.iter().any(|r: &Scope| r.covers(a)))
-            {
-                return Err(OAuthError::new(
-                    "invalid_scope",
-                    format!("{extra:?} is more than this client is registered for"),
-                ));
-            }
-            asked.split_whitespace().collect::<Vec<_>>().join(" ")
-        }
+    // The client acts for itself: only its system/ scopes, whatever else it registered.
+    let registered: Vec<Scope> = scopes::parse_all(&client.scope)
+        .map_err(|e| OAuthError::server_error(format!("a stored client scope: {e}")))?
+        .into_iter()
+        .filter(Scope::is_system)
+        .collect();
+    let asked = match param(&params, "scope")? {
+        None => registered.clone(),
+        Some(asked) => scopes::parse_all(asked).map_err(|e| OAuthError::new("invalid_scope", e))?,
     };
+    if asked.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            "no system/ scope to grant",
+        ));
+    }
+    if let Some(extra) = asked
+        .iter()
+        .find(|a| !registered.iter().any(|r| r.covers(a)))
+    {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            format!("{extra} is more than this client may have with client_credentials"),
+        ));
+    }
+    // Granted in SMART v2 form, each once.
+    let mut granted: Vec<String> = Vec::with_capacity(asked.len());
+    for scope in asked.iter().map(ToString::to_string) {
+        if !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    let granted = granted.join(" ");
     let config = &state.identity.config;
     let iat = now().as_secs();
     let claims = ClientClaims {
@@ -242,22 +271,19 @@ pub async fn token(
     ))
 }
 
-/// What a presented token is.
-enum Known {
-    User(AccessClaims),
-    Client(ClientClaims),
+/// The claims of a live client token, if `token` is one of medvault's. User tokens are
+/// not: clients learn nothing about them.
+fn client_claims(state: &AppState, token: &str) -> Option<ClientClaims> {
+    state
+        .identity
+        .keys
+        .verifier()
+        .verify::<ClientClaims>(token)
+        .ok()
 }
 
-fn identify(state: &AppState, token: &str) -> Option<Known> {
-    let verifier = state.identity.keys.verifier();
-    if let Ok(claims) = verifier.verify::<ClientClaims>(token) {
-        return Some(Known::Client(claims));
-    }
-    verifier.verify::<AccessClaims>(token).ok().map(Known::User)
-}
-
-/// Token introspection (RFC 7662) for authenticated clients: `{"active": false}` for
-/// anything expired, revoked, malformed or not medvault's.
+/// Token introspection (RFC 7662): an authenticated client learns about its own tokens;
+/// `{"active": false}` for anything else, expired, revoked, malformed or not medvault's.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses(
@@ -270,29 +296,33 @@ pub async fn introspect(
     client_ip: ClientIp,
     headers: HeaderMap,
     form: Result<Form<Params>, FormRejection>,
-) -> Result<Json<Value>, OAuthError> {
+) -> Result<impl IntoResponse, OAuthError> {
     let params = form_params(form)?;
-    authenticate(&state, &context, client_ip, &headers, &params).await?;
+    let caller = authenticate(&state, &context, client_ip, &headers, &params).await?;
     let token =
         param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let inactive = Json(json!({"active": false}));
-    Ok(match identify(&state, token) {
-        Some(Known::Client(c)) if !state.store.token_id_revoked(&c.jti).await? => Json(json!({
-            "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
-            "token_type": "Bearer", "exp": c.exp, "iat": c.iat, "nbf": c.nbf,
-            "iss": c.iss, "aud": c.aud, "jti": c.jti,
-        })),
-        Some(Known::User(u)) if !state.identity.revoked.is_revoked(u.sid) => Json(json!({
-            "active": true, "scope": u.scope, "sub": u.sub.to_string(),
-            "token_type": "Bearer", "exp": u.exp, "iat": u.iat, "nbf": u.nbf,
-            "iss": u.iss, "aud": u.aud, "jti": u.jti,
-        })),
-        _ => inactive,
-    })
+    // A client learns about its own tokens only (RFC 7662 §2.1, §4): anything else, like
+    // anything expired, revoked or not medvault's, is simply inactive.
+    let body = match client_claims(&state, token) {
+        Some(c)
+            if c.client_id == caller.client_id && !state.store.token_id_revoked(&c.jti).await? =>
+        {
+            json!({
+                "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub,
+                "token_type": "Bearer", "exp": c.exp, "iat": c.iat, "nbf": c.nbf,
+                "iss": c.iss, "aud": c.aud, "jti": c.jti,
+            })
+        }
+        _ => json!({"active": false}),
+    };
+    Ok((
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(body),
+    ))
 }
 
-/// Token revocation (RFC 7009): a client revokes the tokens it was issued. The answer is
-/// 200 whatever the token was, so it reveals nothing.
+/// Token revocation (RFC 7009): a client revokes the tokens it was issued (another
+/// client's is refused, §2.1); anything that is not a live token is answered 200.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses(
@@ -310,11 +340,30 @@ pub async fn revoke(
     let client = authenticate(&state, &context, client_ip, &headers, &params).await?;
     let token =
         param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    if let Some(Known::Client(claims)) = identify(&state, token) {
-        if claims.client_id == client.client_id {
-            let until = medvault_domain::UnixMillis(claims.exp.saturating_mul(1000));
-            state.store.revoke_token_id(&claims.jti, until).await?;
+    if let Some(claims) = client_claims(&state, token) {
+        if claims.client_id != client.client_id {
+            return Err(OAuthError::invalid_request(
+                "the token was not issued to this client",
+            ));
         }
+        // Verification tolerates clock skew past `exp`: keep the revocation that long too.
+        let skew = i64::try_from(medvault_crypto::jwt::CLOCK_SKEW_SECS).unwrap_or(60);
+        let until =
+            medvault_domain::UnixMillis(claims.exp.saturating_add(skew).saturating_mul(1000));
+        state.store.revoke_token_id(&claims.jti, until).await?;
+        let event = crate::audit::about(
+            crate::audit::event(
+                &context,
+                Actor::Client {
+                    id: client.client_id.clone(),
+                },
+                AuditAction::SessionEnd,
+                Outcome::Success,
+            ),
+            "AccessToken",
+            &claims.jti,
+        );
+        crate::audit::record(&state.audit, event).await?;
     }
     Ok([(CACHE_CONTROL, "no-store")])
 }

@@ -81,6 +81,18 @@ async fn a_partner_system_gets_scoped_tokens_that_introspect_and_revoke() {
         (claims["sub"].as_str(), claims["client_id"].as_str()),
         (Some(id.as_str()), Some(id.as_str()))
     );
+    // Granted in SMART v2 form, once each.
+    let (_, v1, _) = form(
+        &realm,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/Observation.read system/Observation.read"),
+        ],
+    )
+    .await;
+    assert_eq!(v1["scope"], "system/Observation.rs", "{v1}");
     // Without a scope, everything the client is registered for.
     let (_, all, _) = form(
         &realm,
@@ -113,8 +125,33 @@ async fn a_partner_system_gets_scoped_tokens_that_introspect_and_revoke() {
     assert_eq!(active["active"], true, "{active}");
     assert_eq!(active["client_id"], id.as_str());
     assert_eq!(active["scope"], "system/Observation.r");
-    let user = introspect(admin.clone()).await;
-    assert_eq!(user["active"], true, "a user's token, too: {user}");
+    // A client learns nothing about tokens that are not its own (RFC 7662 §4).
+    assert_eq!(introspect(admin.clone()).await, json!({"active": false}));
+    let (other_id, other_secret) = partner(&realm, &admin).await;
+    let (_, theirs, _) = form(
+        &realm,
+        "/oauth2/introspect",
+        Some((&other_id, &other_secret)),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(theirs, json!({"active": false}));
+    let (status, body, _) = form(
+        &realm,
+        "/oauth2/revoke",
+        Some((&other_id, &other_secret)),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert_eq!(
+        introspect(access.clone()).await["active"],
+        true,
+        "still live"
+    );
     assert_eq!(
         introspect("not-a-token".into()).await,
         json!({"active": false})
@@ -275,6 +312,48 @@ async fn bad_client_requests_get_the_exact_oauth_errors() {
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("unauthorized_client"))
+    );
+
+    // A client registered for both flows gets only its system/ scopes from client
+    // credentials: patient/ and user/ scopes need a user behind them.
+    let (status, both) = register(
+        &realm,
+        &admin,
+        json!({"client_name": "Hybrid", "grant_types": ["authorization_code", "client_credentials"],
+            "redirect_uris": ["https://hybrid.example/cb"], "scope": "patient/*.rs system/Patient.r"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{both}");
+    let both_basic = Some((
+        both["client_id"].as_str().unwrap(),
+        both["client_secret"].as_str().unwrap(),
+    ));
+    let (_, granted, _) = form(&realm, "/oauth2/token", both_basic, &cc).await;
+    assert_eq!(granted["scope"], "system/Patient.r", "{granted}");
+    let asked = [
+        ("grant_type", "client_credentials"),
+        ("scope", "patient/*.rs"),
+    ];
+    let (status, body, _) = form(&realm, "/oauth2/token", both_basic, &asked).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    // Not a medvault client id at all: refused before any lookup.
+    let (status, body, _) = form(&realm, "/oauth2/token", Some(("x\u{0}y", "s")), &cc).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // Basic and a body secret at once.
+    let mixed = [
+        ("grant_type", "client_credentials"),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, body, _) = form(&realm, "/oauth2/token", basic, &mixed).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
     );
 
     // Registration errors (RFC 7591) and who may register.
