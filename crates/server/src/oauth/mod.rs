@@ -1,11 +1,12 @@
 //! The OAuth 2.0 authorization server, machine clients first: client registration (RFC
 //! 7591 metadata; admin API and CLI), the client-credentials grant with SMART `system/`
 //! scopes, token introspection (RFC 7662) and revocation (RFC 7009), and the server's
-//! metadata (RFC 8414). Authorization code with PKCE, the hosted pages, OpenID Connect and
-//! the SMART launch come next; the FHIR API accepting client tokens arrives with the
-//! scope-and-policy authorization of the records.
+//! metadata (RFC 8414), and the FHIR API reading for clients within their `system/`
+//! scopes (`caller.rs`). Authorization code with PKCE, the hosted pages, OpenID Connect
+//! and the SMART launch come next.
 
 mod admin_api;
+pub mod caller;
 pub mod clients;
 mod error;
 pub mod scopes;

@@ -463,3 +463,121 @@ async fn operators_manage_clients_at_the_cli() {
         "{stderr}"
     );
 }
+
+/// A partner system reads records within its `system/` scopes, audited as the client; it
+/// writes nothing, reads nothing else, and its token dies with revocation or the client.
+#[tokio::test]
+async fn a_partner_reads_records_within_its_scopes_and_no_further() {
+    use reqwest::Method;
+    let clinic = crate::clinic::Clinic::start(&[]).await;
+    let realm = &clinic.realm;
+    realm.add_user("admin@example.org", &["admin"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let ann = clinic
+        .patient("Annpartner", "A", "1980-01-01", "female")
+        .await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let condition = clinic
+        .create(
+            json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{ann}")},
+            "code": {"text": "asthma"}}),
+        )
+        .await;
+    let (id, secret) = partner(realm, &admin).await;
+    let (_, token, _) = form(
+        realm,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    let read = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &token)
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let search = clinic.get("/fhir/Observation?code=2339-0", &token).await;
+    assert_eq!(search.status, 200, "{}", search.body);
+    assert_eq!(search.ids(), vec![obs.clone()]);
+    // Patient.r: read, not search.
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Patient/{ann}"), &token)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        clinic
+            .get("/fhir/Patient?family=Annpartner", &token)
+            .await
+            .status,
+        403
+    );
+    // Not in its scopes.
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Condition/{condition}"), &token)
+            .await
+            .status,
+        403
+    );
+    let mut body = read.body.clone();
+    body["status"] = json!("amended");
+    let write = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{obs}"),
+            &token,
+            Some(body),
+        )
+        .await;
+    assert_eq!(write.status, 403, "{}", write.body);
+
+    let events = realm.audit_events().await;
+    assert!(events.iter().any(|e| e.action.code() == "fhir.read"
+        && e.actor == medvault_domain::Actor::Client { id: id.clone() }));
+
+    // Revoked: refused. A fresh token works until the client is removed.
+    form(
+        realm,
+        "/oauth2/revoke",
+        Some((&id, &secret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &token)
+            .await
+            .status,
+        401
+    );
+    let (_, fresh, _) = form(
+        realm,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &fresh)
+            .await
+            .status,
+        200
+    );
+    let (ok, _, stderr) = realm.run_cli(&["client", "remove", "--id", &id], "");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        clinic
+            .get(&format!("/fhir/Observation/{obs}"), &fresh)
+            .await
+            .status,
+        401
+    );
+}

@@ -10,8 +10,8 @@ use crate::fhir::render::{self, fhir_json};
 use crate::fhir::search::{self, MAX_COUNT};
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
-use crate::identity::Principal;
-use crate::{ApiError, AppState};
+use crate::oauth::caller::RecordCaller;
+use crate::AppState;
 
 /// Every current record in a patient's compartment, paged (`_count`).
 #[utoipa::path(get, path = "/fhir/Patient/{id}/$everything", tag = "fhir", security(("bearer" = [])),
@@ -20,7 +20,7 @@ use crate::{ApiError, AppState};
 )]
 pub(super) async fn everything(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path(id): Path<String>,
     Query(params): Params,

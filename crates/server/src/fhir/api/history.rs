@@ -13,8 +13,8 @@ use crate::fhir::render::{self, fhir_json};
 use crate::fhir::search;
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
-use crate::identity::Principal;
-use crate::{ApiError, AppState};
+use crate::oauth::caller::RecordCaller;
+use crate::AppState;
 
 /// The history of one resource, newest first (`_count`, `_since`).
 #[utoipa::path(get, path = "/fhir/{type}/{id}/_history", tag = "fhir", security(("bearer" = [])),
@@ -23,7 +23,7 @@ use crate::{ApiError, AppState};
 )]
 pub(super) async fn instance_history(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path((type_name, id)): Path<(String, String)>,
     Query(params): Params,
@@ -40,7 +40,7 @@ pub(super) async fn instance_history(
 )]
 pub(super) async fn type_history(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path(type_name): Path<String>,
     Query(params): Params,

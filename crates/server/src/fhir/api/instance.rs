@@ -14,8 +14,8 @@ use crate::fhir::records::Created;
 use crate::fhir::render::fhir_text;
 use crate::fhir::{body::FhirBody, OperationOutcome};
 use crate::http::RequestContext;
-use crate::identity::Principal;
-use crate::{ApiError, AppState};
+use crate::oauth::caller::RecordCaller;
+use crate::AppState;
 
 /// Read the current version.
 #[utoipa::path(get, path = "/fhir/{type}/{id}", tag = "fhir", security(("bearer" = [])),
@@ -27,7 +27,7 @@ use crate::{ApiError, AppState};
 ))]
 pub(super) async fn read(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path((type_name, id)): Path<(String, String)>,
     Query(params): Params,
@@ -61,7 +61,7 @@ pub(super) async fn read(
 ))]
 pub(super) async fn update(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path((type_name, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -93,7 +93,7 @@ pub(super) async fn update(
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path((type_name, id)): Path<(String, String)>,
 ) -> FhirResult {
@@ -120,7 +120,7 @@ pub(super) async fn delete(
 )]
 pub(super) async fn vread(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path((type_name, id, version)): Path<(String, String, String)>,
     Query(params): Params,

@@ -11,8 +11,8 @@ use super::gate::access::Accessor;
 use super::gate::{Opened, PendingWrite};
 use super::render::{fhir_json, fhir_text, version_headers};
 use super::OperationOutcome;
-use crate::identity::Principal;
-use crate::{ApiError, AppState};
+use crate::oauth::caller::RecordCaller;
+use crate::AppState;
 
 mod everything;
 mod history;
@@ -75,9 +75,9 @@ fn only_format(params: &[(String, String)]) -> Result<(), OperationOutcome> {
     Ok(())
 }
 
-/// A signed-in caller; the principal's refusal becomes an OperationOutcome.
-fn accessor(principal: Result<Principal, ApiError>) -> Result<Accessor, OperationOutcome> {
-    Ok(principal?.into())
+/// A signed-in user or a machine client; a refusal becomes an OperationOutcome.
+fn accessor(caller: RecordCaller) -> Result<Accessor, OperationOutcome> {
+    Ok(caller.0?)
 }
 
 fn opened_response(opened: Opened, base: &str) -> FhirResult {

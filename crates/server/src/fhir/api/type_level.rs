@@ -11,8 +11,8 @@ use crate::fhir::render::{self, fhir_json};
 use crate::fhir::search::{self};
 use crate::fhir::{body::FhirBody, capability};
 use crate::http::RequestContext;
-use crate::identity::Principal;
-use crate::{ApiError, AppState};
+use crate::oauth::caller::RecordCaller;
+use crate::AppState;
 
 /// The server's CapabilityStatement (no sign-in needed).
 #[utoipa::path(get, path = "/fhir/metadata", tag = "fhir", responses(
@@ -31,7 +31,7 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
 ))]
 pub(super) async fn bundle(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     FhirBody(body): FhirBody,
 ) -> FhirResult {
@@ -53,7 +53,7 @@ pub(super) async fn bundle(
 ))]
 pub(super) async fn search_type(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path(type_name): Path<String>,
     Query(params): Params,
@@ -87,7 +87,7 @@ pub(super) async fn search_type(
 ))]
 pub(super) async fn create(
     State(state): State<AppState>,
-    principal: Result<Principal, ApiError>,
+    principal: RecordCaller,
     context: RequestContext,
     Path(type_name): Path<String>,
     headers: HeaderMap,

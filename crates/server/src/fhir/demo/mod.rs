@@ -94,6 +94,7 @@ async fn commit(
         patient: who.patient_id,
         practitioner: who.practitioner_id.clone(),
         operator: false,
+        client: None,
     };
     Ok(state
         .fhir

@@ -21,6 +21,34 @@ pub struct Accessor {
     /// medvault's operator at the CLI (e.g. exporting on a patient's behalf), who holds the
     /// master key anyway: reads any record, audited as the system. Never from a token.
     pub operator: bool,
+    /// An OAuth client acting for itself (client credentials), with its `system/` scopes:
+    /// what the scopes grant, and nothing else. `user_id` and `session_id` are then nil.
+    pub client: Option<ClientGrant>,
+}
+
+/// A machine client's token: who it is and what its scopes allow.
+#[derive(Debug, Clone)]
+pub struct ClientGrant {
+    pub client_id: String,
+    pub scopes: Vec<crate::oauth::scopes::ResourceScope>,
+}
+
+/// The SMART permissions a client's scope may grant, by their place in `cruds`.
+const READ: usize = 1;
+const SEARCH: usize = 4;
+
+impl ClientGrant {
+    /// Until issue #6's policies: a client reads (`r`) and searches (`s`, each result
+    /// still needing `r`) what its `system/` scopes name, in every compartment, and
+    /// writes nothing yet.
+    fn grants(&self, permission: usize, resource_type: ResourceType) -> bool {
+        use crate::oauth::scopes::Context;
+        self.scopes.iter().any(|scope| {
+            scope.context == Context::System
+                && scope.resource.is_none_or(|r| r == resource_type)
+                && scope.permissions[permission]
+        })
+    }
 }
 
 impl From<Principal> for Accessor {
@@ -32,6 +60,7 @@ impl From<Principal> for Accessor {
             patient: p.patient,
             practitioner: p.practitioner,
             operator: false,
+            client: None,
         }
     }
 }
@@ -61,6 +90,16 @@ impl Accessor {
             patient: None,
             practitioner: None,
             operator: true,
+            client: None,
+        }
+    }
+
+    /// A machine client with its scopes (see [`ClientGrant`]).
+    pub fn client(grant: ClientGrant) -> Self {
+        Self {
+            client: Some(grant),
+            operator: false,
+            ..Self::operator()
         }
     }
 
@@ -72,6 +111,12 @@ impl Accessor {
     ) -> Decision {
         if self.operator && access == Access::Read {
             return Decision::Permit;
+        }
+        if let Some(grant) = &self.client {
+            return match access == Access::Read && grant.grants(READ, resource_type) {
+                true => Decision::Permit,
+                false => Decision::Forbidden,
+            };
         }
         self.roles
             .iter()
@@ -120,7 +165,13 @@ impl Accessor {
         resource_type: ResourceType,
     ) -> Result<Option<Compartment>, Decision> {
         // A patient's own-compartment rule never permits the system compartment, so this
-        // asks whether some role reads every record of the type.
+        // asks whether some role (or the client's scopes) reads every record of the type.
+        if let Some(grant) = &self.client {
+            return match grant.grants(SEARCH, resource_type) {
+                true => Ok(None),
+                false => Err(Decision::Forbidden),
+            };
+        }
         let everything = self.roles.iter().any(|role| {
             self.decide_as(*role, Access::Read, resource_type, Compartment::System)
                 == Decision::Permit

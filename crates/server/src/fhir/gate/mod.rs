@@ -260,9 +260,15 @@ impl Gate {
             Some(patient) => self.keys.subject(patient).await.map_err(key_error)?,
             None => None,
         };
-        let mut event = match caller.who.operator {
-            true => crate::audit::event(caller.context, Actor::System, action, outcome),
-            false => {
+        let mut event = match (&caller.who.client, caller.who.operator) {
+            (Some(grant), _) => {
+                let actor = Actor::Client {
+                    id: grant.client_id.clone(),
+                };
+                crate::audit::event(caller.context, actor, action, outcome)
+            }
+            (None, true) => crate::audit::event(caller.context, Actor::System, action, outcome),
+            (None, false) => {
                 let actor = Actor::User {
                     id: caller.who.user_id,
                     roles: caller.who.roles.clone(),
