@@ -209,18 +209,21 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<T>(token, key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                match e.kind() {
-                    K::InvalidSignature | K::InvalidEcdsaKey => TokenError::BadSignature,
-                    K::ExpiredSignature => TokenError::Expired,
-                    K::ImmatureSignature => TokenError::NotYetValid,
-                    K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-                    K::MissingRequiredClaim(_) => TokenError::MissingClaim,
-                    K::InvalidAlgorithm => TokenError::WrongAlgorithm,
-                    _ => TokenError::Malformed,
-                }
-            })
+            .map_err(token_error)
+    }
+}
+
+/// jsonwebtoken's verdict as a [`TokenError`].
+pub(crate) fn token_error(e: jsonwebtoken::errors::Error) -> TokenError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidSignature | K::InvalidEcdsaKey | K::InvalidRsaKey(_) => TokenError::BadSignature,
+        K::ExpiredSignature => TokenError::Expired,
+        K::ImmatureSignature => TokenError::NotYetValid,
+        K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+        K::MissingRequiredClaim(_) => TokenError::MissingClaim,
+        K::InvalidAlgorithm => TokenError::WrongAlgorithm,
+        _ => TokenError::Malformed,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod audit_chain;
 pub mod blind_index;
+pub mod client_assertion;
 mod data_key;
 mod derive;
 mod envelope;

@@ -8,11 +8,18 @@ CREATE TABLE oauth_clients (
     grant_types                TEXT NOT NULL,
     redirect_uris              TEXT NOT NULL,
     scope                      TEXT NOT NULL,
+    jwks                       TEXT,
     created_at                 INTEGER NOT NULL
 ) STRICT;
 
 -- Revoked self-contained access tokens (RFC 7009), kept until they would have expired.
 CREATE TABLE oauth_revoked_tokens (
     jti        TEXT PRIMARY KEY NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+
+-- private_key_jwt assertions seen (RFC 7523 §3: a jti is used once), until they expire.
+CREATE TABLE oauth_assertions (
+    id         TEXT PRIMARY KEY NOT NULL,
     expires_at INTEGER NOT NULL
 ) STRICT;

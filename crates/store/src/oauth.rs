@@ -16,6 +16,8 @@ pub struct OAuthClient {
     pub redirect_uris: Vec<String>,
     /// The scopes the client may ask for, space-separated as in RFC 7591.
     pub scope: String,
+    /// The registered JWKS (JSON) of a `private_key_jwt` client.
+    pub jwks: Option<String>,
     pub created_at: UnixMillis,
 }
 
@@ -47,4 +49,12 @@ pub trait OAuthClientStore {
     async fn revoke_token_id(&self, jti: &str, expires_at: UnixMillis) -> Result<(), StoreError>;
 
     async fn token_id_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Records a client assertion's id until it expires; `false` when it was seen already
+    /// (a replay).
+    async fn claim_assertion_id(
+        &self,
+        id: &str,
+        expires_at: UnixMillis,
+    ) -> Result<bool, StoreError>;
 }

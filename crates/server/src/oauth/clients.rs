@@ -8,11 +8,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::OAuthError;
+use medvault_crypto::client_assertion::ClientJwk;
+
 use super::scopes::{self, Scope};
 use crate::audit::AuditTrail;
 
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// RFC 7591 §2 client metadata, as registered (unknown members are ignored, §2).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -27,6 +34,12 @@ pub struct Metadata {
     /// The scopes the client may ask for, space-separated.
     #[serde(default)]
     pub scope: String,
+    /// For `private_key_jwt`: `{"keys": [...]}` with the client's public keys (EC P-256 or
+    /// P-384, or RSA).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Not supported: register `jwks` instead.
+    pub jwks_uri: Option<String>,
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -119,10 +132,31 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
         .unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&method.as_str()) {
         return Err(invalid_metadata(format!(
-            "token_endpoint_auth_method: one of {} (private_key_jwt is not supported yet)",
+            "token_endpoint_auth_method: one of {}",
             AUTH_METHODS.join(", ")
         )));
     }
+    if metadata.jwks_uri.is_some() {
+        return Err(invalid_metadata("jwks_uri is not supported; register jwks"));
+    }
+    let jwks = match (method.as_str(), metadata.jwks) {
+        ("private_key_jwt", Some(jwks)) => {
+            let keys: Vec<ClientJwk> = serde_json::from_value(jwks["keys"].clone())
+                .map_err(|_| invalid_metadata("jwks: {\"keys\": [JWK, ...]}"))?;
+            if keys.is_empty() || !keys.iter().all(ClientJwk::usable) {
+                return Err(invalid_metadata(
+                    "jwks: public EC (P-256, P-384) or RSA keys medvault can verify",
+                ));
+            }
+            let keys = serde_json::json!({ "keys": keys });
+            Some(keys.to_string())
+        }
+        ("private_key_jwt", None) => {
+            return Err(invalid_metadata("private_key_jwt needs jwks"));
+        }
+        (_, Some(_)) => return Err(invalid_metadata("jwks is only for private_key_jwt")),
+        (_, None) => None,
+    };
     let machine = grant_types.iter().any(|g| g == "client_credentials");
     if machine && method == "none" {
         return Err(invalid_metadata(
@@ -168,6 +202,7 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
         grant_types,
         redirect_uris: metadata.redirect_uris,
         scope: scope.join(" "),
+        jwks,
         created_at: crate::clock::now(),
     })
 }
@@ -180,7 +215,10 @@ pub async fn register(
     event: AuditEvent,
 ) -> Result<Registered, OAuthError> {
     let mut client = validate(metadata)?;
-    let secret = (client.token_endpoint_auth_method != "none").then(OpaqueToken::generate);
+    let shared_secret = client
+        .token_endpoint_auth_method
+        .starts_with("client_secret");
+    let secret = shared_secret.then(OpaqueToken::generate);
     client.secret_digest = secret.as_ref().map(OpaqueToken::digest);
     let event = AuditEvent {
         action: AuditAction::ClientCreate,
@@ -236,6 +274,8 @@ pub async fn cli(
                 grant_types: Some(grant_types.clone()),
                 token_endpoint_auth_method: Some(auth_method.clone()),
                 scope: scope.clone(),
+                jwks: None,
+                jwks_uri: None,
             };
             let event = crate::audit::system_event(AuditAction::ClientCreate, None);
             let registered = register(store, &operator.trail, metadata, event)

@@ -23,6 +23,13 @@ pub use token::ClientClaims;
 
 use crate::AppState;
 
+/// How clients authenticate at the token, introspection and revocation endpoints.
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(metadata))
@@ -45,9 +52,10 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "RS384"],
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "scopes_supported": ["system/*.cruds", "system/*.rs"],
         "response_types_supported": [],
     }))

@@ -1,7 +1,7 @@
 //! `/oauth2/token` (RFC 6749 §3.2) with the client-credentials grant, `/oauth2/introspect`
 //! (RFC 7662) and `/oauth2/revoke` (RFC 7009). Clients authenticate with
-//! `client_secret_basic` or `client_secret_post`; failures count against the address
-//! like failed sign-ins.
+//! `client_secret_basic`, `client_secret_post` or `private_key_jwt` (RFC 7523); failures
+//! are audited and count against the address like failed sign-ins.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::{Form, Json};
 use base64::Engine as _;
-use medvault_crypto::OpaqueToken;
+use medvault_crypto::{client_assertion, OpaqueToken};
 use medvault_domain::{Actor, AuditAction, Outcome};
 use medvault_store::{OAuthClient, StoreError};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,26 @@ fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthErr
     Ok(first)
 }
 
-/// Authenticates the client (RFC 6749 §2.3.1): HTTP Basic or body parameters, not both.
+/// The assertion type of `private_key_jwt` (RFC 7523 §2.2).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// How far in the future a client assertion may expire (SMART Backend Services: 5 min).
+const MAX_ASSERTION_SECS: i64 = 300;
+
+/// How the client authenticated: the presented credentials, before checking them.
+enum Credentials<'a> {
+    Secret {
+        id: String,
+        secret: Option<String>,
+        basic: bool,
+    },
+    Assertion {
+        claimed_id: Option<&'a str>,
+        assertion: &'a str,
+    },
+}
+
+/// Authenticates the client (RFC 6749 §2.3): HTTP Basic, body parameters, or a signed
+/// assertion (`private_key_jwt`), exactly one of them, and as the client registered.
 async fn authenticate(
     state: &AppState,
     context: &RequestContext,
@@ -70,6 +89,66 @@ async fn authenticate(
     let limits = &state.protect.limits;
     let address = state.protect.address_key(client_ip);
     limits.check(None, address, now()).await?;
+    let credentials = credentials(headers, params)?;
+    let basic = matches!(credentials, Credentials::Secret { basic: true, .. });
+    let (id, verified) = match credentials {
+        Credentials::Secret { id, secret, basic } => {
+            let client = registered(state, &id).await?;
+            let method = if basic {
+                "client_secret_basic"
+            } else {
+                "client_secret_post"
+            };
+            let verified = client.filter(|c| {
+                c.token_endpoint_auth_method == method
+                    && match (&c.secret_digest, &secret) {
+                        (Some(stored), Some(presented)) => medvault_crypto::mac::digests_equal(
+                            stored,
+                            &OpaqueToken::presented(presented.clone()).digest(),
+                        ),
+                        _ => false,
+                    }
+            });
+            (Some(id), verified)
+        }
+        Credentials::Assertion {
+            claimed_id,
+            assertion,
+        } => {
+            let id = client_assertion::claimed_subject(assertion)
+                .filter(|sub| claimed_id.is_none_or(|c| c == sub));
+            let verified = match &id {
+                Some(id) => asserted(state, id, assertion).await?,
+                None => None,
+            };
+            (id, verified)
+        }
+    };
+    match verified {
+        Some(client) => Ok(client),
+        None => {
+            // Only well-formed ids reach the trail; anything else is refused unnamed.
+            let mut event = crate::audit::event(
+                context,
+                Actor::Anonymous,
+                AuditAction::LoginFailure,
+                Outcome::Denied,
+            );
+            if let Some(id) = id.filter(|id| is_client_id(id)) {
+                event = crate::audit::about(event, "OAuthClient", id);
+            }
+            crate::audit::record(&state.audit, event).await?;
+            let effect = limits.failed(None, address, now()).await?;
+            crate::identity::sessions::record_security_events(state, context, &None, effect)
+                .await?;
+            Err(OAuthError::invalid_client(basic))
+        }
+    }
+}
+
+/// What the request presents: one method only (RFC 6749 §2.3); a body `client_id` may
+/// only repeat what the other method names.
+fn credentials<'a>(headers: &HeaderMap, params: &'a Params) -> Result<Credentials<'a>, OAuthError> {
     let basic = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -78,13 +157,26 @@ async fn authenticate(
         .map(|(_, credentials)| credentials);
     let body_id = param(params, "client_id")?;
     let body_secret = param(params, "client_secret")?;
-    let (id, secret, used_basic) = match basic {
-        // One method per request (RFC 6749 §2.3); a body client_id may only repeat Basic's.
-        Some(_) if body_secret.is_some() => {
-            return Err(OAuthError::invalid_request(
-                "authenticate with HTTP Basic or client_secret_post, not both",
-            ))
+    let assertion_type = param(params, "client_assertion_type")?;
+    let one_method = "use one client authentication method";
+    if let Some(kind) = assertion_type {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(one_method));
         }
+        if kind != JWT_BEARER {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let assertion = param(params, "client_assertion")?
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+        return Ok(Credentials::Assertion {
+            claimed_id: body_id,
+            assertion,
+        });
+    }
+    match basic {
+        Some(_) if body_secret.is_some() => Err(OAuthError::invalid_request(one_method)),
         Some(encoded) => {
             let (id, secret) =
                 basic_credentials(encoded).ok_or(OAuthError::invalid_client(true))?;
@@ -93,62 +185,80 @@ async fn authenticate(
                     "client_id in the body differs from HTTP Basic",
                 ));
             }
-            (id, Some(secret), true)
+            Ok(Credentials::Secret {
+                id,
+                secret: Some(secret),
+                basic: true,
+            })
         }
         None => match body_id {
-            Some(id) => (id.to_owned(), body_secret.map(str::to_owned), false),
-            None => return Err(OAuthError::invalid_client(false)),
+            Some(id) => Ok(Credentials::Secret {
+                id: id.to_owned(),
+                secret: body_secret.map(str::to_owned),
+                basic: false,
+            }),
+            None => Err(OAuthError::invalid_client(false)),
         },
-    };
-    // medvault's client ids are UUIDs: anything else is refused before the database, and
-    // never written to the trail as given.
-    if uuid::Uuid::try_parse(&id)
-        .map(|u| u.hyphenated().to_string() != id)
-        .unwrap_or(true)
-    {
-        limits.failed(None, address, now()).await?;
-        return Err(OAuthError::invalid_client(used_basic));
     }
-    let method = if used_basic {
-        "client_secret_basic"
-    } else {
-        "client_secret_post"
+}
+
+/// medvault's client ids are UUIDs: anything else is refused before the database.
+fn is_client_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == id)
+}
+
+async fn registered(state: &AppState, id: &str) -> Result<Option<OAuthClient>, OAuthError> {
+    if !is_client_id(id) {
+        return Ok(None);
+    }
+    match state.store.oauth_client(id).await {
+        Ok(client) => Ok(Some(client)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The client a `private_key_jwt` assertion proves, if it does: signed by a registered
+/// key, for this token endpoint, `iss` = `sub` = the client, expiring within 5 minutes,
+/// and its `jti` never seen before.
+async fn asserted(
+    state: &AppState,
+    id: &str,
+    assertion: &str,
+) -> Result<Option<OAuthClient>, OAuthError> {
+    let Some(client) = registered(state, id).await? else {
+        return Ok(None);
     };
-    let client = match state.store.oauth_client(&id).await {
-        Ok(client) => Some(client),
-        Err(StoreError::NotFound) => None,
-        Err(err) => return Err(err.into()),
-    };
-    let verified = client.filter(|c| {
-        c.token_endpoint_auth_method == method
-            && match (&c.secret_digest, &secret) {
-                (Some(stored), Some(presented)) => medvault_crypto::mac::digests_equal(
-                    stored,
-                    &OpaqueToken::presented(presented.clone()).digest(),
-                ),
-                _ => false,
-            }
-    });
-    match verified {
-        Some(client) => Ok(client),
-        None => {
-            let event = crate::audit::about(
-                crate::audit::event(
-                    context,
-                    Actor::Anonymous,
-                    AuditAction::LoginFailure,
-                    Outcome::Denied,
-                ),
-                "OAuthClient",
-                &id,
-            );
-            crate::audit::record(&state.audit, event).await?;
-            let effect = limits.failed(None, address, now()).await?;
-            crate::identity::sessions::record_security_events(state, context, &None, effect)
-                .await?;
-            Err(OAuthError::invalid_client(used_basic))
+    if client.token_endpoint_auth_method != "private_key_jwt" {
+        return Ok(None);
+    }
+    let keys: Vec<client_assertion::ClientJwk> = client
+        .jwks
+        .as_deref()
+        .and_then(|jwks| serde_json::from_str::<serde_json::Value>(jwks).ok())
+        .and_then(|jwks| serde_json::from_value(jwks["keys"].clone()).ok())
+        .unwrap_or_default();
+    let audience = format!("{}/oauth2/token", state.identity.config.issuer);
+    let claims = match client_assertion::verify(&keys, assertion, &audience) {
+        Ok(claims) => claims,
+        Err(reason) => {
+            tracing::info!(reason = %reason, "a client assertion was refused");
+            return Ok(None);
         }
+    };
+    if claims.iss != client.client_id
+        || claims.sub != client.client_id
+        || claims.exp > now().as_secs() + MAX_ASSERTION_SECS
+    {
+        return Ok(None);
     }
+    let skew = i64::try_from(medvault_crypto::jwt::CLOCK_SKEW_SECS).unwrap_or(60);
+    let until = medvault_domain::UnixMillis(claims.exp.saturating_add(skew).saturating_mul(1000));
+    let first_use = state
+        .store
+        .claim_assertion_id(&format!("{}:{}", client.client_id, claims.jti), until)
+        .await?;
+    Ok(first_use.then_some(client))
 }
 
 /// The `client_id:client_secret` of an HTTP Basic header, each form-urlencoded

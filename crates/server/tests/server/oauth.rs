@@ -581,3 +581,107 @@ async fn a_partner_reads_records_within_its_scopes_and_no_further() {
         401
     );
 }
+
+/// SMART Backend Services: a client authenticates with a JWT signed by its registered
+/// key (`private_key_jwt`, RFC 7523); malformed, foreign, stale or replayed assertions
+/// are `invalid_client`.
+#[tokio::test]
+async fn a_backend_service_authenticates_with_a_signed_assertion_once() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("admin@example.org", &["admin"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let key = medvault_crypto::jwt::SigningKey::generate("backend-1".into()).unwrap();
+    let other = medvault_crypto::jwt::SigningKey::generate("backend-1".into()).unwrap();
+    let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+    let (status, registered) = register(
+        &realm,
+        &admin,
+        json!({"client_name": "Backend", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]},
+            "scope": "system/Observation.rs"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
+    assert!(
+        registered.get("client_secret").is_none(),
+        "no shared secret"
+    );
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let issuer = claims_of(&admin)["iss"].as_str().unwrap().to_owned();
+    let audience = format!("{issuer}/oauth2/token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let assertion = |signer: &medvault_crypto::jwt::SigningKey, jti: &str, aud: &str, exp: i64| {
+        signer.sign(&json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now, "jti": jti}))
+    };
+    let request = |assertion: String| {
+        let realm = &realm;
+        async move {
+            form(
+                realm,
+                "/oauth2/token",
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await
+        }
+    };
+    let good = assertion(&key, "a-1", &audience, now + 120);
+    let (status, token, _) = request(good.clone()).await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(token["scope"], "system/Observation.rs");
+    for (bad, why) in [
+        (good, "a replayed jti"),
+        (
+            assertion(&other, "a-2", &audience, now + 120),
+            "another key",
+        ),
+        (
+            assertion(&key, "a-3", "https://elsewhere/oauth2/token", now + 120),
+            "another audience",
+        ),
+        (assertion(&key, "a-4", &audience, now - 3600), "expired"),
+        (
+            assertion(&key, "a-5", &audience, now + 3600),
+            "expiring too far ahead",
+        ),
+        ("not-a-jwt".to_owned(), "malformed"),
+    ] {
+        let (status, body, _) = request(bad).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{why}: {body}"
+        );
+    }
+    let wrong_type = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:example:other"),
+        ("client_assertion", "x"),
+    ];
+    let (status, body, _) = form(&realm, "/oauth2/token", None, &wrong_type).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body) = register(
+        &realm,
+        &admin,
+        json!({"client_name": "x", "grant_types": ["client_credentials"], "scope": "system/Patient.r",
+            "token_endpoint_auth_method": "private_key_jwt"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+}

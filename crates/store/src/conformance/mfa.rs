@@ -411,6 +411,7 @@ pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store
         grant_types: vec!["client_credentials".into()],
         redirect_uris: vec![],
         scope: "system/Observation.rs system/Patient.r".into(),
+        jwks: None,
         created_at: UnixMillis(3),
     };
     store.insert_oauth_client(&client).await.expect("insert");
@@ -419,6 +420,7 @@ pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store
     let public = OAuthClient {
         client_id: "mobile".into(),
         secret_digest: None,
+        jwks: Some("{\"keys\":[]}".into()),
         token_endpoint_auth_method: "none".into(),
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         redirect_uris: vec![
@@ -456,4 +458,15 @@ pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store
         .await
         .expect("twice");
     assert!(store.token_id_revoked("jti-1").await.expect("check"));
+
+    let far = UnixMillis(i64::MAX);
+    assert!(store.claim_assertion_id("c1:a1", far).await.expect("first"));
+    assert!(!store
+        .claim_assertion_id("c1:a1", far)
+        .await
+        .expect("replay"));
+    assert!(store
+        .claim_assertion_id("c2:a1", far)
+        .await
+        .expect("other client"));
 }

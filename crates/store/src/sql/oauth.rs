@@ -12,8 +12,9 @@ macro_rules! __impl_sql_oauth {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO oauth_clients (client_id, client_name, secret_hash,
-                        token_endpoint_auth_method, grant_types, redirect_uris, scope, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks,
+                        created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&client.client_id)
                 .bind(&client.client_name)
@@ -22,6 +23,7 @@ macro_rules! __impl_sql_oauth {
                 .bind(client.grant_types.join(" "))
                 .bind(client.redirect_uris.join(" "))
                 .bind(&client.scope)
+                .bind(&client.jwks)
                 .bind(client.created_at.0)
                 .execute(&self.pool)
                 .await?;
@@ -49,7 +51,9 @@ macro_rules! __impl_sql_oauth {
                 ))
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map($crate::sql::rows::oauth_client).collect()
+                rows.into_iter()
+                    .map($crate::sql::rows::oauth_client)
+                    .collect()
             }
 
             async fn delete_oauth_client(&self, client_id: &str) -> Result<(), $crate::StoreError> {
@@ -82,12 +86,35 @@ macro_rules! __impl_sql_oauth {
                 Ok(())
             }
 
+            async fn claim_assertion_id(
+                &self,
+                id: &str,
+                expires_at: medvault_domain::UnixMillis,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM oauth_assertions WHERE expires_at < $1")
+                    .bind($crate::sql::now_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO oauth_assertions (id, expires_at) VALUES ($1, $2)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(expires_at.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
             async fn token_id_revoked(&self, jti: &str) -> Result<bool, $crate::StoreError> {
-                let found: Option<i64> =
-                    sqlx::query_scalar("SELECT expires_at FROM oauth_revoked_tokens WHERE jti = $1")
-                        .bind(jti)
-                        .fetch_optional(&self.pool)
-                        .await?;
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT expires_at FROM oauth_revoked_tokens WHERE jti = $1",
+                )
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
                 Ok(found.is_some())
             }
         }

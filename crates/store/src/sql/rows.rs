@@ -384,7 +384,7 @@ pub fn webauthn(row: WebAuthnRow) -> Result<crate::WebAuthnCredential, StoreErro
 }
 
 pub const OAUTH_CLIENT_COLUMNS: &str = "client_id, client_name, secret_hash, \
-     token_endpoint_auth_method, grant_types, redirect_uris, scope, created_at";
+     token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks, created_at";
 
 pub type OAuthClientRow = (
     String,
@@ -394,11 +394,12 @@ pub type OAuthClientRow = (
     String,
     String,
     String,
+    Option<String>,
     i64,
 );
 
 pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreError> {
-    let (client_id, client_name, secret, method, grants, uris, scope, created_at) = row;
+    let (client_id, client_name, secret, method, grants, uris, scope, jwks, created_at) = row;
     let words = |s: String| s.split_whitespace().map(str::to_owned).collect();
     Ok(crate::OAuthClient {
         client_id,
@@ -408,6 +409,7 @@ pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreErro
         grant_types: words(grants),
         redirect_uris: words(uris),
         scope,
+        jwks,
         created_at: UnixMillis(created_at),
     })
 }
