@@ -392,6 +392,22 @@ fn client_claims(state: &AppState, token: &str) -> Option<ClientClaims> {
         .ok()
 }
 
+/// The authenticated client and the `token` it asks about (introspection, revocation).
+async fn client_and_token(
+    state: &AppState,
+    context: &RequestContext,
+    client_ip: ClientIp,
+    headers: &HeaderMap,
+    form: Result<Form<Params>, FormRejection>,
+) -> Result<(OAuthClient, String), OAuthError> {
+    let params = form_params(form)?;
+    let client = authenticate(state, context, client_ip, headers, &params).await?;
+    let token = param(&params, "token")?
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?
+        .to_owned();
+    Ok((client, token))
+}
+
 /// Token introspection (RFC 7662): an authenticated client learns about its own tokens;
 /// `{"active": false}` for anything else, expired, revoked, malformed or not medvault's.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
@@ -407,13 +423,10 @@ pub async fn introspect(
     headers: HeaderMap,
     form: Result<Form<Params>, FormRejection>,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let params = form_params(form)?;
-    let caller = authenticate(&state, &context, client_ip, &headers, &params).await?;
-    let token =
-        param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let (caller, token) = client_and_token(&state, &context, client_ip, &headers, form).await?;
     // A client learns about its own tokens only (RFC 7662 §2.1, §4): anything else, like
     // anything expired, revoked or not medvault's, is simply inactive.
-    let body = match client_claims(&state, token) {
+    let body = match client_claims(&state, &token) {
         Some(c)
             if c.client_id == caller.client_id && !state.store.token_id_revoked(&c.jti).await? =>
         {
@@ -446,11 +459,8 @@ pub async fn revoke(
     headers: HeaderMap,
     form: Result<Form<Params>, FormRejection>,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let params = form_params(form)?;
-    let client = authenticate(&state, &context, client_ip, &headers, &params).await?;
-    let token =
-        param(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    if let Some(claims) = client_claims(&state, token) {
+    let (client, token) = client_and_token(&state, &context, client_ip, &headers, form).await?;
+    if let Some(claims) = client_claims(&state, &token) {
         if claims.client_id != client.client_id {
             return Err(OAuthError::invalid_request(
                 "the token was not issued to this client",
