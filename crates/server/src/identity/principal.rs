@@ -31,6 +31,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// How the audit trail names this user.
+    pub fn actor(&self) -> medvault_domain::Actor {
+        medvault_domain::Actor::User {
+            id: self.user_id,
+            roles: self.roles.clone(),
+        }
+    }
+
     /// 403 unless the principal holds `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.roles.contains(&role) {

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use medvault_domain::{Actor, AuditAction, Outcome, Role};
+use medvault_domain::{AuditAction, Outcome, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,13 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register, list))
         .routes(routes!(show, remove))
-}
-
-fn actor(principal: &Principal) -> Actor {
-    Actor::User {
-        id: principal.user_id,
-        roles: principal.roles.clone(),
-    }
 }
 
 /// Register a client with RFC 7591 metadata. The answer carries `client_secret` once.
@@ -47,7 +40,7 @@ async fn register(
     let event = crate::audit::with_session(
         crate::audit::event(
             &context,
-            actor(&principal),
+            principal.actor(),
             AuditAction::ClientCreate,
             Outcome::Success,
         ),
@@ -113,7 +106,7 @@ async fn remove(
     let event = crate::audit::with_session(
         crate::audit::event(
             &context,
-            actor(&principal),
+            principal.actor(),
             AuditAction::ClientDelete,
             Outcome::Success,
         ),

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use medvault_domain::{Actor, AuditAction, Outcome, PatientId, Role};
+use medvault_domain::{AuditAction, Outcome, PatientId, Role};
 use medvault_store::{LegalHold, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -61,13 +61,6 @@ impl From<LegalHold> for HoldView {
 
 const MAX_REASON: usize = 500;
 
-fn actor(principal: &Principal) -> Actor {
-    Actor::User {
-        id: principal.user_id,
-        roles: principal.roles.clone(),
-    }
-}
-
 fn patient_id(id: &str) -> Result<PatientId, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
@@ -102,7 +95,7 @@ async fn run_erasure(
     let event = crate::audit::with_session(
         crate::audit::event(
             context,
-            actor(principal),
+            principal.actor(),
             AuditAction::Erase,
             Outcome::Success,
         ),
@@ -149,7 +142,7 @@ async fn erase_me(
         None => {
             let event = crate::audit::event(
                 &context,
-                actor(&principal),
+                principal.actor(),
                 AuditAction::UserDelete,
                 Outcome::Success,
             );
@@ -302,7 +295,7 @@ async fn audit_hold(
 ) -> Result<(), ApiError> {
     let subject = crate::audit::subjects::of(state.fhir.gate.keys(), Some(patient)).await?;
     let mut event = crate::audit::with_session(
-        crate::audit::event(context, actor(principal), action, Outcome::Success),
+        crate::audit::event(context, principal.actor(), action, Outcome::Success),
         principal.session_id,
     );
     if let Some(subject) = &subject {
