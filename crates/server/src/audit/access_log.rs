@@ -116,8 +116,13 @@ pub(crate) async fn describe(
                 kind: "user",
             }
         }
+        // A partner system: by the name it was registered under.
         Actor::Client { id } => Accessor {
-            name: Some(id.clone()),
+            name: Some(match store.oauth_client(id).await {
+                Ok(client) => client.client_name,
+                Err(StoreError::NotFound) => "former OAuth client".to_owned(),
+                Err(err) => return Err(err),
+            }),
             roles: Vec::new(),
             kind: "client",
         },

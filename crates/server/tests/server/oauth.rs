@@ -540,6 +540,22 @@ async fn a_partner_reads_records_within_its_scopes_and_no_further() {
     let events = realm.audit_events().await;
     assert!(events.iter().any(|e| e.action.code() == "fhir.read"
         && e.actor == medvault_domain::Actor::Client { id: id.clone() }));
+    // Ann sees the partner, by name, in who accessed her record.
+    let ann_token = clinic.patient_user("ann@example.org", &ann).await;
+    let log: Value = realm
+        .get("/api/v1/me/access-log", &ann_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["who"]["kind"] == "client" && e["who"]["name"] == "Partner lab"),
+        "{log}"
+    );
 
     // Revoked: refused. A fresh token works until the client is removed.
     form(
