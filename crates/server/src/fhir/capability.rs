@@ -25,7 +25,7 @@ pub fn statement(base: &str, software_version: &str) -> Value {
                 json!({"name": "_id", "type": "token"}),
                 json!({"name": "_lastUpdated", "type": "date"}),
             ];
-            search.extend(params::of(*t).iter().map(|p| {
+            search.extend(params::of(*t).map(|p| {
                 json!({
                     "name": p.name,
                     "type": p.kind.code(),

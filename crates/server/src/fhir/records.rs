@@ -218,7 +218,6 @@ impl Fhir {
     /// The blind-index tokens of a body's searchable values.
     fn tokens(&self, resource_type: ResourceType, body: &Value) -> Vec<Vec<u8>> {
         params::of(resource_type)
-            .iter()
             .filter(|p| !p.compartment)
             .flat_map(|p| {
                 values::tokens(

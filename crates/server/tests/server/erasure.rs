@@ -39,6 +39,12 @@ async fn admin_call(
     Clinic::answer(request.send().await.unwrap()).await
 }
 
+/// Places (or replaces) a legal hold through `path`, as the holder of `token`.
+async fn hold(clinic: &Clinic, path: &str, token: &str, reason: &str) -> Answer {
+    let body = Some(json!({ "reason": reason }));
+    admin_call(clinic, Method::PUT, path, token, body).await
+}
+
 /// Copies the records database aside with the server stopped (a consistent backup).
 fn back_up(clinic: &mut Clinic) -> std::path::PathBuf {
     clinic.realm.stop();
@@ -263,43 +269,15 @@ async fn a_legal_hold_blocks_erasure_until_an_admin_releases_it() {
     let admin = clinic.user("admin@example.org", "admin").await;
     let hold_path = format!("/api/v1/admin/patients/{ann}/legal-hold");
 
-    let refused = admin_call(
-        &clinic,
-        Method::PUT,
-        &hold_path,
-        &clinic.doctor,
-        Some(json!({"reason": "x"})),
-    )
-    .await;
+    let refused = hold(&clinic, &hold_path, &clinic.doctor, "x").await;
     assert_eq!(refused.status, 403);
-    let empty = admin_call(
-        &clinic,
-        Method::PUT,
-        &hold_path,
-        &admin,
-        Some(json!({"reason": " "})),
-    )
-    .await;
+    let empty = hold(&clinic, &hold_path, &admin, " ").await;
     assert_eq!(empty.status, 422);
     let nobody = format!("/api/v1/admin/patients/{}/legal-hold", uuid::Uuid::new_v4());
-    let unknown = admin_call(
-        &clinic,
-        Method::PUT,
-        &nobody,
-        &admin,
-        Some(json!({"reason": "x"})),
-    )
-    .await;
+    let unknown = hold(&clinic, &nobody, &admin, "x").await;
     assert_eq!(unknown.status, 404);
 
-    let placed = admin_call(
-        &clinic,
-        Method::PUT,
-        &hold_path,
-        &admin,
-        Some(json!({"reason": "malpractice claim 2026-17"})),
-    )
-    .await;
+    let placed = hold(&clinic, &hold_path, &admin, "malpractice claim 2026-17").await;
     assert_eq!(placed.status, 200, "{}", placed.body);
     let holds = admin_call(
         &clinic,
@@ -366,15 +344,8 @@ async fn a_legal_hold_blocks_erasure_until_an_admin_releases_it() {
             404
         );
         let path = format!("/api/v1/admin/patients/{reserved}/legal-hold");
-        let hold = admin_call(
-            &clinic,
-            Method::PUT,
-            &path,
-            &admin,
-            Some(json!({"reason": "x"})),
-        )
-        .await;
-        assert_eq!(hold.status, 404);
+        let held = hold(&clinic, &path, &admin, "x").await;
+        assert_eq!(held.status, 404);
     }
     let actions = clinic.realm.audit_actions().await;
     for action in ["privacy.legal_hold", "privacy.legal_hold_release", "erase"] {
@@ -464,15 +435,9 @@ async fn retention_purges_expired_records_by_type_and_purpose_and_whole_patients
         vec![research.clone()],
         "searchable by purpose"
     );
-    let hold = admin_call(
-        &clinic,
-        Method::PUT,
-        &format!("/api/v1/admin/patients/{bob}/legal-hold"),
-        &admin,
-        Some(json!({"reason": "records retention statute"})),
-    )
-    .await;
-    assert_eq!(hold.status, 200);
+    let bob_hold = format!("/api/v1/admin/patients/{bob}/legal-hold");
+    let held = hold(&clinic, &bob_hold, &admin, "records retention statute").await;
+    assert_eq!(held.status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
     let (ok, stdout, stderr) = clinic.realm.run_cli(

@@ -315,7 +315,7 @@ impl Search {
             query.token_groups.push(group);
         }
         // Dates narrow by year buckets over the span all criteria of a parameter allow.
-        for param in params::of(t).iter().filter(|p| p.kind == Kind::Date) {
+        for param in params::of(t).filter(|p| p.kind == Kind::Date) {
             let mut span = DateRange {
                 start: i64::MIN,
                 end: i64::MAX,

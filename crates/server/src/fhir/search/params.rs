@@ -55,7 +55,6 @@ const fn compartment(name: &'static str, paths: &'static [&'static str]) -> Para
 use Kind::{Date, Reference, String as Str, Token};
 
 static PATIENT: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
@@ -76,7 +75,6 @@ static PATIENT: &[Param] = &[
 ];
 
 static PRACTITIONER: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("family", Str, &["name.family"]),
     p("given", Str, &["name.given"]),
@@ -95,14 +93,12 @@ static PRACTITIONER: &[Param] = &[
 ];
 
 static ORGANIZATION: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     p("identifier", Token, &["identifier"]),
     p("name", Str, &["name", "alias"]),
     p("active", Token, &["active"]),
 ];
 
 static OBSERVATION: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -114,7 +110,6 @@ static OBSERVATION: &[Param] = &[
 ];
 
 static CONDITION: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -127,7 +122,6 @@ static CONDITION: &[Param] = &[
 ];
 
 static ALLERGY_INTOLERANCE: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("code", Token, &["code", "reaction.substance"]),
     p("category", Token, &["category"]),
@@ -138,7 +132,6 @@ static ALLERGY_INTOLERANCE: &[Param] = &[
 ];
 
 static MEDICATION_REQUEST: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["medication[x]"]),
@@ -153,7 +146,6 @@ static MEDICATION_REQUEST: &[Param] = &[
 ];
 
 static IMMUNIZATION: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("vaccine-code", Token, &["vaccineCode"]),
     p("code", Token, &["vaccineCode"]),
@@ -163,7 +155,6 @@ static IMMUNIZATION: &[Param] = &[
 ];
 
 static DIAGNOSTIC_REPORT: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("code", Token, &["code"]),
@@ -176,7 +167,6 @@ static DIAGNOSTIC_REPORT: &[Param] = &[
 ];
 
 static DOCUMENT_REFERENCE: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("type", Token, &["type"]),
@@ -188,7 +178,6 @@ static DOCUMENT_REFERENCE: &[Param] = &[
 ];
 
 static ENCOUNTER: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("type", Token, &["type"]),
@@ -201,7 +190,6 @@ static ENCOUNTER: &[Param] = &[
 ];
 
 static CARE_TEAM: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("participant", Reference, &["participant.member"]),
@@ -212,7 +200,6 @@ static CARE_TEAM: &[Param] = &[
 ];
 
 static CONSENT: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["patient"]),
     p("category", Token, &["category"]),
     p("status", Token, &["status"]),
@@ -223,7 +210,6 @@ static CONSENT: &[Param] = &[
 ];
 
 static COMMUNICATION: &[Param] = &[
-    p("_security", Token, &["meta.security"]),
     compartment("patient", &["subject"]),
     compartment("subject", &["subject"]),
     p("category", Token, &["category"]),
@@ -235,10 +221,11 @@ static COMMUNICATION: &[Param] = &[
     p("identifier", Token, &["identifier"]),
 ];
 
-/// The parameters of `resource_type` (`_id` and `_lastUpdated` apply to all as well).
-/// Every type lists `_security` (security labels such as a purpose of use, which
-/// retention rules select by).
-pub fn of(resource_type: ResourceType) -> &'static [Param] {
+/// Parameters every type has besides `_id` and `_lastUpdated`: `_security`, the security
+/// labels (such as a purpose of use, which retention rules select by).
+static COMMON: &[Param] = &[p("_security", Token, &["meta.security"])];
+
+fn specific(resource_type: ResourceType) -> &'static [Param] {
     match resource_type {
         ResourceType::AllergyIntolerance => ALLERGY_INTOLERANCE,
         ResourceType::CareTeam => CARE_TEAM,
@@ -257,6 +244,12 @@ pub fn of(resource_type: ResourceType) -> &'static [Param] {
     }
 }
 
+/// The parameters of `resource_type`: its own, then the [`COMMON`] ones (`_id` and
+/// `_lastUpdated` are handled apart).
+pub fn of(resource_type: ResourceType) -> impl Iterator<Item = &'static Param> {
+    specific(resource_type).iter().chain(COMMON)
+}
+
 pub fn find(resource_type: ResourceType, name: &str) -> Option<&'static Param> {
-    of(resource_type).iter().find(|param| param.name == name)
+    of(resource_type).find(|param| param.name == name)
 }
