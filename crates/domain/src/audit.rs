@@ -106,10 +106,12 @@ pub enum AuditAction {
     ClientCreate,
     #[serde(rename = "oauth.client_delete")]
     ClientDelete,
+    #[serde(rename = "access.policy_load")]
+    PolicyLoad,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 39] = [
+    pub const ALL: [AuditAction; 40] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -149,6 +151,7 @@ impl AuditAction {
         Self::RetentionPurge,
         Self::ClientCreate,
         Self::ClientDelete,
+        Self::PolicyLoad,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -196,6 +199,7 @@ impl AuditAction {
             Self::RetentionPurge => "privacy.retention_purge",
             Self::ClientCreate => "oauth.client_create",
             Self::ClientDelete => "oauth.client_delete",
+            Self::PolicyLoad => "access.policy_load",
         }
     }
 
@@ -213,7 +217,8 @@ impl AuditAction {
             | Self::MfaEnroll
             | Self::MfaRecoveryCodesRegenerated
             | Self::LegalHoldPlace
-            | Self::LegalHoldRelease => 'U',
+            | Self::LegalHoldRelease
+            | Self::PolicyLoad => 'U',
             Self::UserDelete
             | Self::FhirDelete
             | Self::Erase
@@ -329,6 +334,9 @@ pub struct AuditEvent {
     pub session: Option<SessionId>,
     pub source_ip: Option<String>,
     pub request_id: Option<String>,
+    /// The access policies that decided (`@id`s, space-separated): what permitted the
+    /// access, or what forbade it.
+    pub policy: Option<String>,
 }
 
 #[cfg(test)]

@@ -302,6 +302,9 @@ pub struct User {
     pub patient_id: Option<PatientId>,
     /// The FHIR Practitioner a clinician user is.
     pub practitioner_id: Option<crate::FhirId>,
+    /// The FHIR Organization a staff user works for (directors read its patients;
+    /// consents may permit it).
+    pub organization_id: Option<crate::FhirId>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

@@ -34,6 +34,7 @@ fn event(n: usize) -> AuditEvent {
         session: Some(SessionId::new()),
         source_ip: Some("127.0.0.1".into()),
         request_id: Some(format!("bench-{n}")),
+        policy: None,
     }
 }
 

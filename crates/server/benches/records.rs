@@ -64,7 +64,8 @@ async fn seed(server: &Server, patients: usize) -> Seeded {
                 (written.clone(), practitioners.clone(), post.clone());
             tokio::spawn(async move {
                 for n in (worker..patients).step_by(SEED_WORKERS) {
-                    let response = post(generator::patient_bundle(n as u64, &practitioners)).await;
+                    let response =
+                        post(generator::patient_bundle(n as u64, &practitioners, None)).await;
                     let mut written = written.lock().expect("lock");
                     written.0.extend(ids(&response, "Patient"));
                     written.1.extend(ids(&response, "Observation"));

@@ -32,6 +32,8 @@ pub struct AppState {
     pub audit: Arc<AuditTrail>,
     pub protect: Arc<crate::protect::Protect>,
     pub fhir: Arc<crate::fhir::Fhir>,
+    /// The access policies the PHI gate enforces.
+    pub access: Arc<crate::access::Engine>,
 }
 
 /// Limits applied to every request.
@@ -85,6 +87,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::mfa::api::router())
         .merge(crate::privacy::api::router())
         .merge(crate::oauth::router())
+        .merge(crate::access::api::router())
         .split_for_parts();
     doc.merge(records_doc);
     (api, records, doc)

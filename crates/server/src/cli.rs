@@ -287,6 +287,9 @@ pub enum UserCommand {
         /// The FHIR Practitioner a clinician user is.
         #[arg(long = "practitioner", alias = "practitioner-id", value_name = "ID")]
         practitioner_id: Option<String>,
+        /// The FHIR Organization a staff user works for.
+        #[arg(long = "organization", alias = "organization-id", value_name = "ID")]
+        organization_id: Option<String>,
         /// Read the password from standard input (never from the command line).
         #[arg(long)]
         password_stdin: bool,
@@ -775,6 +778,7 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
             name,
             patient_id,
             practitioner_id,
+            organization_id,
             password_stdin,
             password,
         } => {
@@ -790,6 +794,7 @@ async fn user(operator: &Operator, command: &UserCommand) -> CliResult {
                 password: secret,
                 patient_id,
                 practitioner_id,
+                organization_id,
             };
             cli::add(store_ref, trail, password.into(), &operator.data_dir, new).await
         }

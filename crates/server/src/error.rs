@@ -46,6 +46,9 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("conflict")]
     Conflict { detail: String },
+    /// An access policy set that does not parse or validate: each problem and its place.
+    #[error("invalid policy set")]
+    InvalidPolicy { problems: serde_json::Value },
     /// Well-formed JSON whose values break a rule (a weak password, an unknown role).
     #[error("unprocessable")]
     Unprocessable { detail: String },
@@ -75,6 +78,8 @@ pub struct Problem {
     pub code: Option<&'static str>,
     /// A proof-of-work challenge to solve, rendered as the `challenge` member.
     pub challenge: Option<serde_json::Value>,
+    /// What exactly was wrong, rendered as the `errors` member (e.g. policy problems).
+    pub errors: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -86,6 +91,7 @@ impl Problem {
             detail: None,
             code: None,
             challenge: None,
+            errors: None,
         }
     }
 }
@@ -116,6 +122,7 @@ impl IntoResponse for ApiError {
                     detail: None,
                     code,
                     challenge: None,
+                    errors: None,
                 });
                 return response;
             }
@@ -139,6 +146,7 @@ impl IntoResponse for ApiError {
                     )),
                     code: Some("insufficient_user_authentication"),
                     challenge: None,
+                    errors: None,
                 });
                 return response;
             }
@@ -174,6 +182,7 @@ impl IntoResponse for ApiError {
                     detail: Some("solve the proof-of-work challenge and retry".to_owned()),
                     code: Some("challenge_required"),
                     challenge: Some(challenge),
+                    errors: None,
                 });
                 return response;
             }
@@ -188,6 +197,7 @@ impl IntoResponse for ApiError {
                     detail: Some(format!("try again in {retry_after_secs} s")),
                     code: Some("too_many_attempts"),
                     challenge: None,
+                    errors: None,
                 });
                 return response;
             }
@@ -196,6 +206,20 @@ impl IntoResponse for ApiError {
                 "urn:medvault:problem:forbidden",
                 Some("your roles do not permit this".to_owned()),
             ),
+            Self::InvalidPolicy { problems } => {
+                let mut response = StatusCode::UNPROCESSABLE_ENTITY.into_response();
+                response.extensions_mut().insert(Problem {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    kind: "urn:medvault:problem:invalid-policy",
+                    detail: Some(
+                        "the policy set was refused; the set in force is unchanged".to_owned(),
+                    ),
+                    code: Some("invalid_policy"),
+                    challenge: None,
+                    errors: Some(problems),
+                });
+                return response;
+            }
             Self::Conflict { detail } => (
                 StatusCode::CONFLICT,
                 "urn:medvault:problem:conflict",
@@ -244,6 +268,7 @@ impl IntoResponse for ApiError {
             detail,
             code,
             challenge: None,
+            errors: None,
         });
         response
     }

@@ -1,6 +1,7 @@
 //! The medvault server: an axum app with one module per bounded context (DESIGN.md §1),
 //! and the `medvault` CLI that starts it.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -43,6 +43,8 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
     #[error("cannot settle erasures")]
     Erasures(#[source] crate::privacy::erasure::EraseError),
+    #[error("{0}")]
+    Policies(String),
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -81,10 +83,19 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         };
     let identity_config = config.identity_for(&public_url);
     let master_key = Arc::new(master_key);
+    let access = match crate::access::policies::open(store.as_ref()).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            trail.close().await;
+            stores.close().await;
+            return Err(ServeError::Policies(err));
+        }
+    };
     let fhir = match crate::fhir::Fhir::start(
         &stores,
         master_key.clone(),
         trail.clone(),
+        access.clone(),
         &public_url,
         &config.fhir,
     )
@@ -165,7 +176,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             webhook: webhook.clone(),
         }),
         fhir,
+        access: access.clone(),
     };
+    crate::access::policies::follow(access, store.clone());
     if config.demo {
         match crate::fhir::demo::seed(&state, crate::fhir::demo::DEMO_PATIENTS).await {
             Ok(logins) => print_demo_logins(&logins),

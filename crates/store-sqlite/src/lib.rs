@@ -52,6 +52,7 @@ const MIGRATIONS: migrations::Embedded = &[
         include_str!("../migrations/0011_webauthn.sql"),
     ),
     (12, "oauth", include_str!("../migrations/0012_oauth.sql")),
+    (13, "access", include_str!("../migrations/0013_access.sql")),
 ];
 
 #[derive(Debug, Clone)]

@@ -12,9 +12,11 @@ use crate::{
     RefreshTokenRecord, Rotation, SigningKeyRecord, SigningKeyState, Store, StoreError, UserFilter,
 };
 
+mod access;
 mod erasure;
 mod mfa;
 mod records;
+pub use access::*;
 pub use erasure::*;
 pub use mfa::*;
 pub use records::*;
@@ -87,6 +89,9 @@ macro_rules! conformance_tests {
             a_legal_hold_blocks_erasure_until_released,
             completing_an_erasure_deletes_that_patients_rows_only,
             retention_expires_old_records_and_patients_outside_holds,
+            policy_sets_are_versioned_and_racing_loads_conflict,
+            access_epochs_move_with_batches_and_break_glass_grants,
+            listings_stay_within_the_given_compartments,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -295,6 +300,7 @@ fn user(email: &str, roles: &[Role]) -> User {
         roles: Roles::new(roles.iter().copied()).expect("roles"),
         patient_id: None,
         practitioner_id: None,
+        organization_id: None,
         created_at: T0,
         updated_at: T0,
     }
@@ -806,6 +812,7 @@ fn audit_event(n: i64) -> AuditEvent {
         session: Some(SessionId::new()),
         source_ip: Some("192.0.2.7".into()),
         request_id: Some(format!("req-{n}")),
+        policy: Some(format!("policy-{n} consent-deny")),
     }
 }
 
@@ -830,6 +837,7 @@ pub async fn audit_events_chain_in_append_order(store: &dyn Store) {
         session: None,
         source_ip: None,
         request_id: None,
+        policy: None,
         ..audit_event(0)
     };
     let first = store

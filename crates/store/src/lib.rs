@@ -3,6 +3,7 @@
 //! Backends (`medvault-store-sqlite`, `medvault-store-postgres`) implement every trait and
 //! prove it by running the [`conformance`] suite. Services depend only on these traits.
 
+mod access;
 mod audit;
 mod erasure;
 mod error;
@@ -23,6 +24,7 @@ pub mod conformance;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 
+pub use access::{AccessStore, BreakGlassGrant, PolicySetRecord};
 pub use audit::{
     AuditCheckpoint, AuditFilter, AuditKeyRecord, AuditLink, AuditStore, ChainHasher, ChainedEntry,
 };
@@ -60,6 +62,7 @@ pub trait Store:
     + ErasureStore
     + WebAuthnStore
     + OAuthClientStore
+    + AccessStore
     + Send
     + Sync
     + std::fmt::Debug

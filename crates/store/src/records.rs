@@ -4,7 +4,7 @@
 //! digests. What it keeps in the clear is what DESIGN.md §2.2 names: type, id, version,
 //! last-updated time and the compartment (which data key seals the body).
 
-use medvault_domain::{Compartment, FhirId, ResourceType, UnixMillis, WrappedDataKey};
+use medvault_domain::{Compartment, FhirId, PatientId, ResourceType, UnixMillis, WrappedDataKey};
 
 use crate::StoreError;
 
@@ -48,6 +48,9 @@ pub struct RecordWrite {
 pub struct RecordBatch {
     pub new_keys: Vec<WrappedDataKey>,
     pub writes: Vec<RecordWrite>,
+    /// Patients whose access facts (care teams, consents, the Patient) this batch changes:
+    /// their access epochs are bumped in the same transaction.
+    pub access_changed: Vec<PatientId>,
 }
 
 /// Which current, undeleted resources to list, in `(type, id)` order.
@@ -56,6 +59,9 @@ pub struct RecordQuery {
     /// `None` for every type (a compartment listing such as `$everything`).
     pub resource_type: Option<ResourceType>,
     pub compartment: Option<Compartment>,
+    /// Only records in these patients' compartments, when not empty: the compartments a
+    /// caller may see.
+    pub within: Vec<PatientId>,
     /// Only these ids, when not empty.
     pub ids: Vec<FhirId>,
     /// Every group must match, each by any one of its tokens.
@@ -93,6 +99,7 @@ pub trait RecordStore {
         let batch = RecordBatch {
             new_keys: new_keys.to_vec(),
             writes: writes.to_vec(),
+            access_changed: Vec::new(),
         };
         let mut outcomes = self
             .write_record_batches(std::slice::from_ref(&batch))

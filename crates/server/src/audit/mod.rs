@@ -47,6 +47,7 @@ pub fn event(
         session: None,
         source_ip: context.ip.clone(),
         request_id: context.request_id.clone(),
+        policy: None,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn system_event(action: AuditAction, resource: Option<AuditedResource>) -> A
         session: None,
         source_ip: None,
         request_id: None,
+        policy: None,
     }
 }
 

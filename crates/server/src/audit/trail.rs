@@ -31,7 +31,11 @@ pub struct AuditConfig {
 pub struct AuditUnavailable;
 
 enum Message {
-    Append(AuditEvent, oneshot::Sender<Result<u64, AuditUnavailable>>),
+    // Boxed: an event is large next to a bare reply channel.
+    Append(
+        Box<AuditEvent>,
+        oneshot::Sender<Result<u64, AuditUnavailable>>,
+    ),
     Close(oneshot::Sender<()>),
 }
 
@@ -84,7 +88,7 @@ impl AuditTrail {
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditUnavailable> {
         let (reply, done) = oneshot::channel();
         self.sender
-            .send(Message::Append(event, reply))
+            .send(Message::Append(Box::new(event), reply))
             .await
             .map_err(|_| AuditUnavailable)?;
         done.await.map_err(|_| AuditUnavailable)?
@@ -97,7 +101,7 @@ impl AuditTrail {
         for event in events {
             let (reply, done) = oneshot::channel();
             self.sender
-                .send(Message::Append(event, reply))
+                .send(Message::Append(Box::new(event), reply))
                 .await
                 .map_err(|_| AuditUnavailable)?;
             replies.push(done);
@@ -150,11 +154,11 @@ impl Writer {
             match first {
                 None => break,
                 Some(Message::Close(reply)) => closing = Some(reply),
-                Some(Message::Append(event, reply)) => batch.push((event, reply)),
+                Some(Message::Append(event, reply)) => batch.push((*event, reply)),
             }
             while closing.is_none() && batch.len() < MAX_BATCH {
                 match receiver.try_recv() {
-                    Ok(Message::Append(event, reply)) => batch.push((event, reply)),
+                    Ok(Message::Append(event, reply)) => batch.push((*event, reply)),
                     Ok(Message::Close(reply)) => closing = Some(reply),
                     Err(_) => break,
                 }

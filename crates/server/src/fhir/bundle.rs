@@ -266,9 +266,9 @@ impl Fhir {
             .iter()
             .map(|w| w.as_ref().map(written).unwrap_or(Value::Null))
             .collect();
-        self.gate
-            .commit(caller, writes.into_iter().flatten().collect())
-            .await?;
+        let mut writes: Vec<PendingWrite> = writes.into_iter().flatten().collect();
+        writes.extend(self.registration_teams(caller, &writes).await?);
+        self.gate.commit(caller, writes).await?;
         let mut responses = responses;
         for (n, resource_type, id) in reads {
             responses[n] = match self.gate.read(caller, resource_type, &id, None).await {
@@ -334,7 +334,9 @@ impl Fhir {
             return Ok(json!({"response": {"status": "204"}}));
         };
         let response = written(&write);
-        self.gate.commit(caller, vec![write]).await?;
+        let mut writes = vec![write];
+        writes.extend(self.registration_teams(caller, &writes).await?);
+        self.gate.commit(caller, writes).await?;
         Ok(response)
     }
 }

@@ -50,11 +50,12 @@ impl Fhir {
         stores: &crate::storage::Stores,
         master: Arc<MasterKey>,
         audit: Arc<AuditTrail>,
+        access: Arc<crate::access::Engine>,
         public_url: &str,
         config: &FhirConfig,
     ) -> Result<Self, KeyError> {
         Ok(Self {
-            gate: Gate::start(stores, master, audit, config.key_cache_size).await?,
+            gate: Gate::start(stores, master, audit, access, config.key_cache_size).await?,
             never_stored: config.never_stored.clone(),
             base: format!("{}/fhir", public_url.trim_end_matches('/')),
         })

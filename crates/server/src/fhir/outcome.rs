@@ -148,6 +148,11 @@ impl From<ApiError> for OperationOutcome {
                 "the request body exceeds the configured limit",
             ),
             ApiError::Conflict { detail } => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            ApiError::InvalidPolicy { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "processing",
+                "the policy set was refused",
+            ),
         }
     }
 }

@@ -8,8 +8,7 @@ use axum::http::StatusCode;
 use medvault_domain::{FhirId, PatientId, ResourceType};
 use serde_json::Value;
 
-use super::gate::access::Access;
-use super::gate::{Caller, PendingWrite};
+use super::gate::{Caller, PendingWrite, Proposed};
 use super::schema::{self, Invalid};
 use super::search::{params, values};
 use super::{resource, Fhir, OperationOutcome};
@@ -59,8 +58,25 @@ impl Fhir {
         self.never_stored.strip(resource_type, &mut body);
         let references = schema::validate(resource_type, &body)?;
         let compartment = resource::compartment(resource_type, &id, &body)?;
-        self.gate
-            .authorize(caller, Access::Write, resource_type, &id, compartment)
+        // A new Patient, or a record for a Patient created in this same transaction: the
+        // caller is registering them, and joins their care team (see `registration_teams`).
+        let registering = resource_type == ResourceType::Patient
+            || compartment
+                .patient()
+                .is_some_and(|p| created.contains(&(ResourceType::Patient, FhirId::from(p))));
+        let permit = self
+            .gate
+            .authorize_write(
+                caller,
+                Proposed {
+                    resource_type,
+                    id: &id,
+                    compartment,
+                    body: Some(&body),
+                    current: None,
+                    registering,
+                },
+            )
             .await?;
         self.check_references(&references, created).await?;
         let now = crate::clock::now();
@@ -75,6 +91,7 @@ impl Fhir {
             last_updated: now,
             compartment,
             resource: Some(body),
+            permit,
         })
     }
 
@@ -106,13 +123,18 @@ impl Fhir {
                 "no such resource; create resources with POST (ids are assigned by the server)",
             ));
         };
-        self.gate
-            .authorize(
+        let permit = self
+            .gate
+            .authorize_write(
                 caller,
-                Access::Write,
-                resource_type,
-                &id,
-                current.compartment,
+                Proposed {
+                    resource_type,
+                    id: &id,
+                    compartment: current.compartment,
+                    body: Some(&body),
+                    current: Some(&current),
+                    registering: false,
+                },
             )
             .await?;
         if let Some(expected) = if_match {
@@ -151,6 +173,7 @@ impl Fhir {
             last_updated: now,
             compartment,
             resource: Some(body),
+            permit,
         })
     }
 
@@ -169,13 +192,18 @@ impl Fhir {
                 "no such resource",
             ));
         };
-        self.gate
-            .authorize(
+        let permit = self
+            .gate
+            .authorize_write(
                 caller,
-                Access::Write,
-                resource_type,
-                &id,
-                current.compartment,
+                Proposed {
+                    resource_type,
+                    id: &id,
+                    compartment: current.compartment,
+                    body: None,
+                    current: Some(&current),
+                    registering: false,
+                },
             )
             .await?;
         if current.deleted {
@@ -190,7 +218,45 @@ impl Fhir {
             resource: None,
             tokens: Vec::new(),
             id,
+            permit,
         }))
+    }
+
+    /// The care teams a clinician's registrations bring (issue #6): whoever registers a
+    /// Patient becomes a member of a new CareTeam for them, written in the same
+    /// transaction. Callers without a Practitioner register no one's care team.
+    pub async fn registration_teams(
+        &self,
+        caller: Caller<'_>,
+        writes: &[PendingWrite],
+    ) -> Result<Vec<PendingWrite>, OperationOutcome> {
+        let Some(practitioner) = &caller.who.practitioner else {
+            return Ok(Vec::new());
+        };
+        let registered: Created = writes
+            .iter()
+            .filter(|w| w.resource_type == ResourceType::Patient && w.expected_version.is_none())
+            .map(|w| (w.resource_type, w.id.clone()))
+            .collect();
+        let mut teams = Vec::with_capacity(registered.len());
+        for (_, patient) in &registered {
+            let body = serde_json::json!({
+                "resourceType": "CareTeam",
+                "status": "active",
+                "name": "Registration",
+                "subject": {"reference": format!("Patient/{patient}")},
+                "participant": [{
+                    "member": {"reference": format!("Practitioner/{practitioner}")},
+                    "period": {"start": resource::instant(crate::clock::now())},
+                }],
+            });
+            let t = ResourceType::CareTeam;
+            teams.push(
+                self.prepare_create(caller, t, new_id(t), body, &registered)
+                    .await?,
+            );
+        }
+        Ok(teams)
     }
 
     /// Every reference must resolve to a live resource, here or created alongside.

@@ -30,6 +30,8 @@ struct Body9457<'a> {
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     challenge: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a serde_json::Value>,
     request_id: Option<&'a str>,
 }
 
@@ -70,6 +72,7 @@ pub async fn render(request: Request, next: Next) -> Response {
         detail: problem.detail.as_deref(),
         error: problem.code,
         challenge: problem.challenge.as_ref(),
+        errors: problem.errors.as_ref(),
         request_id: request_id.as_ref().map(RequestId::as_str),
     })
     .expect("a problem always serializes");

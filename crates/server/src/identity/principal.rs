@@ -28,6 +28,8 @@ pub struct Principal {
     pub patient: Option<PatientId>,
     /// The Practitioner a clinician is, from the token's `fhirUser`.
     pub practitioner: Option<FhirId>,
+    /// The Organization a staff user works for, from the token.
+    pub organization: Option<FhirId>,
 }
 
 impl Principal {
@@ -157,6 +159,7 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), 
             .and_then(|r| r.strip_prefix("Practitioner/"))
             .and_then(|id| id.parse().ok()),
         patient: claims.patient,
+        organization: claims.organization.and_then(|id| id.parse().ok()),
     };
     Ok((principal, claims.scope))
 }

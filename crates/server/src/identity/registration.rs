@@ -37,6 +37,7 @@ pub async fn register(
         password: Some(password),
         patient_id: None,
         practitioner_id: None,
+        organization_id: None,
     };
     match crate::identity::users::create(
         state.store.as_ref(),

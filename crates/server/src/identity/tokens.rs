@@ -34,6 +34,9 @@ pub struct AccessClaims {
     /// The FHIR resource that is the user (SMART App Launch `fhirUser`), relative.
     #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
     pub fhir_user: Option<String>,
+    /// The FHIR Organization a staff user works for (access policies read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
 }
 
 /// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
@@ -113,6 +116,7 @@ impl Identity {
             auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
             patient: user.patient_id,
             fhir_user: fhir_user(user),
+            organization: user.organization_id.as_ref().map(ToString::to_string),
         };
         (self.keys.signer().sign(&claims), (exp - iat).max(0))
     }

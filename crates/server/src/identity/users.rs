@@ -23,8 +23,8 @@ pub enum UserError {
     UnknownRole(String),
     #[error("a user needs at least one role")]
     NoRoles,
-    #[error("practitioner_id is not a valid FHIR id")]
-    InvalidPractitionerId,
+    #[error("{0} is not a valid FHIR id")]
+    InvalidFhirId(&'static str),
     #[error("patient_id is not a valid id")]
     InvalidPatientId,
     #[error(transparent)]
@@ -75,6 +75,7 @@ pub struct NewUser {
     pub password: Option<Password>,
     pub patient_id: Option<String>,
     pub practitioner_id: Option<String>,
+    pub organization_id: Option<String>,
 }
 
 /// Changes to an account; `None` leaves a field as it is.
@@ -94,6 +95,11 @@ fn parse_roles(roles: &[String]) -> Result<Roles, UserError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Roles::new(parsed).map_err(|_| UserError::NoRoles)
+}
+
+fn fhir_id(id: Option<String>, field: &'static str) -> Result<Option<FhirId>, UserError> {
+    id.map(|id| id.parse().map_err(|_| UserError::InvalidFhirId(field)))
+        .transpose()
 }
 
 fn parse_name(name: Option<String>) -> Result<Option<DisplayName>, UserError> {
@@ -119,13 +125,8 @@ pub async fn create(
                 .map_err(|_| UserError::InvalidPatientId)
         })
         .transpose()?;
-    let practitioner_id = new
-        .practitioner_id
-        .map(|p| {
-            p.parse::<FhirId>()
-                .map_err(|_| UserError::InvalidPractitionerId)
-        })
-        .transpose()?;
+    let practitioner_id = fhir_id(new.practitioner_id, "practitioner_id")?;
+    let organization_id = fhir_id(new.organization_id, "organization_id")?;
     let hash = match new.password {
         Some(password) => {
             let name = display_name.as_ref().map_or("", DisplayName::as_str);
@@ -149,6 +150,7 @@ pub async fn create(
         roles,
         patient_id,
         practitioner_id,
+        organization_id,
         created_at: at,
         updated_at: at,
     };

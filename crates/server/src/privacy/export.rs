@@ -228,6 +228,8 @@ pub async fn export_at_cli(
         &stores,
         operator.master.clone(),
         operator.trail.clone(),
+        // The operator reads without asking the policies (see `Accessor::operator`).
+        std::sync::Arc::new(crate::access::Engine::new()),
         16,
     )
     .await?;

@@ -218,6 +218,7 @@ async fn record_accesses(realm: &Realm, accesses: &[(&str, &str, medvault_domain
             session: None,
             source_ip: Some("10.1.2.3".into()),
             request_id: None,
+            policy: None,
         });
     }
     store

@@ -11,8 +11,13 @@ pub const FHIR_JSON: &str = "application/fhir+json";
 
 pub struct Clinic {
     pub realm: Realm,
-    /// A physician's access token.
+    /// A physician's access token. Patients the physician registers get a care team with
+    /// them on it, so the physician treats every patient these tests create.
     pub doctor: String,
+    /// The physician's Practitioner id.
+    pub practitioner: String,
+    /// An admin's token (the admin keeps the directory).
+    pub registrar: String,
 }
 
 /// A FHIR answer: status, headers and JSON body (`Null` when empty).
@@ -71,9 +76,64 @@ impl Clinic {
     }
 
     pub async fn within(realm: Realm) -> Self {
-        realm.add_user("doctor@example.org", &["physician"]);
-        let (doctor, _) = realm.tokens("doctor@example.org").await;
-        Self { realm, doctor }
+        realm.add_user("registrar@example.org", &["admin"]);
+        let (registrar, _) = realm.tokens("registrar@example.org").await;
+        let mut clinic = Self {
+            realm,
+            doctor: String::new(),
+            practitioner: String::new(),
+            registrar,
+        };
+        let (practitioner, doctor) = clinic
+            .clinician("doctor@example.org", "physician", None)
+            .await;
+        clinic.doctor = doctor;
+        clinic.practitioner = practitioner;
+        clinic
+    }
+
+    /// A clinic whose physician is already signed in (e.g. from `--demo`).
+    pub fn signed_in(realm: Realm, doctor: String) -> Self {
+        Self {
+            realm,
+            doctor,
+            practitioner: String::new(),
+            registrar: String::new(),
+        }
+    }
+
+    /// A staff user who is a new Practitioner in the directory (and works for
+    /// `organization`), signed in: their Practitioner id and access token.
+    pub async fn clinician(
+        &self,
+        email: &str,
+        role: &str,
+        organization: Option<&str>,
+    ) -> (String, String) {
+        let practitioner = json!({"resourceType": "Practitioner", "active": true,
+            "name": [{"family": email.split('@').next().unwrap_or("Staff"), "prefix": ["Dr."]}]});
+        let answer = self
+            .post("/fhir/Practitioner", &self.registrar, practitioner)
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let id = answer.body["id"].as_str().unwrap().to_owned();
+        let mut args = vec![
+            "user",
+            "add",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--practitioner-id",
+            &id,
+            "--password-stdin",
+        ];
+        if let Some(organization) = organization {
+            args.extend(["--organization", organization]);
+        }
+        let (ok, _, stderr) = self.realm.run_cli(&args, crate::realm::PASSWORD);
+        assert!(ok, "{stderr}");
+        (id.clone(), self.realm.tokens(email).await.0)
     }
 
     pub async fn call(
@@ -121,10 +181,16 @@ impl Clinic {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
-    /// Creates `resource` as the physician; returns its id.
+    /// Creates `resource` as the physician (directory entries as the admin, who keeps
+    /// the directory); returns its id.
     pub async fn create(&self, resource: Value) -> String {
-        let path = format!("/fhir/{}", resource["resourceType"].as_str().unwrap());
-        let answer = self.post(&path, &self.doctor, resource).await;
+        let resource_type = resource["resourceType"].as_str().unwrap();
+        let path = format!("/fhir/{resource_type}");
+        let author = match resource_type {
+            "Practitioner" | "Organization" => &self.registrar,
+            _ => &self.doctor,
+        };
+        let answer = self.post(&path, author, resource).await;
         assert_eq!(answer.status, 201, "{}", answer.body);
         answer.body["id"].as_str().unwrap().to_owned()
     }

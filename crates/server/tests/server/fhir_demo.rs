@@ -32,10 +32,7 @@ async fn demo_mode_seeds_patients_and_prints_one_login_per_role() {
         let body: serde_json::Value = response.json().await.unwrap();
         tokens.insert(role, body["access_token"].as_str().unwrap().to_owned());
     }
-    let clinic = Clinic {
-        doctor: tokens["physician"].clone(),
-        realm,
-    };
+    let clinic = Clinic::signed_in(realm, tokens["physician"].clone());
     let patients = clinic.get("/fhir/Patient?_count=200", &clinic.doctor).await;
     assert_eq!(patients.ids().len(), 25);
     let glucose = clinic
@@ -48,7 +45,19 @@ async fn demo_mode_seeds_patients_and_prints_one_login_per_role() {
     let teams = clinic
         .get("/fhir/CareTeam?_count=200", &clinic.doctor)
         .await;
-    assert_eq!(teams.ids().len(), 25, "every patient has a care team");
+    // The demo's own care team, and the one the physician joined registering each.
+    assert_eq!(teams.ids().len(), 50, "{}", teams.body);
+
+    // The director reads the hospital's patients and writes nothing; admin, auditor and
+    // researcher read no clinical data at all.
+    let managed = clinic
+        .get("/fhir/Patient?_count=200", &tokens["director"])
+        .await;
+    assert_eq!(managed.ids().len(), 25, "{}", managed.body);
+    for role in ["admin", "auditor", "researcher"] {
+        let refused = clinic.get("/fhir/Observation", &tokens[role]).await;
+        assert_eq!(refused.status, 403, "{role}: {}", refused.body);
+    }
 
     // The demo patient sees their own chart, and only theirs.
     let own = clinic.get("/fhir/Patient", &tokens["patient"]).await;
@@ -69,7 +78,7 @@ async fn demo_mode_seeds_patients_and_prints_one_login_per_role() {
     let response = realm.login("physician@demo.medvault.test", &password).await;
     let body: serde_json::Value = response.json().await.unwrap();
     let doctor = body["access_token"].as_str().unwrap().to_owned();
-    let clinic = Clinic { doctor, realm };
+    let clinic = Clinic::signed_in(realm, doctor);
     assert_eq!(
         clinic
             .get("/fhir/Patient?_count=200", &clinic.doctor)

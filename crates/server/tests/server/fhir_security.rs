@@ -84,7 +84,8 @@ async fn a_patient_sees_only_their_own_compartment() {
     let everything = clinic
         .get(&format!("/fhir/Patient/{ann}/$everything"), &token)
         .await;
-    assert_eq!(everything.ids().len(), 2, "{}", everything.body);
+    // Her Patient, her Observation, and the care team her physician registered her with.
+    assert_eq!(everything.ids().len(), 3, "{}", everything.body);
     let write = clinic.post("/fhir/Observation", &token,
         json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": format!("Patient/{bob}")}})).await;
     assert_eq!(write.status, 403);
@@ -93,22 +94,34 @@ async fn a_patient_sees_only_their_own_compartment() {
 #[tokio::test]
 async fn roles_without_clinical_access_get_none() {
     let clinic = Clinic::start(&[]).await;
-    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let hospital = clinic
+        .create(json!({"resourceType": "Organization", "name": "St Elsewhere"}))
+        .await;
+    let ann = clinic
+        .create(
+            json!({"resourceType": "Patient", "name": [{"family": "Ann"}],
+            "managingOrganization": {"reference": format!("Organization/{hospital}")}}),
+        )
+        .await;
     let obs = clinic
         .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
         .await;
     for role in ["admin", "auditor", "researcher"] {
         let token = clinic.user(&format!("{role}@example.org"), role).await;
-        for path in [
-            format!("/fhir/Observation/{obs}"),
-            "/fhir/Observation".into(),
-            format!("/fhir/Patient/{ann}/$everything"),
+        // A record they may not read answers as if it did not exist; a type they may
+        // never read is refused outright.
+        for (path, status) in [
+            (format!("/fhir/Observation/{obs}"), 404),
+            ("/fhir/Observation".into(), 403),
+            (format!("/fhir/Patient/{ann}/$everything"), 404),
         ] {
             let answer = clinic.get(&path, &token).await;
-            assert_eq!(answer.status, 403, "{role} {path}: {}", answer.body);
+            assert_eq!(answer.status, status, "{role} {path}: {}", answer.body);
         }
     }
-    let director = clinic.user("director@example.org", "director").await;
+    let (_, director) = clinic
+        .clinician("director@example.org", "director", Some(&hospital))
+        .await;
     assert_eq!(
         clinic
             .get(&format!("/fhir/Observation/{obs}"), &director)

@@ -495,6 +495,26 @@ async fn a_partner_reads_records_within_its_scopes_and_no_further() {
     .await;
     let token = token["access_token"].as_str().unwrap().to_owned();
 
+    // Scope AND policy: the scopes allow it, but until Ann consents the partner sees
+    // nothing of hers, not even whether it exists.
+    let unconsented = clinic
+        .get(&format!("/fhir/Observation/{obs}"), &token)
+        .await;
+    assert_eq!(unconsented.status, 404, "{}", unconsented.body);
+    let nothing = clinic.get("/fhir/Observation?code=2339-0", &token).await;
+    assert_eq!(nothing.status, 200, "{}", nothing.body);
+    assert!(nothing.ids().is_empty(), "{}", nothing.body);
+    let ann_token = clinic.patient_user("ann@example.org", &ann).await;
+    let consent = json!({"resourceType": "Consent", "status": "active",
+        "scope": {"text": "patient-privacy"}, "category": [{"text": "data sharing"}],
+        "patient": {"reference": format!("Patient/{ann}")},
+        "provision": {"type": "permit", "actor": [{
+            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+            "reference": {"identifier": {
+            "system": "https://medvault.dev/fhir/oauth-client", "value": id.clone()}}}]}});
+    let given = clinic.post("/fhir/Consent", &ann_token, consent).await;
+    assert_eq!(given.status, 201, "{}", given.body);
+
     let read = clinic
         .get(&format!("/fhir/Observation/{obs}"), &token)
         .await;
@@ -517,13 +537,13 @@ async fn a_partner_reads_records_within_its_scopes_and_no_further() {
             .status,
         403
     );
-    // Not in its scopes.
+    // Not in its scopes: as if it did not exist.
     assert_eq!(
         clinic
             .get(&format!("/fhir/Condition/{condition}"), &token)
             .await
             .status,
-        403
+        404
     );
     let mut body = read.body.clone();
     body["status"] = json!("amended");
@@ -541,7 +561,6 @@ async fn a_partner_reads_records_within_its_scopes_and_no_further() {
     assert!(events.iter().any(|e| e.action.code() == "fhir.read"
         && e.actor == medvault_domain::Actor::Client { id: id.clone() }));
     // Ann sees the partner, by name, in who accessed her record.
-    let ann_token = clinic.patient_user("ann@example.org", &ann).await;
     let log: Value = realm
         .get("/api/v1/me/access-log", &ann_token)
         .await

@@ -126,7 +126,7 @@ async fn a_patient_withdraws_consent_in_one_call_and_it_shows_at_once() {
             .post("/fhir/Consent", &token, consent(&bob))
             .await
             .status,
-        404
+        403
     );
     let bobs = clinic.create(consent(&bob)).await;
 
@@ -206,7 +206,7 @@ async fn the_record_of_processing_is_written_from_the_live_configuration() {
         "{report}"
     );
     assert!(
-        report.contains("1 patient, 0 nurse, 1 physician") && report.contains("1 admin"),
+        report.contains("1 patient, 0 nurse, 1 physician") && report.contains("2 admin"),
         "{report}"
     );
     assert!(report.contains("https://siem.example.org/hook"), "{report}");
@@ -381,6 +381,12 @@ async fn corrections_keep_history_with_their_authors_and_patients_can_request_th
     let (ok, _, stderr) = clinic.realm.run_cli(&args, crate::realm::PASSWORD);
     assert!(ok, "{stderr}");
     let second = clinic.realm.tokens("second@example.org").await.0;
+    // A colleague joins Ann's care team.
+    clinic
+        .create(json!({"resourceType": "CareTeam", "status": "active",
+            "subject": {"reference": format!("Patient/{ann}")},
+            "participant": [{"member": {"reference": format!("Practitioner/{practitioner}")}}]}))
+        .await;
     let first_id = clinic_me(&clinic, &clinic.doctor).await["id"].clone();
     let second_id = clinic_me(&clinic, &second).await["id"].clone();
 

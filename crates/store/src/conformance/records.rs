@@ -432,6 +432,7 @@ pub async fn a_failing_batch_in_a_group_commit_leaves_the_others_written(store: 
     let batch = |writes: Vec<RecordWrite>| crate::RecordBatch {
         new_keys: Vec::new(),
         writes,
+        access_changed: Vec::new(),
     };
     let outcomes = store
         .write_record_batches(&[

@@ -36,7 +36,7 @@ macro_rules! __impl_sql_audit {
                     let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO audit_events (seq, prev_hash, hash, at, actor_kind, actor_id,
                              actor_roles, action, outcome, resource_kind, resource_id, patient_id,
-                             purpose, session_id, source_ip, request_id) ",
+                             purpose, session_id, source_ip, request_id, policy) ",
                     );
                     insert.push_values(chunk, |mut row, (seq, prev, hash, c)| {
                         row.push_bind(*seq)
@@ -54,7 +54,8 @@ macro_rules! __impl_sql_audit {
                             .push_bind(c.purpose)
                             .push_bind(c.session_id.clone())
                             .push_bind(c.source_ip.clone())
-                            .push_bind(c.request_id.clone());
+                            .push_bind(c.request_id.clone())
+                            .push_bind(c.policy.clone());
                     });
                     insert.build().execute(&mut *tx).await?;
                 }

@@ -368,6 +368,14 @@ macro_rules! __impl_sql_erasure {
                     .bind(&patient)
                     .execute(&mut *tx)
                     .await?;
+                // Grants and epochs carry only ids, but ids that would still link an
+                // erased patient to the staff who treated them.
+                for table in ["break_glass_grants", "access_epochs"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE patient_id = $1"))
+                        .bind(&patient)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let users = sqlx::query("DELETE FROM users WHERE patient_id = $1")
                     .bind(&patient)
                     .execute(&mut *tx)

@@ -13,8 +13,9 @@ macro_rules! __impl_sql_users {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO users (id, email, display_name, status, roles, patient_id,
-                                        practitioner_id, password_hash, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                        practitioner_id, organization_id, password_hash,
+                                        created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(user.id.to_string())
                 .bind(user.email.as_str())
@@ -23,6 +24,7 @@ macro_rules! __impl_sql_users {
                 .bind(user.roles.to_space_separated())
                 .bind(user.patient_id.map(|p| p.to_string()))
                 .bind(user.practitioner_id.as_ref().map(|p| p.to_string()))
+                .bind(user.organization_id.as_ref().map(|o| o.to_string()))
                 .bind(password_hash)
                 .bind(user.created_at.0)
                 .bind(user.updated_at.0)
@@ -122,14 +124,16 @@ macro_rules! __impl_sql_users {
             ) -> Result<(), $crate::StoreError> {
                 let updated = sqlx::query(
                     "UPDATE users SET display_name = $1, status = $2, roles = $3, patient_id = $4,
-                                      practitioner_id = $5, updated_at = $6
-                      WHERE id = $7",
+                                      practitioner_id = $5, organization_id = $6,
+                                      updated_at = $7
+                      WHERE id = $8",
                 )
                 .bind(user.display_name.as_ref().map(|n| n.as_str()))
                 .bind(user.status.as_str())
                 .bind(user.roles.to_space_separated())
                 .bind(user.patient_id.map(|p| p.to_string()))
                 .bind(user.practitioner_id.as_ref().map(|p| p.to_string()))
+                .bind(user.organization_id.as_ref().map(|o| o.to_string()))
                 .bind(user.updated_at.0)
                 .bind(user.id.to_string())
                 .execute(&self.pool)

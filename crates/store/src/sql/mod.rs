@@ -8,6 +8,7 @@
 
 pub mod rows;
 
+mod access;
 mod audit;
 mod erasure;
 mod identity;
@@ -26,6 +27,7 @@ pub use async_trait::async_trait as __async_trait;
 #[macro_export]
 macro_rules! impl_sql_store {
     ($store:ty) => {
+        $crate::__impl_sql_access!($store);
         $crate::__impl_sql_keys!($store);
         $crate::__impl_sql_users!($store);
         $crate::__impl_sql_sessions!($store);

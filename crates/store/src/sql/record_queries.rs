@@ -68,6 +68,10 @@ pub fn find(query: &RecordQuery) -> Statement {
             s.text(c.key_slot().to_string())
         ));
     }
+    if !query.within.is_empty() {
+        let slots: Vec<String> = query.within.iter().map(|p| s.text(p.to_string())).collect();
+        conditions.push(format!("r.patient_id IN ({})", slots.join(", ")));
+    }
     if !query.ids.is_empty() {
         let ids: Vec<String> = query.ids.iter().map(|id| s.text(id.as_str())).collect();
         conditions.push(format!("r.id IN ({})", ids.join(", ")));

@@ -220,6 +220,9 @@ macro_rules! __sql_write_batch {
                     .await?;
                 }
             }
+            for patient in &$batch.access_changed {
+                $crate::__sql_bump_access_epoch!($conn, patient);
+            }
             Ok(())
         }
         .await

@@ -35,7 +35,8 @@ pub fn data_key(row: DataKeyRow) -> Result<WrappedDataKey, StoreError> {
 }
 
 pub const USER_COLUMNS: &str =
-    "id, email, display_name, status, roles, patient_id, practitioner_id, created_at, updated_at";
+    "id, email, display_name, status, roles, patient_id, practitioner_id, organization_id, \
+     created_at, updated_at";
 
 pub type UserRow = (
     String,
@@ -43,6 +44,7 @@ pub type UserRow = (
     Option<String>,
     String,
     String,
+    Option<String>,
     Option<String>,
     Option<String>,
     i64,
@@ -58,6 +60,7 @@ pub fn user(row: UserRow) -> Result<User, StoreError> {
         roles,
         patient_id,
         practitioner_id,
+        organization_id,
         created_at,
         updated_at,
     ) = row;
@@ -69,6 +72,7 @@ pub fn user(row: UserRow) -> Result<User, StoreError> {
         roles: Roles::from_space_separated(&roles).map_err(|_| corrupt("user"))?,
         patient_id: parse_opt(patient_id, "user")?,
         practitioner_id: parse_opt(practitioner_id, "user")?,
+        organization_id: parse_opt(organization_id, "user")?,
         created_at: UnixMillis(created_at),
         updated_at: UnixMillis(updated_at),
     })
@@ -138,26 +142,60 @@ pub fn signing_key(row: SigningKeyRow) -> Result<SigningKeyRecord, StoreError> {
 
 pub const AUDIT_COLUMNS: &str = "seq, prev_hash, hash, at, actor_kind, actor_id, actor_roles, \
      action, outcome, resource_kind, resource_id, patient_id, purpose, session_id, source_ip, \
-     request_id";
+     request_id, policy";
 
-pub type AuditRow = (
-    i64,
-    Vec<u8>,
-    Vec<u8>,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// One `AUDIT_COLUMNS` row: more columns than sqlx decodes into a tuple.
+#[derive(Debug)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub at: i64,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub actor_roles: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub resource_kind: Option<String>,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub purpose: Option<String>,
+    pub session_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub policy: Option<String>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for AuditRow
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            seq: row.try_get(0)?,
+            prev_hash: row.try_get(1)?,
+            hash: row.try_get(2)?,
+            at: row.try_get(3)?,
+            actor_kind: row.try_get(4)?,
+            actor_id: row.try_get(5)?,
+            actor_roles: row.try_get(6)?,
+            action: row.try_get(7)?,
+            outcome: row.try_get(8)?,
+            resource_kind: row.try_get(9)?,
+            resource_id: row.try_get(10)?,
+            patient_id: row.try_get(11)?,
+            purpose: row.try_get(12)?,
+            session_id: row.try_get(13)?,
+            source_ip: row.try_get(14)?,
+            request_id: row.try_get(15)?,
+            policy: row.try_get(16)?,
+        })
+    }
+}
 
 /// The columns an event is stored as, in `AUDIT_COLUMNS` order after `seq`.
 #[derive(Debug)]
@@ -175,6 +213,7 @@ pub struct AuditColumns {
     pub session_id: Option<String>,
     pub source_ip: Option<String>,
     pub request_id: Option<String>,
+    pub policy: Option<String>,
 }
 
 /// The canonical form of an entry's columns that the chain hashes, computed by the database
@@ -186,7 +225,7 @@ pub fn audit_canonical(c: &AuditColumns) -> String {
         Some(v) => format!("{}:{v}", v.chars().count()),
         None => "-".to_owned(),
     };
-    [
+    let fields = [
         c.at.to_string(),
         field(Some(c.actor_kind)),
         field(c.actor_id.as_deref()),
@@ -200,8 +239,15 @@ pub fn audit_canonical(c: &AuditColumns) -> String {
         field(c.session_id.as_deref()),
         field(c.source_ip.as_deref()),
         field(c.request_id.as_deref()),
-    ]
-    .join(";")
+    ];
+    let mut canonical = fields.join(";");
+    // Added later, so only present values join the form: entries written before it
+    // existed keep their hashes.
+    if let Some(policy) = c.policy.as_deref() {
+        canonical.push(';');
+        canonical.push_str(&field(Some(policy)));
+    }
+    canonical
 }
 
 /// [`audit_canonical`] as SQL that SQLite and PostgreSQL evaluate identically
@@ -218,7 +264,8 @@ pub const AUDIT_CANONICAL_SQL: &str = "CAST(at AS TEXT) \
     || ';' || coalesce(length(purpose) || ':' || purpose, '-') \
     || ';' || coalesce(length(session_id) || ':' || session_id, '-') \
     || ';' || coalesce(length(source_ip) || ':' || source_ip, '-') \
-    || ';' || coalesce(length(request_id) || ':' || request_id, '-')";
+    || ';' || coalesce(length(request_id) || ':' || request_id, '-') \
+    || coalesce(';' || length(policy) || ':' || policy, '')";
 
 pub type AuditLinkRow = (i64, Vec<u8>, Vec<u8>, String);
 
@@ -263,6 +310,7 @@ pub fn audit_columns(event: &AuditEvent) -> AuditColumns {
         session_id: event.session.map(|s| s.to_string()),
         source_ip: event.source_ip.clone(),
         request_id: event.request_id.clone(),
+        policy: event.policy.clone(),
     }
 }
 
@@ -271,24 +319,25 @@ pub fn hash(bytes: Vec<u8>, what: &'static str) -> Result<[u8; 32], StoreError> 
 }
 
 pub fn audit_entry(row: AuditRow) -> Result<ChainedEntry, StoreError> {
-    let (
+    let AuditRow {
         seq,
         prev_hash,
-        entry_hash,
+        hash: entry_hash,
         at,
-        kind,
+        actor_kind: kind,
         actor_id,
         actor_roles,
         action,
         outcome,
-        rkind,
-        rid,
-        patient,
+        resource_kind: rkind,
+        resource_id: rid,
+        patient_id: patient,
         purpose,
-        session,
-        ip,
+        session_id: session,
+        source_ip: ip,
         request_id,
-    ) = row;
+        policy,
+    } = row;
     let actor = match (kind.as_str(), actor_id) {
         ("user", Some(id)) => Actor::User {
             id: parse(&id, "audit")?,
@@ -321,6 +370,7 @@ pub fn audit_entry(row: AuditRow) -> Result<ChainedEntry, StoreError> {
         session: parse_opt(session, "audit")?,
         source_ip: ip,
         request_id,
+        policy,
     };
     Ok(ChainedEntry {
         seq: u64::try_from(seq).map_err(|_| corrupt("audit"))?,
@@ -411,5 +461,36 @@ pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreErro
         scope,
         jwks,
         created_at: UnixMillis(created_at),
+    })
+}
+
+/// A non-negative integer column as `u64`.
+pub fn count(value: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(what))
+}
+
+pub fn policy_set(row: (i64, String, i64, String)) -> Result<crate::PolicySetRecord, StoreError> {
+    let (version, text, created_at, created_by) = row;
+    Ok(crate::PolicySetRecord {
+        version: count(version, "policy set")?,
+        text,
+        created_at: UnixMillis(created_at),
+        created_by,
+    })
+}
+
+pub const BREAK_GLASS_COLUMNS: &str = "id, user_id, patient_id, reason, created_at, expires_at";
+
+pub type BreakGlassRow = (String, String, String, Vec<u8>, i64, i64);
+
+pub fn break_glass(row: BreakGlassRow) -> Result<crate::BreakGlassGrant, StoreError> {
+    let (id, user_id, patient, reason_sealed, created_at, expires_at) = row;
+    Ok(crate::BreakGlassGrant {
+        id,
+        user_id: parse(&user_id, "break-glass grant")?,
+        patient: parse(&patient, "break-glass grant")?,
+        reason_sealed,
+        created_at: UnixMillis(created_at),
+        expires_at: UnixMillis(expires_at),
     })
 }

@@ -104,6 +104,8 @@ pub(super) async fn create(
         .prepare_create(caller, t, new_id(t), body, &Created::new())
         .await?;
     let response = written_response(StatusCode::CREATED, &write, &state.fhir.base, &headers);
-    state.fhir.gate.commit(caller, vec![write]).await?;
+    let mut writes = vec![write];
+    writes.extend(state.fhir.registration_teams(caller, &writes).await?);
+    state.fhir.gate.commit(caller, writes).await?;
     Ok(response)
 }

@@ -127,8 +127,9 @@ pub fn directory_bundle(practitioners: usize) -> Value {
 }
 
 /// Patient number `n` and their records, as one transaction. `practitioners` are ids of
-/// stored Practitioners; the patient's care team and authors come from them.
-pub fn patient_bundle(n: u64, practitioners: &[String]) -> Value {
+/// stored Practitioners; the patient's care team and authors come from them. The
+/// `organization` manages the patient.
+pub fn patient_bundle(n: u64, practitioners: &[String], organization: Option<&str>) -> Value {
     let mut rng = Synthetic::new(n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x00DE_C0DE);
     let patient = "urn:uuid:patient";
     let subject = json!({"reference": patient});
@@ -140,16 +141,18 @@ pub fn patient_bundle(n: u64, practitioners: &[String]) -> Value {
     };
     let birth_year = 1930 + rng.below(90);
     let gender = ["female", "male", "other"][rng.below(3) as usize];
-    let mut entries = vec![entry(
-        patient,
-        json!({"resourceType": "Patient", "active": true,
+    let mut patient_resource = json!({"resourceType": "Patient", "active": true,
                "identifier": [{"system": "urn:demo:mrn", "value": format!("MRN{n:08}")}],
                "name": [{"family": rng.pick(FAMILIES), "given": [rng.pick(GIVEN)]}],
                "gender": gender,
                "birthDate": format!("{birth_year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
                "telecom": [{"system": "phone", "value": format!("+1-555-{:04}", rng.below(10_000))}],
-               "address": [{"line": [format!("{} Demo Street", 1 + rng.below(900))], "city": "Springfield", "country": "US"}]}),
-    )];
+               "address": [{"line": [format!("{} Demo Street", 1 + rng.below(900))], "city": "Springfield", "country": "US"}]});
+    if let Some(organization) = organization {
+        patient_resource["managingOrganization"] =
+            json!({"reference": format!("Organization/{organization}")});
+    }
+    let mut entries = vec![entry(patient, patient_resource)];
     let day = |rng: &mut Synthetic| {
         format!(
             "20{:02}-{:02}-{:02}",
@@ -281,9 +284,15 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_patient_and_others_differ() {
         let doctors = vec!["d1".to_owned()];
-        assert_eq!(patient_bundle(3, &doctors), patient_bundle(3, &doctors));
-        assert_ne!(patient_bundle(3, &doctors), patient_bundle(4, &doctors));
-        let entries = patient_bundle(3, &doctors)["entry"]
+        assert_eq!(
+            patient_bundle(3, &doctors, None),
+            patient_bundle(3, &doctors, None)
+        );
+        assert_ne!(
+            patient_bundle(3, &doctors, None),
+            patient_bundle(4, &doctors, None)
+        );
+        let entries = patient_bundle(3, &doctors, None)["entry"]
             .as_array()
             .map_or(0, Vec::len);
         assert!((18..=26).contains(&entries), "{entries}");

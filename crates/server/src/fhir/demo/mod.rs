@@ -54,15 +54,21 @@ pub async fn seed(state: &AppState, patients: u64) -> Result<Vec<DemoLogin>, Dem
         Err(err) => return Err(err.into()),
     }
     let mut logins = Vec::new();
-    let admin = add_user(state, "admin", None, None, &mut logins).await?;
+    let admin = add_user(state, "admin", Links::default(), &mut logins).await?;
     let context = RequestContext::default();
     let directory = commit(state, &admin, &context, generator::directory_bundle(4)).await?;
     let practitioners: Vec<String> = ids_of(&directory, "Practitioner");
-    let practitioner = |n: usize| practitioners.get(n).cloned();
-    let physician = add_user(state, "physician", None, practitioner(0), &mut logins).await?;
-    add_user(state, "nurse", None, practitioner(1), &mut logins).await?;
-    for role in ["director", "auditor", "researcher"] {
-        add_user(state, role, None, None, &mut logins).await?;
+    let organization = ids_of(&directory, "Organization").into_iter().next();
+    let staff = |practitioner: Option<usize>| Links {
+        practitioner: practitioner.and_then(|n| practitioners.get(n).cloned()),
+        organization: organization.clone(),
+        patient: None,
+    };
+    let physician = add_user(state, "physician", staff(Some(0)), &mut logins).await?;
+    add_user(state, "nurse", staff(Some(1)), &mut logins).await?;
+    add_user(state, "director", staff(None), &mut logins).await?;
+    for role in ["auditor", "researcher"] {
+        add_user(state, role, Links::default(), &mut logins).await?;
     }
     let mut first_patient = None;
     for n in 0..patients {
@@ -70,13 +76,17 @@ pub async fn seed(state: &AppState, patients: u64) -> Result<Vec<DemoLogin>, Dem
             state,
             &physician,
             &context,
-            generator::patient_bundle(n, &practitioners),
+            generator::patient_bundle(n, &practitioners, organization.as_deref()),
         )
         .await?;
         first_patient = first_patient.or_else(|| ids_of(&written, "Patient").into_iter().next());
     }
     if let Some(patient) = first_patient {
-        add_user(state, "patient", Some(patient), None, &mut logins).await?;
+        let links = Links {
+            patient: Some(patient),
+            ..Links::default()
+        };
+        add_user(state, "patient", links, &mut logins).await?;
     }
     Ok(logins)
 }
@@ -93,6 +103,7 @@ async fn commit(
         roles: who.roles.iter().collect(),
         patient: who.patient_id,
         practitioner: who.practitioner_id.clone(),
+        organization: who.organization_id.clone(),
         operator: false,
         client: None,
     };
@@ -118,11 +129,18 @@ fn ids_of(response: &Value, resource_type: &str) -> Vec<String> {
         .collect()
 }
 
+/// The records a demo user is linked to.
+#[derive(Debug, Default)]
+struct Links {
+    patient: Option<String>,
+    practitioner: Option<String>,
+    organization: Option<String>,
+}
+
 async fn add_user(
     state: &AppState,
     role: &'static str,
-    patient: Option<String>,
-    practitioner: Option<String>,
+    links: Links,
     logins: &mut Vec<DemoLogin>,
 ) -> Result<User, DemoError> {
     let password = OpaqueToken::generate();
@@ -132,8 +150,9 @@ async fn add_user(
         display_name: Some(format!("Demo {role}")),
         roles: vec![role.to_owned()],
         password: Some(Password::new(password.expose().to_owned())),
-        patient_id: patient.filter(|p| p.parse::<PatientId>().is_ok()),
-        practitioner_id: practitioner.filter(|p| p.parse::<FhirId>().is_ok()),
+        patient_id: links.patient.filter(|p| p.parse::<PatientId>().is_ok()),
+        practitioner_id: links.practitioner.filter(|p| p.parse::<FhirId>().is_ok()),
+        organization_id: links.organization.filter(|o| o.parse::<FhirId>().is_ok()),
     };
     let identity = &state.identity;
     let user = users::create(

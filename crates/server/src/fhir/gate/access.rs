@@ -1,14 +1,16 @@
-//! Who may touch which records, until policies as data arrive (issue #6): simple role
-//! rules. Patients see their own compartment and the directory, and write their own
-//! Consents and Communications; physicians and nurses
-//! see and write everything; directors read; admin, auditor and researcher get no
-//! clinical data (the admin manages the directory).
+//! Who asks the gate, and what a decision proves. The decisions themselves are made by the
+//! access policies (`crate::access`) from facts the gate computes (`decide.rs`).
 
-use medvault_domain::{Compartment, FhirId, PatientId, ResourceType, Role, SessionId, UserId};
+use medvault_domain::{
+    Compartment, FhirId, PatientId, PurposeOfUse, ResourceType, Role, SessionId, UserId,
+};
 
+use crate::access::engine::Asker;
+use crate::access::facts::Subject;
+pub use crate::access::Action;
 use crate::identity::Principal;
 
-/// The signed-in user a record interaction is for.
+/// The signed-in user (or client, or operator) a record interaction is for.
 #[derive(Debug, Clone)]
 pub struct Accessor {
     pub user_id: UserId,
@@ -16,13 +18,15 @@ pub struct Accessor {
     pub roles: Vec<Role>,
     /// The Patient a patient user is.
     pub patient: Option<PatientId>,
-    /// The Practitioner a clinician is (care-team rules will use it).
+    /// The Practitioner a clinician is (care teams and consents name it).
     pub practitioner: Option<FhirId>,
+    /// The Organization a staff user works for.
+    pub organization: Option<FhirId>,
     /// medvault's operator at the CLI (e.g. exporting on a patient's behalf), who holds the
     /// master key anyway: reads any record, audited as the system. Never from a token.
     pub operator: bool,
-    /// An OAuth client acting for itself (client credentials), with its `system/` scopes:
-    /// what the scopes grant, and nothing else. `user_id` and `session_id` are then nil.
+    /// An OAuth client acting for itself (client credentials), with its `system/` scopes.
+    /// `user_id` and `session_id` are then nil.
     pub client: Option<ClientGrant>,
 }
 
@@ -38,9 +42,16 @@ const READ: usize = 1;
 const SEARCH: usize = 4;
 
 impl ClientGrant {
-    /// Until issue #6's policies: a client reads (`r`) and searches (`s`, each result
-    /// still needing `r`) what its `system/` scopes name, in every compartment, and
-    /// writes nothing yet.
+    /// What the client's `system/` scopes allow; the policies must permit it as well
+    /// (scope AND policy). Clients write nothing yet, whatever their scopes.
+    pub fn allows(&self, action: Action, resource_type: ResourceType) -> bool {
+        action == Action::Read && self.grants(READ, resource_type)
+    }
+
+    pub fn searches(&self, resource_type: ResourceType) -> bool {
+        self.grants(SEARCH, resource_type)
+    }
+
     fn grants(&self, permission: usize, resource_type: ResourceType) -> bool {
         use crate::oauth::scopes::Context;
         self.scopes.iter().any(|scope| {
@@ -59,25 +70,11 @@ impl From<Principal> for Accessor {
             roles: p.roles,
             patient: p.patient,
             practitioner: p.practitioner,
+            organization: p.organization,
             operator: false,
             client: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Decision {
-    /// Refused in a way that reveals nothing: the record answers as if it did not exist.
-    Hidden,
-    /// Refused because of the role: the caller could know the rule anyway.
-    Forbidden,
-    Permit,
 }
 
 impl Accessor {
@@ -89,6 +86,7 @@ impl Accessor {
             roles: Vec::new(),
             patient: None,
             practitioner: None,
+            organization: None,
             operator: true,
             client: None,
         }
@@ -103,87 +101,53 @@ impl Accessor {
         }
     }
 
-    pub fn decide(
+    pub(super) fn asker(&self) -> Asker<'_> {
+        match &self.client {
+            Some(grant) => Asker::Client {
+                id: &grant.client_id,
+            },
+            None => Asker::User {
+                id: self.user_id,
+                roles: &self.roles,
+            },
+        }
+    }
+
+    pub(super) fn subject(&self) -> Subject<'_> {
+        Subject {
+            user: self.client.is_none().then_some(self.user_id),
+            patient: self.patient,
+            practitioner: self.practitioner.as_ref(),
+            organization: self.organization.as_ref(),
+            client: self.client.as_ref().map(|g| g.client_id.as_str()),
+        }
+    }
+}
+
+/// Proof that the gate permitted one interaction with one record, and what to audit
+/// about it. Only the gate makes one, so a write cannot be committed unauthorized.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    pub(super) action: Action,
+    pub(super) resource_type: ResourceType,
+    pub(super) id: FhirId,
+    pub(super) compartment: Compartment,
+    /// The policies that permitted it.
+    pub(super) policies: Vec<String>,
+    pub(super) purpose: PurposeOfUse,
+}
+
+impl Permit {
+    pub(super) fn covers(
         &self,
-        access: Access,
+        action: Action,
         resource_type: ResourceType,
+        id: &FhirId,
         compartment: Compartment,
-    ) -> Decision {
-        if self.operator && access == Access::Read {
-            return Decision::Permit;
-        }
-        if let Some(grant) = &self.client {
-            return match access == Access::Read && grant.grants(READ, resource_type) {
-                true => Decision::Permit,
-                false => Decision::Forbidden,
-            };
-        }
-        self.roles
-            .iter()
-            .map(|role| self.decide_as(*role, access, resource_type, compartment))
-            .max()
-            .unwrap_or(Decision::Forbidden)
-    }
-
-    fn decide_as(
-        &self,
-        role: Role,
-        access: Access,
-        resource_type: ResourceType,
-        compartment: Compartment,
-    ) -> Decision {
-        match (role, access) {
-            (Role::Physician | Role::Nurse, _) => Decision::Permit,
-            (Role::Director, Access::Read) => Decision::Permit,
-            (Role::Admin, _) if resource_type.is_directory() => Decision::Permit,
-            (Role::Patient, Access::Read) if resource_type.is_directory() => Decision::Permit,
-            (Role::Patient, Access::Read) => self.own(compartment),
-            // Patients write their own consents and messages to their care team.
-            (Role::Patient, Access::Write)
-                if matches!(
-                    resource_type,
-                    ResourceType::Consent | ResourceType::Communication
-                ) =>
-            {
-                self.own(compartment)
-            }
-            _ => Decision::Forbidden,
-        }
-    }
-
-    /// Permit in the patient user's own compartment; elsewhere answer as if nothing existed.
-    fn own(&self, compartment: Compartment) -> Decision {
-        match (self.patient, compartment) {
-            (Some(own), Compartment::Patient(p)) if own == p => Decision::Permit,
-            _ => Decision::Hidden,
-        }
-    }
-
-    /// Which compartment a search of `resource_type` may cover: all (`None`) or one.
-    pub fn search_scope(
-        &self,
-        resource_type: ResourceType,
-    ) -> Result<Option<Compartment>, Decision> {
-        // A patient's own-compartment rule never permits the system compartment, so this
-        // asks whether some role (or the client's scopes) reads every record of the type.
-        if let Some(grant) = &self.client {
-            return match grant.grants(SEARCH, resource_type) {
-                true => Ok(None),
-                false => Err(Decision::Forbidden),
-            };
-        }
-        let everything = self.roles.iter().any(|role| {
-            self.decide_as(*role, Access::Read, resource_type, Compartment::System)
-                == Decision::Permit
-        });
-        if everything {
-            return Ok(None);
-        }
-        match self.patient {
-            Some(own) if self.roles.contains(&Role::Patient) && !resource_type.is_directory() => {
-                Ok(Some(Compartment::Patient(own)))
-            }
-            _ => Err(Decision::Forbidden),
-        }
+    ) -> bool {
+        self.action == action
+            && self.resource_type == resource_type
+            && &self.id == id
+            && self.compartment == compartment
     }
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use medvault_domain::{AuditAction, AuditEvent, Outcome, ResourceType};
 use medvault_store::{RecordVersion, RecordWrite, StoreError};
 
-use super::access::Access;
+use super::access::Action;
 use super::{key_error, seal_context, Caller, Gate, PendingWrite};
 use crate::fhir::OperationOutcome;
 
@@ -18,9 +18,24 @@ impl Gate {
         caller: Caller<'_>,
         writes: Vec<PendingWrite>,
     ) -> Result<(), OperationOutcome> {
+        // Each write carries the gate's permit for exactly it (see `authorize_write`).
         for w in &writes {
-            self.authorize(caller, Access::Write, w.resource_type, &w.id, w.compartment)
-                .await?;
+            let action = match (&w.resource, w.expected_version) {
+                (None, _) => Action::Delete,
+                (Some(_), None) => Action::Create,
+                (Some(_), Some(_)) => Action::Update,
+            };
+            if !w
+                .permit
+                .covers(action, w.resource_type, &w.id, w.compartment)
+            {
+                tracing::error!("a write was committed with another write's permit");
+                return Err(OperationOutcome::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "the access policies do not permit this",
+                ));
+            }
         }
         // A new Patient brings its key share (in the key vault, first, so the events below
         // can name the patient) and its data key; records written alongside it use that
@@ -52,8 +67,21 @@ impl Gate {
                     w.compartment.patient(),
                 )
                 .await?;
-            events.push(event);
+            events.push(w.permit.annotate(event));
         }
+        // Care teams, consents and Patients are what access decisions read.
+        let mut access_changed: Vec<_> = writes
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.resource_type,
+                    ResourceType::CareTeam | ResourceType::Consent | ResourceType::Patient
+                )
+            })
+            .filter_map(|w| w.compartment.patient())
+            .collect();
+        access_changed.sort();
+        access_changed.dedup();
         let mut stored = Vec::with_capacity(writes.len());
         for w in writes {
             let slot = w.compartment.key_slot();
@@ -87,6 +115,7 @@ impl Gate {
         let batch = medvault_store::RecordBatch {
             new_keys,
             writes: stored,
+            access_changed,
         };
         if let Err(err) = self.writer.write(batch).await {
             let failed = events

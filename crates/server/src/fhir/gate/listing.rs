@@ -3,8 +3,8 @@
 use medvault_domain::{AuditAction, Compartment, FhirId, PatientId, ResourceType};
 use medvault_store::{HistoryQuery, RecordQuery, RecordVersion, StoreError};
 
-use super::access::Access;
-use super::{not_found, refused, Caller, Gate, Opened, Page};
+use super::decide::Reach;
+use super::{not_found, Caller, Gate, Opened, Page};
 use crate::fhir::search::Search;
 use crate::fhir::OperationOutcome;
 
@@ -20,31 +20,38 @@ impl Gate {
         search: &Search,
     ) -> Result<Page, OperationOutcome> {
         let t = search.resource_type;
-        let scope = caller.who.search_scope(t).map_err(refused)?;
-        let compartment = match (scope, search.compartment()) {
-            (_, Some(None)) => {
-                return Ok(Page {
-                    entries: Vec::new(),
-                    next: None,
-                })
+        let empty = Page {
+            entries: Vec::new(),
+            next: None,
+        };
+        // Only compartments the caller may read are searched, so neither a page's size
+        // nor its links reveal records they may not see.
+        let within = match self.reach(caller.who, t).await? {
+            Reach::Everywhere => Vec::new(),
+            Reach::Within(patients) if patients.is_empty() => return Ok(empty),
+            Reach::Within(patients) => patients,
+        };
+        let compartment = match search.compartment() {
+            Some(None) => return Ok(empty),
+            Some(Some(asked)) => {
+                let reachable =
+                    within.is_empty() || asked.patient().is_some_and(|p| within.contains(&p));
+                if !reachable {
+                    return Ok(empty);
+                }
+                Some(asked)
             }
-            (Some(allowed), Some(Some(asked))) if allowed != asked => {
-                return Ok(Page {
-                    entries: Vec::new(),
-                    next: None,
-                })
-            }
-            (scope, asked) => scope.or(asked.flatten()),
+            None => None,
         };
         if search.matches_nothing() {
-            return Ok(Page {
-                entries: Vec::new(),
-                next: None,
-            });
+            return Ok(empty);
         }
         let wanted = search.count as usize;
         let chunk = search.count.saturating_mul(2).clamp(20, 500);
         let mut query = search.narrowing(&self.index, compartment, chunk);
+        if compartment.is_none() {
+            query.within = within;
+        }
         let mut entries = Vec::new();
         let mut scanned = 0;
         loop {
@@ -105,14 +112,8 @@ impl Gate {
         if !exists {
             return Err(not_found(StoreError::NotFound));
         }
-        self.authorize(
-            caller,
-            Access::Read,
-            ResourceType::Patient,
-            &id,
-            compartment,
-        )
-        .await?;
+        self.authorize_read(caller, ResourceType::Patient, &id, compartment)
+            .await?;
         let query = RecordQuery {
             compartment: Some(compartment),
             after,
@@ -147,27 +148,24 @@ impl Gate {
                     .record(query.resource_type, id, None)
                     .await
                     .map_err(not_found)?;
-                self.authorize(
-                    caller,
-                    Access::Read,
-                    query.resource_type,
-                    id,
-                    current.compartment,
-                )
-                .await?;
-                None
+                self.authorize_read(caller, query.resource_type, id, current.compartment)
+                    .await?;
+                Reach::Everywhere
             }
-            None => caller
-                .who
-                .search_scope(query.resource_type)
-                .map_err(refused)?,
+            None => self.reach(caller.who, query.resource_type).await?,
         };
         let records: Vec<RecordVersion> = self
             .store
             .record_history(query)
             .await?
             .into_iter()
-            .filter(|r| scope.is_none_or(|c| r.compartment == c))
+            .filter(|r| match &scope {
+                Reach::Everywhere => true,
+                Reach::Within(patients) => r
+                    .compartment
+                    .patient()
+                    .is_some_and(|p| patients.contains(&p)),
+            })
             .collect();
         self.open_listed(caller, AuditAction::FhirRead, records)
             .await
@@ -186,14 +184,9 @@ impl Gate {
     ) -> Result<Vec<Opened>, OperationOutcome> {
         let compartment = Compartment::Patient(patient);
         let id = FhirId::from(patient);
-        self.authorize(
-            caller,
-            Access::Read,
-            ResourceType::Patient,
-            &id,
-            compartment,
-        )
-        .await?;
+        let permit = self
+            .authorize_read(caller, ResourceType::Patient, &id, compartment)
+            .await?;
         let records = self
             .store
             .compartment_versions(compartment, after, limit)
@@ -207,7 +200,7 @@ impl Gate {
                 Some(patient),
             )
             .await?;
-        self.record(vec![event]).await?;
+        self.record(vec![permit.annotate(event)]).await?;
         let mut opened = Vec::with_capacity(records.len());
         for record in records {
             opened.push(self.open(caller, record).await?);

@@ -4,11 +4,12 @@
 
 pub mod access;
 mod commit;
+mod decide;
 pub mod keys;
 mod listing;
 mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -21,8 +22,10 @@ use medvault_domain::{
 use medvault_store::{RecordVersion, Store, StoreError};
 use serde_json::Value;
 
-use self::access::{Access, Accessor, Decision};
+use self::access::{Accessor, Action, Permit};
+use self::decide::{Decided, Detail, FactsCache, Memo};
 use self::keys::{DataKeys, KeyError};
+use crate::access::Engine;
 use crate::audit::AuditTrail;
 use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
@@ -34,6 +37,8 @@ pub struct Gate {
     keys: DataKeys,
     audit: Arc<AuditTrail>,
     index: BlindIndexKey,
+    engine: Arc<Engine>,
+    facts: FactsCache,
 }
 
 /// A record as the gate hands it out: its plaintext envelope and, unless it is a
@@ -61,6 +66,22 @@ pub struct PendingWrite {
     /// `None` for a deletion.
     pub resource: Option<Value>,
     pub tokens: Vec<Vec<u8>>,
+    /// The gate's permission for exactly this write.
+    pub permit: Permit,
+}
+
+/// A write for [`Gate::authorize_write`] to judge.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposed<'a> {
+    pub resource_type: ResourceType,
+    pub id: &'a FhirId,
+    pub compartment: Compartment,
+    /// The new body; `None` for a deletion.
+    pub body: Option<&'a Value>,
+    /// The current version; `None` for a create.
+    pub current: Option<&'a RecordVersion>,
+    /// A new Patient, or a record for a Patient created in the same transaction.
+    pub registering: bool,
 }
 
 /// Who is asking, and the request they ask in (for the audit trail).
@@ -75,6 +96,7 @@ impl Gate {
         stores: &crate::storage::Stores,
         master: Arc<MasterKey>,
         audit: Arc<AuditTrail>,
+        engine: Arc<Engine>,
         cache_capacity: usize,
     ) -> Result<Self, KeyError> {
         let store = stores.records.clone();
@@ -87,6 +109,8 @@ impl Gate {
             keys,
             audit,
             index,
+            engine,
+            facts: FactsCache::default(),
         })
     }
 
@@ -94,36 +118,138 @@ impl Gate {
         &self.index
     }
 
-    /// Whether `caller` may `access` a record of this type in this compartment, as a
-    /// FHIR error when not. Refusals are audited.
-    pub async fn authorize(
+    /// Asks the access policies whether `caller` may read `id`. A refusal is audited and
+    /// answers 404, exactly as a missing record does (no existence oracle).
+    pub async fn authorize_read(
         &self,
         caller: Caller<'_>,
-        access: Access,
         resource_type: ResourceType,
         id: &FhirId,
         compartment: Compartment,
-    ) -> Result<(), OperationOutcome> {
-        match caller.who.decide(access, resource_type, compartment) {
-            Decision::Permit => Ok(()),
-            refusal => {
-                let action = match access {
-                    Access::Read => AuditAction::FhirRead,
-                    Access::Write => AuditAction::FhirUpdate,
+    ) -> Result<Permit, OperationOutcome> {
+        self.authorize(
+            caller,
+            Action::Read,
+            resource_type,
+            id,
+            compartment,
+            Detail::default(),
+        )
+        .await
+    }
+
+    /// Asks whether `caller` may write `body` (`None`: delete) over `current` (`None`:
+    /// create); `registering` when it creates a new Patient or a record for a Patient
+    /// created alongside. Refusals are audited. A create answers 403 whether or not the
+    /// patient exists; a change answers 403 when the caller may read the record and 404
+    /// when they may not (as if it did not exist).
+    pub async fn authorize_write(
+        &self,
+        caller: Caller<'_>,
+        proposed: Proposed<'_>,
+    ) -> Result<Permit, OperationOutcome> {
+        let Proposed {
+            resource_type,
+            id,
+            compartment,
+            body,
+            current,
+            registering,
+        } = proposed;
+        let action = match (body, current) {
+            (None, _) => Action::Delete,
+            (Some(_), None) => Action::Create,
+            (Some(_), Some(_)) => Action::Update,
+        };
+        let mut detail = Detail {
+            registering: registering && action == Action::Create,
+            self_reported: false,
+        };
+        // Only a patient's own Observations can be self-reported, so only then are the
+        // bodies involved (the new one and the current one) read.
+        if let (ResourceType::Observation, Compartment::Patient(patient)) =
+            (resource_type, compartment)
+        {
+            if caller.who.patient == Some(patient) {
+                let reported = |b: &Value| crate::access::facts::self_reported(b, patient);
+                let new_ok = body.is_none_or(reported);
+                let current_ok = match current {
+                    Some(record) if !record.deleted => {
+                        self.unseal(record).await?.as_ref().is_some_and(reported)
+                    }
+                    _ => true,
                 };
-                let event = self
-                    .event(
-                        caller,
-                        action,
-                        Outcome::Denied,
-                        Some((resource_type, id)),
-                        compartment.patient(),
-                    )
-                    .await?;
-                self.record(vec![event]).await?;
-                Err(refused(refusal))
+                detail.self_reported = new_ok && current_ok;
             }
         }
+        self.authorize(caller, action, resource_type, id, compartment, detail)
+            .await
+    }
+
+    async fn authorize(
+        &self,
+        caller: Caller<'_>,
+        action: Action,
+        resource_type: ResourceType,
+        id: &FhirId,
+        compartment: Compartment,
+        detail: Detail,
+    ) -> Result<Permit, OperationOutcome> {
+        let mut memo = Memo::new();
+        let decided = self
+            .decide(
+                caller.who,
+                action,
+                resource_type,
+                compartment,
+                detail,
+                &mut memo,
+            )
+            .await?;
+        if decided.permit {
+            return Ok(Permit {
+                action,
+                resource_type,
+                id: id.clone(),
+                compartment,
+                policies: decided.policies,
+                purpose: decided.purpose,
+            });
+        }
+        let event = self
+            .event(
+                caller,
+                audit_action(action),
+                Outcome::Denied,
+                Some((resource_type, id)),
+                compartment.patient(),
+            )
+            .await?;
+        self.record(vec![annotated(event, &decided)]).await?;
+        let visible = match action {
+            Action::Create => true,
+            Action::Read => false,
+            Action::Update | Action::Delete => {
+                self.decide(
+                    caller.who,
+                    Action::Read,
+                    resource_type,
+                    compartment,
+                    Detail::default(),
+                    &mut memo,
+                )
+                .await?
+                .permit
+            }
+        };
+        Err(match visible {
+            true => OperationOutcome::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the access policies do not permit this",
+            ),
+            false => not_found(StoreError::NotFound),
+        })
     }
 
     /// The current version (or one version) of a record.
@@ -139,7 +265,8 @@ impl Gate {
             .record(resource_type, id, version)
             .await
             .map_err(not_found)?;
-        self.authorize(caller, Access::Read, resource_type, id, record.compartment)
+        let permit = self
+            .authorize_read(caller, resource_type, id, record.compartment)
             .await?;
         let event = self
             .event(
@@ -150,7 +277,7 @@ impl Gate {
                 record.compartment.patient(),
             )
             .await?;
-        self.record(vec![event]).await?;
+        self.record(vec![permit.annotate(event)]).await?;
         self.open(caller, record).await
     }
 
@@ -175,23 +302,47 @@ impl Gate {
         action: AuditAction,
         records: Vec<RecordVersion>,
     ) -> Result<Vec<Opened>, OperationOutcome> {
-        let records: Vec<RecordVersion> = records
-            .into_iter()
-            .filter(|r| {
-                caller
-                    .who
-                    .decide(Access::Read, r.resource_type, r.compartment)
-                    == Decision::Permit
-            })
-            .collect();
-        let patients: BTreeSet<Option<PatientId>> =
-            records.iter().map(|r| r.compartment.patient()).collect();
+        // Each record is decided on its own; one event per patient names the policies
+        // that permitted what was shown (and the purpose: emergency access stands out).
+        let mut memo = Memo::new();
+        let mut permitted = Vec::with_capacity(records.len());
+        let mut patients: BTreeMap<Option<PatientId>, (BTreeSet<String>, PurposeOfUse)> =
+            BTreeMap::new();
+        for record in records {
+            let decided = self
+                .decide(
+                    caller.who,
+                    Action::Read,
+                    record.resource_type,
+                    record.compartment,
+                    Detail::default(),
+                    &mut memo,
+                )
+                .await?;
+            if !decided.permit {
+                continue;
+            }
+            let entry = patients
+                .entry(record.compartment.patient())
+                .or_insert_with(|| (BTreeSet::new(), decided.purpose));
+            entry.0.extend(decided.policies);
+            if decided.purpose == PurposeOfUse::BreakGlass {
+                entry.1 = PurposeOfUse::BreakGlass;
+            }
+            permitted.push(record);
+        }
+        let records = permitted;
         let mut events = Vec::with_capacity(patients.len());
-        for patient in patients {
-            events.push(
-                self.event(caller, action, Outcome::Success, None, patient)
-                    .await?,
-            );
+        for (patient, (policies, purpose)) in patients {
+            let event = self
+                .event(caller, action, Outcome::Success, None, patient)
+                .await?;
+            let decided = Decided {
+                permit: true,
+                policies: policies.into_iter().collect(),
+                purpose,
+            };
+            events.push(annotated(event, &decided));
         }
         self.record(events).await?;
         let mut opened = Vec::with_capacity(records.len());
@@ -213,14 +364,7 @@ impl Gate {
                 resource: None,
             });
         }
-        let slot = record.compartment.key_slot();
-        let key = self.keys.get(slot).await.map_err(key_error)?;
-        let context = seal_context(record.resource_type, &record.id, record.version, slot);
-        let plaintext = key.open(&context, &record.sealed);
-        let resource = plaintext
-            .ok()
-            .and_then(|p| serde_json::from_slice::<Value>(&p).ok());
-        let Some(resource) = resource else {
+        let Some(resource) = self.unseal(&record).await? else {
             // A body that does not open under its own envelope was altered or moved.
             tracing::error!(resource_type = %record.resource_type, id = %record.id, version = record.version,
                 "a stored record failed its integrity check");
@@ -244,6 +388,18 @@ impl Gate {
             record,
             resource: Some(resource),
         })
+    }
+
+    /// The body of a stored version, or `None` when it fails its integrity check (logged
+    /// by the caller). Private to the gate: callers audit before plaintext leaves it.
+    async fn unseal(&self, record: &RecordVersion) -> Result<Option<Value>, OperationOutcome> {
+        let slot = record.compartment.key_slot();
+        let key = self.keys.get(slot).await.map_err(key_error)?;
+        let context = seal_context(record.resource_type, &record.id, record.version, slot);
+        Ok(key
+            .open(&context, &record.sealed)
+            .ok()
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok()))
     }
 
     /// An event of `caller`'s about a record. The patient is named by their audit subject,
@@ -326,16 +482,34 @@ fn seal_context(
     format!("medvault/v1/record\0{resource_type}\0{id}\0{version}\0{slot}").into_bytes()
 }
 
-fn refused(decision: Decision) -> OperationOutcome {
-    match decision {
-        Decision::Hidden => {
-            OperationOutcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
-        }
-        _ => OperationOutcome::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "your roles do not permit this",
-        ),
+fn audit_action(action: Action) -> AuditAction {
+    match action {
+        Action::Read => AuditAction::FhirRead,
+        Action::Create => AuditAction::FhirCreate,
+        Action::Update => AuditAction::FhirUpdate,
+        Action::Delete => AuditAction::FhirDelete,
+    }
+}
+
+/// An event with the policies that decided it and the purpose they served.
+fn annotated(mut event: AuditEvent, decided: &Decided) -> AuditEvent {
+    if !decided.policies.is_empty() {
+        event.policy = Some(decided.policies.join(" "));
+    }
+    event.purpose = Some(decided.purpose);
+    event
+}
+
+impl Permit {
+    fn annotate(&self, event: AuditEvent) -> AuditEvent {
+        annotated(
+            event,
+            &Decided {
+                permit: true,
+                policies: self.policies.clone(),
+                purpose: self.purpose,
+            },
+        )
     }
 }
 

@@ -72,6 +72,7 @@ static PATIENT: &[Param] = &[
     p("birthdate", Date, &["birthDate"]),
     p("gender", Token, &["gender"]),
     p("active", Token, &["active"]),
+    p("organization", Reference, &["managingOrganization"]),
 ];
 
 static PRACTITIONER: &[Param] = &[

@@ -52,6 +52,8 @@ pub struct CreateUser {
     patient_id: Option<String>,
     /// The FHIR Practitioner a clinician user is.
     practitioner_id: Option<String>,
+    /// The FHIR Organization a staff user works for.
+    organization_id: Option<String>,
 }
 
 /// Create a user. A password must satisfy the password policy.
@@ -76,6 +78,7 @@ async fn create_user(
         password: body.password,
         patient_id: body.patient_id,
         practitioner_id: body.practitioner_id,
+        organization_id: body.organization_id,
     };
     let identity = &state.identity;
     let user = users::create(

@@ -26,6 +26,8 @@ pub struct UserView {
     pub patient_id: Option<String>,
     /// The FHIR Practitioner this user is, for clinicians.
     pub practitioner_id: Option<String>,
+    /// The FHIR Organization this user works for, for staff.
+    pub organization_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -40,6 +42,7 @@ impl From<&User> for UserView {
             roles: user.roles.iter().map(|r| r.as_str()).collect(),
             patient_id: user.patient_id.map(|p| p.to_string()),
             practitioner_id: user.practitioner_id.as_ref().map(|p| p.to_string()),
+            organization_id: user.organization_id.as_ref().map(|o| o.to_string()),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

@@ -1,0 +1,365 @@
+//! The policy engine: Cedar policies, validated against medvault's schema, deciding each
+//! record access from the facts medvault computes (see [`Facts`]).
+//!
+//! Cedar was chosen as issue #6 recommends: its evaluator and validator are formally
+//! verified, `forbid` overrides `permit` by construction, and a decision names the
+//! policies that made it, which the audit trail records.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use medvault_domain::{ResourceType, Role, UserId};
+
+/// The schema every policy set is validated against.
+pub const SCHEMA: &str = include_str!("policy/schema.cedarschema");
+
+/// The policy set in force until an admin loads another.
+pub const DEFAULT_POLICIES: &str = include_str!("policy/default.cedar");
+
+/// What is asked of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Self::Read, Self::Create, Self::Update, Self::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn writes(self) -> bool {
+        self != Self::Read
+    }
+}
+
+/// What a patient's Consents say about an access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsentVerdict {
+    #[default]
+    None,
+    Permit,
+    Deny,
+}
+
+impl ConsentVerdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Permit => "permit",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+/// The relationship facts between the caller and a record's patient, computed by
+/// medvault from care teams, consents, grants and the records themselves. Policies read
+/// them as the request's context (see `policy/schema.cedarschema`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub own: bool,
+    pub care_team: bool,
+    pub consent: ConsentVerdict,
+    pub break_glass: bool,
+    pub same_organization: bool,
+    pub self_reported: bool,
+    pub registering: bool,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub enum Asker<'a> {
+    User { id: UserId, roles: &'a [Role] },
+    Client { id: &'a str },
+}
+
+/// One question for the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub asker: Asker<'a>,
+    pub action: Action,
+    pub resource_type: ResourceType,
+    pub facts: Facts,
+}
+
+/// The engine's answer and the `@id`s of the policies that decided it: the permits that
+/// matched, or (when refused) the forbids that matched, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub permit: bool,
+    pub policies: Vec<String>,
+}
+
+/// Why a policy set was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyProblem {
+    pub message: String,
+    /// 1-based line and column in the submitted text, when the problem has a place.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The `@id` of the policy at fault, when known.
+    pub policy: Option<String>,
+}
+
+/// A validated policy set and the text it came from.
+#[derive(Debug)]
+pub struct Policies {
+    pub version: u64,
+    pub text: String,
+    set: PolicySet,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    schema: Schema,
+    authorizer: Authorizer,
+    current: RwLock<Arc<Policies>>,
+}
+
+impl Engine {
+    /// An engine enforcing the default policy set (version 0).
+    pub fn new() -> Self {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(SCHEMA).expect("the built-in schema is valid");
+        let mut engine = Self {
+            schema,
+            authorizer: Authorizer::new(),
+            current: RwLock::new(Arc::new(Policies {
+                version: 0,
+                text: String::new(),
+                set: PolicySet::new(),
+            })),
+        };
+        let set = engine
+            .check(DEFAULT_POLICIES)
+            .expect("the default policy set validates");
+        engine.current = RwLock::new(Arc::new(Policies {
+            version: 0,
+            text: DEFAULT_POLICIES.to_owned(),
+            set,
+        }));
+        engine
+    }
+
+    /// Parses `text` and validates it against the schema (strict mode). Every policy needs
+    /// a unique `@id("...")`: it names the policy in audit events.
+    pub fn check(&self, text: &str) -> Result<PolicySet, Vec<PolicyProblem>> {
+        let parsed = PolicySet::from_str(text).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| problem(text, e, None))
+                .collect::<Vec<_>>()
+        })?;
+        let mut named = PolicySet::new();
+        let mut problems = Vec::new();
+        for policy in parsed.policies() {
+            let Some(id) = policy.annotation("id").filter(|id| !id.trim().is_empty()) else {
+                // Parsed policies are named policy0, policy1, ... in the order written.
+                let n = policy.id().to_string();
+                let n = n
+                    .trim_start_matches("policy")
+                    .parse::<usize>()
+                    .map_or(0, |n| n + 1);
+                problems.push(PolicyProblem {
+                    message: format!(
+                        "policy number {n} has no @id(\"...\"); every policy needs one"
+                    ),
+                    ..located(text, None)
+                });
+                continue;
+            };
+            let id = id.to_owned();
+            if named.add(policy.new_id(PolicyId::new(&id))).is_err() {
+                // Point at the second use of the id.
+                let mark = format!("@id(\"{id}\")");
+                let second = text.match_indices(&mark).nth(1).map(|(offset, _)| offset);
+                problems.push(PolicyProblem {
+                    message: format!("the @id {id:?} is used twice"),
+                    policy: Some(id),
+                    ..located(text, second)
+                });
+            }
+        }
+        if parsed.templates().next().is_some() {
+            problems.push(PolicyProblem {
+                message: "templates are not supported; write each policy out".to_owned(),
+                ..located(text, None)
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let result = Validator::new(self.schema.clone()).validate(&named, ValidationMode::Strict);
+        let problems: Vec<PolicyProblem> = result
+            .validation_errors()
+            .map(|e| problem(text, e, Some(e.policy_id().to_string())))
+            .collect();
+        if problems.is_empty() {
+            Ok(named)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Puts a checked set in force.
+    pub fn install(&self, version: u64, text: String, set: PolicySet) {
+        let policies = Arc::new(Policies { version, text, set });
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = policies;
+    }
+
+    pub fn current(&self) -> Arc<Policies> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Decides one question. Anything the engine cannot evaluate is refused (fail closed).
+    pub fn decide(&self, question: &Question<'_>) -> Verdict {
+        let policies = self.current();
+        let refused = Verdict {
+            permit: false,
+            policies: Vec::new(),
+        };
+        let Ok((request, entities)) = self.request(question) else {
+            tracing::error!("an access question did not fit the policy schema");
+            return refused;
+        };
+        let response = self
+            .authorizer
+            .is_authorized(&request, &policies.set, &entities);
+        let diagnostics = response.diagnostics();
+        if diagnostics.errors().next().is_some() {
+            // A policy that errs is skipped by Cedar; say so, the decision stands.
+            tracing::warn!(
+                errors = diagnostics.errors().count(),
+                "access policies failed to evaluate"
+            );
+        }
+        let mut policies: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
+        policies.sort();
+        Verdict {
+            permit: response.decision() == Decision::Allow,
+            policies,
+        }
+    }
+
+    fn request(&self, q: &Question<'_>) -> Result<(Request, Entities), Box<dyn std::error::Error>> {
+        let (principal, parents) = match q.asker {
+            Asker::User { id, roles } => (
+                uid("User", &id.to_string())?,
+                roles
+                    .iter()
+                    .map(|r| uid("Role", r.as_str()))
+                    .collect::<Result<HashSet<_>, _>>()?,
+            ),
+            Asker::Client { id } => (uid("Client", id)?, HashSet::new()),
+        };
+        let resource = uid("Record", q.resource_type.as_str())?;
+        let attrs = HashMap::from([
+            (
+                "resourceType".to_owned(),
+                RestrictedExpression::new_string(q.resource_type.as_str().to_owned()),
+            ),
+            (
+                "directory".to_owned(),
+                RestrictedExpression::new_bool(q.resource_type.is_directory()),
+            ),
+        ]);
+        let entities = Entities::from_entities(
+            [
+                Entity::new_no_attrs(principal.clone(), parents),
+                Entity::new(resource.clone(), attrs, HashSet::new())?,
+            ],
+            None,
+        )?;
+        let f = q.facts;
+        let context = Context::from_pairs([
+            ("own".to_owned(), RestrictedExpression::new_bool(f.own)),
+            (
+                "careTeam".to_owned(),
+                RestrictedExpression::new_bool(f.care_team),
+            ),
+            (
+                "consent".to_owned(),
+                RestrictedExpression::new_string(f.consent.as_str().to_owned()),
+            ),
+            (
+                "breakGlass".to_owned(),
+                RestrictedExpression::new_bool(f.break_glass),
+            ),
+            (
+                "sameOrganization".to_owned(),
+                RestrictedExpression::new_bool(f.same_organization),
+            ),
+            (
+                "selfReported".to_owned(),
+                RestrictedExpression::new_bool(f.self_reported),
+            ),
+            (
+                "registering".to_owned(),
+                RestrictedExpression::new_bool(f.registering),
+            ),
+        ])?;
+        let action = uid("Action", q.action.as_str())?;
+        let request = Request::new(principal, action, resource, context, Some(&self.schema))?;
+        Ok((request, entities))
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, Box<dyn std::error::Error>> {
+    let kind = EntityTypeName::from_str(&format!("Medvault::{kind}"))?;
+    Ok(EntityUid::from_type_name_and_id(kind, EntityId::new(id)))
+}
+
+/// A diagnostic as a problem at its first labelled place in `text`.
+fn problem(text: &str, error: &dyn miette::Diagnostic, policy: Option<String>) -> PolicyProblem {
+    let offset = error
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| label.offset());
+    let mut message = error.to_string();
+    if let Some(help) = error.help() {
+        message = format!("{message} ({help})");
+    }
+    PolicyProblem {
+        message,
+        policy,
+        ..located(text, offset)
+    }
+}
+
+fn located(text: &str, offset: Option<usize>) -> PolicyProblem {
+    let (line, column) = match offset {
+        Some(offset) => {
+            let before = text.get(..offset).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+            (Some(line), Some(column))
+        }
+        None => (None, None),
+    };
+    PolicyProblem {
+        message: String::new(),
+        line,
+        column,
+        policy: None,
+    }
+}

@@ -1,0 +1,337 @@
+//! The gate's questions to the access policies: the facts of each caller and patient
+//! (cached per patient and access epoch, so a care-team or consent change is seen by the
+//! very next request on every instance), the decision, and the reach of a search.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use medvault_domain::{Compartment, PatientId, PurposeOfUse, ResourceType, UnixMillis};
+use medvault_store::{RecordQuery, RecordVersion};
+use serde_json::Value;
+
+use super::access::{Accessor, Action};
+use super::{Gate, OperationOutcome};
+use crate::access::engine::{ConsentVerdict, Facts, Question};
+use crate::access::facts::PatientFacts;
+use crate::fhir::search::criteria;
+
+/// How many patients' facts one instance keeps; past it the cache starts over.
+const FACTS_CAPACITY: usize = 10_000;
+
+/// A search reaches at most this many related patients' compartments by name; a caller
+/// related to more is searched everywhere, each result still decided on its own.
+const MAX_REACH: usize = 2_000;
+
+/// What a decision concludes.
+#[derive(Debug, Clone)]
+pub(super) struct Decided {
+    pub permit: bool,
+    pub policies: Vec<String>,
+    pub purpose: PurposeOfUse,
+}
+
+/// Facts beyond the record's identity that a write brings.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Detail {
+    pub self_reported: bool,
+    pub registering: bool,
+}
+
+/// Facts fetched during one gate call, so a page of results asks the store once per
+/// patient.
+pub(super) type Memo = HashMap<PatientId, Arc<PatientFacts>>;
+
+/// Each patient's facts with the access epoch they were read at.
+#[derive(Debug, Default)]
+pub(super) struct FactsCache {
+    entries: Mutex<HashMap<PatientId, (u64, Arc<PatientFacts>)>>,
+}
+
+/// Which compartments a search may cover.
+#[derive(Debug)]
+pub(super) enum Reach {
+    /// Any: each result is still decided on its own.
+    Everywhere,
+    /// Only these patients' (possibly none).
+    Within(Vec<PatientId>),
+}
+
+impl Gate {
+    pub(super) async fn decide(
+        &self,
+        who: &Accessor,
+        action: Action,
+        resource_type: ResourceType,
+        compartment: Compartment,
+        detail: Detail,
+        memo: &mut Memo,
+    ) -> Result<Decided, OperationOutcome> {
+        if who.operator && action == Action::Read {
+            return Ok(Decided {
+                permit: true,
+                policies: vec!["operator".to_owned()],
+                purpose: PurposeOfUse::Operations,
+            });
+        }
+        if who.operator
+            || who
+                .client
+                .as_ref()
+                .is_some_and(|g| !g.allows(action, resource_type))
+        {
+            return Ok(Decided {
+                permit: false,
+                policies: vec!["scope".to_owned()],
+                purpose: PurposeOfUse::Treatment,
+            });
+        }
+        let mut facts = match compartment {
+            Compartment::Patient(patient) => self.facts_of(patient, memo).await?.about(
+                patient,
+                who.subject(),
+                resource_type,
+                crate::clock::now(),
+            ),
+            Compartment::System => Facts::default(),
+        };
+        facts.self_reported = detail.self_reported;
+        facts.registering = detail.registering;
+        Ok(self.ask(who, action, resource_type, facts))
+    }
+
+    fn ask(
+        &self,
+        who: &Accessor,
+        action: Action,
+        resource_type: ResourceType,
+        facts: Facts,
+    ) -> Decided {
+        let verdict = self.engine.decide(&Question {
+            asker: who.asker(),
+            action,
+            resource_type,
+            facts,
+        });
+        // Emergency access is what permitted it when nothing else would have.
+        let emergency = facts.break_glass
+            && !facts.own
+            && !facts.care_team
+            && facts.consent != ConsentVerdict::Permit;
+        Decided {
+            permit: verdict.permit,
+            policies: verdict.policies,
+            purpose: if emergency {
+                PurposeOfUse::BreakGlass
+            } else {
+                PurposeOfUse::Treatment
+            },
+        }
+    }
+
+    /// A patient's facts: from this call's memo, the cache when its epoch is current, or
+    /// read afresh from their records.
+    pub(super) async fn facts_of(
+        &self,
+        patient: PatientId,
+        memo: &mut Memo,
+    ) -> Result<Arc<PatientFacts>, OperationOutcome> {
+        if let Some(facts) = memo.get(&patient) {
+            return Ok(Arc::clone(facts));
+        }
+        let epoch = self.store.access_epoch(patient).await?;
+        let cached = self
+            .facts
+            .lock()
+            .get(&patient)
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, facts)| Arc::clone(facts));
+        let facts = match cached {
+            Some(facts) => facts,
+            None => {
+                let facts = Arc::new(self.read_facts(patient).await?);
+                self.facts.insert(patient, epoch, Arc::clone(&facts));
+                facts
+            }
+        };
+        memo.insert(patient, Arc::clone(&facts));
+        Ok(facts)
+    }
+
+    /// Reads a patient's care teams, consents and Patient, and their live grants. These
+    /// are decrypted for the decision only: nothing leaves the gate, so nothing is audited.
+    async fn read_facts(&self, patient: PatientId) -> Result<PatientFacts, OperationOutcome> {
+        let compartment = Compartment::Patient(patient);
+        let mut records: Vec<RecordVersion> = Vec::new();
+        for t in [ResourceType::CareTeam, ResourceType::Consent] {
+            let query = RecordQuery {
+                resource_type: Some(t),
+                compartment: Some(compartment),
+                limit: 1_000,
+                ..RecordQuery::default()
+            };
+            records.extend(self.store.find_records(&query).await?);
+        }
+        if let Some(record) = self.current(ResourceType::Patient, &patient.into()).await? {
+            records.push(record);
+        }
+        let mut bodies: Vec<(ResourceType, Value)> = Vec::with_capacity(records.len());
+        for record in &records {
+            if let Some(body) = self.unseal(record).await? {
+                bodies.push((record.resource_type, body));
+            }
+        }
+        let grants = self
+            .store
+            .live_break_glass(patient, crate::clock::now())
+            .await?
+            .into_iter()
+            .map(|g| (g.user_id, g.expires_at))
+            .collect();
+        Ok(PatientFacts::read(
+            bodies.iter().map(|(t, b)| (*t, b)),
+            grants,
+        ))
+    }
+
+    /// Which compartments a search of `resource_type` may cover, or a 403 when no
+    /// relationship could ever let the caller read the type.
+    pub(super) async fn reach(
+        &self,
+        who: &Accessor,
+        resource_type: ResourceType,
+    ) -> Result<Reach, OperationOutcome> {
+        let refused = || {
+            OperationOutcome::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "you may not search this type",
+            )
+        };
+        if who.operator {
+            return Ok(Reach::Everywhere);
+        }
+        if let Some(grant) = &who.client {
+            if !grant.searches(resource_type) {
+                return Err(refused());
+            }
+        }
+        if resource_type.is_directory() {
+            return match self
+                .ask(who, Action::Read, resource_type, Facts::default())
+                .permit
+            {
+                true => Ok(Reach::Everywhere),
+                false => Err(refused()),
+            };
+        }
+        // Permitted without any relationship: every patient looks alike to the policies.
+        if self
+            .ask(who, Action::Read, resource_type, Facts::default())
+            .permit
+        {
+            return Ok(Reach::Everywhere);
+        }
+        let related = Facts {
+            own: who.patient.is_some(),
+            care_team: true,
+            consent: ConsentVerdict::Permit,
+            break_glass: true,
+            same_organization: true,
+            ..Facts::default()
+        };
+        if !self.ask(who, Action::Read, resource_type, related).permit {
+            return Err(refused());
+        }
+        let Some(candidates) = self.related_patients(who).await? else {
+            return Ok(Reach::Everywhere);
+        };
+        let mut memo = Memo::new();
+        let mut within = Vec::new();
+        for patient in candidates {
+            let decided = self
+                .decide(
+                    who,
+                    Action::Read,
+                    resource_type,
+                    Compartment::Patient(patient),
+                    Detail::default(),
+                    &mut memo,
+                )
+                .await?;
+            if decided.permit {
+                within.push(patient);
+            }
+        }
+        Ok(Reach::Within(within))
+    }
+
+    /// Every patient the caller has some relationship with: themself, care teams and
+    /// consents naming their Practitioner or Organization, patients their Organization
+    /// manages, and live grants. `None` when there are too many to name.
+    async fn related_patients(
+        &self,
+        who: &Accessor,
+    ) -> Result<Option<BTreeSet<PatientId>>, OperationOutcome> {
+        if who.client.is_some() {
+            // Clients are named in consents by identifier, which is not indexed: their
+            // searches are decided result by result.
+            return Ok(None);
+        }
+        let mut found = BTreeSet::new();
+        found.extend(who.patient);
+        let mut lookups: Vec<(ResourceType, &str, String)> = Vec::new();
+        if let Some(p) = &who.practitioner {
+            lookups.push((
+                ResourceType::CareTeam,
+                "participant",
+                format!("Practitioner/{p}"),
+            ));
+            lookups.push((ResourceType::Consent, "actor", format!("Practitioner/{p}")));
+        }
+        if let Some(org) = &who.organization {
+            lookups.push((
+                ResourceType::Consent,
+                "actor",
+                format!("Organization/{org}"),
+            ));
+            lookups.push((
+                ResourceType::Patient,
+                "organization",
+                format!("Organization/{org}"),
+            ));
+        }
+        for (t, param, value) in lookups {
+            let search = criteria::parse(t, vec![(param.to_owned(), value)])?;
+            let mut query = search.narrowing(&self.index, None, 500);
+            loop {
+                let page = self.store.find_records(&query).await?;
+                let exhausted = page.len() < query.limit as usize;
+                query.after = page.last().map(|r| (r.resource_type, r.id.clone()));
+                found.extend(page.iter().filter_map(|r| r.compartment.patient()));
+                if found.len() > MAX_REACH {
+                    return Ok(None);
+                }
+                if exhausted {
+                    break;
+                }
+            }
+        }
+        let now: UnixMillis = crate::clock::now();
+        found.extend(self.store.break_glass_patients(who.user_id, now).await?);
+        Ok(Some(found))
+    }
+}
+
+impl FactsCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PatientId, (u64, Arc<PatientFacts>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, patient: PatientId, epoch: u64, facts: Arc<PatientFacts>) {
+        let mut entries = self.lock();
+        if entries.len() >= FACTS_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(patient, (epoch, facts));
+    }
+}
