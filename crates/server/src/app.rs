@@ -88,6 +88,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::privacy::api::router())
         .merge(crate::oauth::router())
         .merge(crate::access::api::router())
+        .merge(crate::access::break_glass::router())
         .split_for_parts();
     doc.merge(records_doc);
     (api, records, doc)

@@ -123,6 +123,22 @@ pub enum Command {
     /// OAuth clients (partner systems, apps).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Access policies (Cedar): who may read and write which records.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the policy set in force (`--schema`: the schema policies are validated against).
+    Show {
+        #[arg(long)]
+        schema: bool,
+    },
+    /// Validate a policy file without loading it.
+    Check { file: PathBuf },
+    /// Validate a policy file and put it in force (running servers follow within seconds).
+    Load { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +379,11 @@ pub struct ServeArgs {
           value_parser = clap::builder::ValueParser::new(str::parse::<crate::fhir::minimise::ElementPath>))]
     pub never_store: Vec<crate::fhir::minimise::ElementPath>,
 
+    /// How long a break-the-glass grant lasts, in seconds.
+    #[arg(long, env = "MEDVAULT_BREAK_GLASS_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub break_glass_secs: u32,
+
     /// Roles that must use a second factor (comma-separated, or `none`). Until they
     /// enroll one, their tokens can only enroll.
     #[arg(long, env = "MEDVAULT_MFA_REQUIRED_ROLES",
@@ -566,6 +587,7 @@ fn run(cli: Cli) -> CliResult {
                 fhir: crate::fhir::FhirConfig {
                     key_cache_size: args.key_cache_size as usize,
                     never_stored: crate::fhir::minimise::NeverStored(args.never_store.clone()),
+                    break_glass_secs: args.break_glass_secs,
                 },
                 audit_retention: retention,
                 record_retention: cli.retain.clone(),
@@ -707,6 +729,13 @@ fn run(cli: Cli) -> CliResult {
             let erased = crate::privacy::erasure::erase_at_cli(&operator, patient).await;
             operator.close().await;
             println!("{}", erased?);
+            Ok::<(), CliError>(())
+        })?,
+        Command::Policy(ref command) => runtime()?.block_on(async {
+            let operator = Operator::open(&cli.data_dir, &database, cli.audit_config()).await?;
+            let result = crate::access::policies::cli(&operator, command).await;
+            operator.close().await;
+            println!("{}", result?);
             Ok::<(), CliError>(())
         })?,
         Command::Client(ref command) => runtime()?.block_on(async {

@@ -3,6 +3,7 @@
 //! consents, organizations, break-the-glass). The PHI gate asks; this module answers.
 
 pub mod api;
+pub mod break_glass;
 pub mod consent;
 pub mod engine;
 pub mod facts;

@@ -77,6 +77,73 @@ pub async fn replace(
     Ok(version)
 }
 
+/// `medvault policy show|check|load`.
+pub async fn cli(
+    operator: &crate::storage::Operator,
+    command: &crate::cli::PolicyCommand,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use crate::cli::PolicyCommand;
+    let store = operator.store.as_ref();
+    let engine = open(store).await?;
+    let read = |file: &std::path::Path| {
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+    };
+    match command {
+        PolicyCommand::Show { schema: true } => Ok(super::engine::SCHEMA.to_owned()),
+        PolicyCommand::Show { schema: false } => {
+            let current = engine.current();
+            Ok(format!("// version {}\n{}", current.version, current.text))
+        }
+        PolicyCommand::Check { file } => {
+            let text = read(file)?;
+            match engine.check(&text) {
+                Ok(set) => Ok(format!(
+                    "{}: {} policies, valid",
+                    file.display(),
+                    set.policies().count()
+                )),
+                Err(problems) => Err(report(file, &problems).into()),
+            }
+        }
+        PolicyCommand::Load { file } => {
+            let text = read(file)?;
+            let event = crate::audit::system_event(medvault_domain::AuditAction::PolicyLoad, None);
+            match replace(
+                &engine,
+                store,
+                &operator.trail,
+                text,
+                None,
+                "operator",
+                event,
+            )
+            .await
+            {
+                Ok(version) => Ok(format!("policy set version {version} is in force")),
+                Err(ReplaceError::Invalid(problems)) => Err(report(file, &problems).into()),
+                Err(err) => Err(err.into()),
+            }
+        }
+    }
+}
+
+/// Problems as `file:line:column: message`, one a line, like a compiler's.
+fn report(file: &std::path::Path, problems: &[PolicyProblem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match (p.line, p.column) {
+            (Some(line), Some(column)) => {
+                format!("{}:{line}:{column}: {}", file.display(), p.message)
+            }
+            _ => format!("{}: {}", file.display(), p.message),
+        })
+        .collect();
+    format!(
+        "the policy set was refused; nothing changed\n{}",
+        lines.join("\n")
+    )
+}
+
 /// Keeps `engine` on the newest stored set (another instance may load one).
 pub fn follow(engine: Arc<Engine>, store: Arc<dyn Store>) {
     tokio::spawn(async move {

@@ -34,6 +34,8 @@ pub struct FhirConfig {
     pub key_cache_size: usize,
     /// Elements stripped from every resource written (data minimisation).
     pub never_stored: minimise::NeverStored,
+    /// How long a break-the-glass grant lasts.
+    pub break_glass_secs: u32,
 }
 
 /// The record store and what its routes need.
@@ -41,6 +43,7 @@ pub struct FhirConfig {
 pub struct Fhir {
     pub gate: Gate,
     pub never_stored: minimise::NeverStored,
+    pub break_glass_secs: u32,
     /// `<public URL>/fhir`, the base of every link and `fullUrl`.
     pub base: String,
 }
@@ -57,6 +60,7 @@ impl Fhir {
         Ok(Self {
             gate: Gate::start(stores, master, audit, access, config.key_cache_size).await?,
             never_stored: config.never_stored.clone(),
+            break_glass_secs: config.break_glass_secs,
             base: format!("{}/fhir", public_url.trim_end_matches('/')),
         })
     }

@@ -86,6 +86,20 @@ impl OperationOutcome {
     }
 }
 
+/// A gate failure answered on the JSON API (no OperationOutcome there).
+impl From<OperationOutcome> for ApiError {
+    fn from(outcome: OperationOutcome) -> Self {
+        match outcome.status() {
+            StatusCode::NOT_FOUND | StatusCode::GONE => Self::NotFound,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable {
+                detail: "the audit trail is unavailable; nothing was read or written",
+            },
+            status => Self::internal(format!("record operation failed: {status}")),
+        }
+    }
+}
+
 /// Authentication, authorization and internal failures, in FHIR's terms.
 impl From<ApiError> for OperationOutcome {
     fn from(err: ApiError) -> Self {

@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 
 use crate::fhir::gate::access::Accessor;
 use crate::fhir::gate::Caller;
-use crate::fhir::OperationOutcome;
 use crate::http::RequestContext;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
@@ -22,17 +21,6 @@ pub struct Consents {
     /// The caller's FHIR Consent resources, current versions.
     #[schema(value_type = Vec<Object>)]
     consents: Vec<Value>,
-}
-
-fn problem(outcome: OperationOutcome) -> ApiError {
-    match outcome.status() {
-        StatusCode::NOT_FOUND | StatusCode::GONE => ApiError::NotFound,
-        StatusCode::FORBIDDEN => ApiError::Forbidden,
-        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable {
-            detail: "the audit trail is unavailable; nothing was read or written",
-        },
-        _ => ApiError::internal(format!("consent operation failed: {}", outcome.status())),
-    }
 }
 
 /// The caller's consents (patients only).
@@ -56,7 +44,7 @@ pub(super) async fn list_consents(
             crate::fhir::search::MAX_COUNT.to_string(),
         ),
     ];
-    let search = crate::fhir::search::parse(ResourceType::Consent, params).map_err(problem)?;
+    let search = crate::fhir::search::parse(ResourceType::Consent, params)?;
     let page = state
         .fhir
         .gate
@@ -67,8 +55,7 @@ pub(super) async fn list_consents(
             },
             &search,
         )
-        .await
-        .map_err(problem)?;
+        .await?;
     Ok(Json(Consents {
         consents: page
             .entries
@@ -100,8 +87,7 @@ pub(super) async fn withdraw_consent(
     let opened = fhir
         .gate
         .read(caller, ResourceType::Consent, &id, None)
-        .await
-        .map_err(problem)?;
+        .await?;
     let Some(mut consent) = opened.resource else {
         return Err(ApiError::NotFound);
     };
@@ -121,12 +107,8 @@ pub(super) async fn withdraw_consent(
             Some(opened.record.version),
             &Default::default(),
         )
-        .await
-        .map_err(problem)?;
-    fhir.gate
-        .commit(caller, vec![write])
-        .await
-        .map_err(problem)?;
+        .await?;
+    fhir.gate.commit(caller, vec![write]).await?;
     let actor = medvault_domain::Actor::User {
         id: who.user_id,
         roles: who.roles.clone(),

@@ -8,6 +8,7 @@ mod clinic;
 mod realm;
 mod support;
 
+mod access;
 mod audit_queries;
 mod audit_trail;
 mod breached;

@@ -451,6 +451,32 @@ impl Gate {
         Ok(event)
     }
 
+    /// Seals a note about a patient (e.g. why emergency access was taken) under their
+    /// data key, bound to `label`: erasure takes it along.
+    pub async fn seal_note(
+        &self,
+        patient: PatientId,
+        label: &str,
+        note: &[u8],
+    ) -> Result<Vec<u8>, OperationOutcome> {
+        let key = self.keys.get(patient).await.map_err(key_error)?;
+        Ok(key.seal(&note_context(label, patient), note))
+    }
+
+    /// Opens a note sealed by [`Gate::seal_note`]; `None` when it does not open.
+    pub async fn open_note(
+        &self,
+        patient: PatientId,
+        label: &str,
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, OperationOutcome> {
+        let key = self.keys.get(patient).await.map_err(key_error)?;
+        Ok(key
+            .open(&note_context(label, patient), sealed)
+            .ok()
+            .map(|note| note.to_vec()))
+    }
+
     /// The patients' audit subjects and key shares, for the erasure and export services.
     pub fn keys(&self) -> &DataKeys {
         &self.keys
@@ -480,6 +506,10 @@ fn seal_context(
     slot: PatientId,
 ) -> Vec<u8> {
     format!("medvault/v1/record\0{resource_type}\0{id}\0{version}\0{slot}").into_bytes()
+}
+
+fn note_context(label: &str, patient: PatientId) -> Vec<u8> {
+    format!("medvault/v1/note\0{label}\0{patient}").into_bytes()
 }
 
 fn audit_action(action: Action) -> AuditAction {
