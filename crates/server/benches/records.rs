@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use medvault_server::fhir::demo::generator;
 use serde_json::{json, Value};
-use support::{cores, login, run_load, server_cpu_secs, start_server, Load, Server};
+use support::{
+    cores, login, login_as, run_load, server_cpu_secs, start_server, Load, Server, ADMIN_EMAIL,
+};
 
 mod support;
 
@@ -53,7 +55,18 @@ async fn seed(server: &Server, patients: usize) -> Seeded {
             response.json::<Value>().await.expect("json")
         }
     };
-    let directory = post(generator::directory_bundle(8)).await;
+    let admin = login_as(&reqwest::Client::new(), &server.base, ADMIN_EMAIL).await;
+    let directory: Value = reqwest::Client::new()
+        .post(format!("{}/fhir", server.base))
+        .bearer_auth(admin)
+        .header("content-type", "application/fhir+json")
+        .body(generator::directory_bundle(8).to_string())
+        .send()
+        .await
+        .expect("directory")
+        .json()
+        .await
+        .expect("json");
     let practitioners: Vec<String> = ids(&directory, "Practitioner");
     let started = Instant::now();
     let written = Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new(), 0usize)));

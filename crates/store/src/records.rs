@@ -20,6 +20,10 @@ pub struct RecordVersion {
     pub deleted: bool,
     /// The sealed JSON body; empty for deletions.
     pub sealed: Vec<u8>,
+    /// The patient's access epoch as of this read (see `AccessStore::access_epoch`), read
+    /// in the same statement so that deciding access needs no second round trip. 0 for
+    /// system records and for versions not read from the store.
+    pub access_epoch: u64,
 }
 
 impl std::fmt::Debug for RecordVersion {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "Bench-Passphrase-Long-Enough-42";
 pub const EMAIL: &str = "bench@example.org";
+/// The admin who keeps the directory (clinicians do not write it).
+pub const ADMIN_EMAIL: &str = "bench-admin@example.org";
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -43,11 +45,12 @@ fn medvault(dir: &std::path::Path, env: &[(String, String)]) -> Command {
     command
 }
 
-/// The release server on a free port, with a physician `bench@example.org`; `env` adds
-/// configuration such as `MEDVAULT_DATABASE_URL`.
+/// The release server on a free port, with an admin and a physician `bench@example.org`
+/// who is a Practitioner in the directory (so the patients they register are theirs to
+/// treat); `env` adds configuration such as `MEDVAULT_DATABASE_URL`.
 pub async fn start_server(env: &[(String, String)]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    add_user(dir.path(), env, EMAIL, "physician");
+    add_user(dir.path(), env, ADMIN_EMAIL, "admin", &[]);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
@@ -76,11 +79,37 @@ pub async fn start_server(env: &[(String, String)]) -> Server {
         assert!(Instant::now() < deadline, "server not ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let admin = login_as(&client, &server.base, ADMIN_EMAIL).await;
+    let practitioner: serde_json::Value = client
+        .post(format!("{}/fhir/Practitioner", server.base))
+        .bearer_auth(admin)
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType": "Practitioner", "name": [{"family": "Bench"}]}"#)
+        .send()
+        .await
+        .expect("practitioner")
+        .json()
+        .await
+        .expect("json");
+    let id = practitioner["id"].as_str().expect("practitioner id");
+    add_user(
+        server.dir.path(),
+        env,
+        EMAIL,
+        "physician",
+        &["--practitioner-id", id],
+    );
     server
 }
 
 /// `medvault user add` with [`PASSWORD`].
-fn add_user(dir: &std::path::Path, env: &[(String, String)], email: &str, role: &str) {
+fn add_user(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    email: &str,
+    role: &str,
+    extra: &[&str],
+) {
     let mut add = medvault(dir, env)
         .args([
             "user",
@@ -91,6 +120,7 @@ fn add_user(dir: &std::path::Path, env: &[(String, String)], email: &str, role: 
             role,
             "--password-stdin",
         ])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -106,7 +136,7 @@ fn add_user(dir: &std::path::Path, env: &[(String, String)], email: &str, role: 
 impl Server {
     /// Another account beside the running server; returns its access token.
     pub async fn user(&self, client: &reqwest::Client, email: &str, role: &str) -> String {
-        add_user(self.dir.path(), &self.env, email, role);
+        add_user(self.dir.path(), &self.env, email, role, &[]);
         login_as(client, &self.base, email).await
     }
 }

@@ -24,10 +24,10 @@ pub const DEFAULT_POLICIES: &str = include_str!("policy/default.cedar");
 /// What is asked of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
-    Read,
-    Create,
-    Update,
-    Delete,
+    Read = 0,
+    Create = 1,
+    Update = 2,
+    Delete = 3,
 }
 
 impl Action {
@@ -127,6 +127,7 @@ pub struct Policies {
 pub struct Engine {
     schema: Schema,
     authorizer: Authorizer,
+    names: Names,
     current: RwLock<Arc<Policies>>,
 }
 
@@ -138,6 +139,7 @@ impl Engine {
         let mut engine = Self {
             schema,
             authorizer: Authorizer::new(),
+            names: Names::new().expect("the built-in entity names are valid"),
             current: RwLock::new(Arc::new(Policies {
                 version: 0,
                 text: String::new(),
@@ -256,31 +258,33 @@ impl Engine {
     }
 
     fn request(&self, q: &Question<'_>) -> Result<(Request, Entities), Box<dyn std::error::Error>> {
+        let names = &self.names;
         let (principal, parents) = match q.asker {
             Asker::User { id, roles } => (
-                uid("User", &id.to_string())?,
+                EntityUid::from_type_name_and_id(names.user.clone(), EntityId::new(id.to_string())),
                 roles
                     .iter()
-                    .map(|r| uid("Role", r.as_str()))
-                    .collect::<Result<HashSet<_>, _>>()?,
+                    .map(|r| {
+                        EntityUid::from_type_name_and_id(
+                            names.role.clone(),
+                            EntityId::new(r.as_str()),
+                        )
+                    })
+                    .collect::<HashSet<_>>(),
             ),
-            Asker::Client { id } => (uid("Client", id)?, HashSet::new()),
+            Asker::Client { id } => (
+                EntityUid::from_type_name_and_id(names.client.clone(), EntityId::new(id)),
+                HashSet::new(),
+            ),
         };
-        let resource = uid("Record", q.resource_type.as_str())?;
-        let attrs = HashMap::from([
-            (
-                "resourceType".to_owned(),
-                RestrictedExpression::new_string(q.resource_type.as_str().to_owned()),
-            ),
-            (
-                "directory".to_owned(),
-                RestrictedExpression::new_bool(q.resource_type.is_directory()),
-            ),
-        ]);
+        let record = names
+            .records
+            .get(&q.resource_type)
+            .ok_or("a resource type without its entity")?;
         let entities = Entities::from_entities(
             [
                 Entity::new_no_attrs(principal.clone(), parents),
-                Entity::new(resource.clone(), attrs, HashSet::new())?,
+                record.clone(),
             ],
             None,
         )?;
@@ -312,9 +316,56 @@ impl Engine {
                 RestrictedExpression::new_bool(f.registering),
             ),
         ])?;
-        let action = uid("Action", q.action.as_str())?;
-        let request = Request::new(principal, action, resource, context, Some(&self.schema))?;
+        let action = names.actions[q.action as usize].clone();
+        // Built from typed values that match the schema (the tests hold them to it), so
+        // the request is not validated again on every decision.
+        let request = Request::new(principal, action, record.uid(), context, None)?;
         Ok((request, entities))
+    }
+}
+
+/// Entity type names and entities that never change, built once: parsing names and
+/// evaluating attributes on every decision would cost more than the decision.
+#[derive(Debug)]
+struct Names {
+    user: EntityTypeName,
+    role: EntityTypeName,
+    client: EntityTypeName,
+    actions: [EntityUid; 4],
+    records: HashMap<ResourceType, Entity>,
+}
+
+impl Names {
+    fn new() -> Result<Self, Box<dyn std::error::Error>> {
+        let name = |kind: &str| {
+            EntityTypeName::from_str(&format!("Medvault::{kind}")).map_err(Box::new)
+        };
+        let action = name("Action")?;
+        let record = name("Record")?;
+        let mut records = HashMap::new();
+        for t in ResourceType::ALL {
+            let attrs = HashMap::from([
+                (
+                    "resourceType".to_owned(),
+                    RestrictedExpression::new_string(t.as_str().to_owned()),
+                ),
+                (
+                    "directory".to_owned(),
+                    RestrictedExpression::new_bool(t.is_directory()),
+                ),
+            ]);
+            let uid = EntityUid::from_type_name_and_id(record.clone(), EntityId::new(t.as_str()));
+            records.insert(*t, Entity::new(uid, attrs, HashSet::new())?);
+        }
+        Ok(Self {
+            user: name("User")?,
+            role: name("Role")?,
+            client: name("Client")?,
+            actions: Action::ALL.map(|a| {
+                EntityUid::from_type_name_and_id(action.clone(), EntityId::new(a.as_str()))
+            }),
+            records,
+        })
     }
 }
 
@@ -322,11 +373,6 @@ impl Default for Engine {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn uid(kind: &str, id: &str) -> Result<EntityUid, Box<dyn std::error::Error>> {
-    let kind = EntityTypeName::from_str(&format!("Medvault::{kind}"))?;
-    Ok(EntityUid::from_type_name_and_id(kind, EntityId::new(id)))
 }
 
 /// A diagnostic as a problem at its first labelled place in `text`.

@@ -21,6 +21,7 @@ pub(super) fn version(
         compartment,
         deleted: false,
         sealed: vec![u8::try_from(version % 251).unwrap_or(0); 40],
+        access_epoch: 0,
     }
 }
 

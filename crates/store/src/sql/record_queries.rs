@@ -34,12 +34,13 @@ impl Statement {
 }
 
 pub const RECORD_COLUMNS: &str =
-    "v.resource_type, v.id, v.version, v.last_updated, v.patient_id, v.deleted, v.body";
+    "v.resource_type, v.id, v.version, v.last_updated, v.patient_id, v.deleted, v.body, \
+     coalesce((SELECT e.epoch FROM access_epochs e WHERE e.patient_id = v.patient_id), 0)";
 
-pub type RecordRow = (String, String, i64, i64, String, i64, Vec<u8>);
+pub type RecordRow = (String, String, i64, i64, String, i64, Vec<u8>, i64);
 
 pub fn record(row: RecordRow) -> Result<RecordVersion, StoreError> {
-    let (resource_type, id, version, last_updated, patient_id, deleted, sealed) = row;
+    let (resource_type, id, version, last_updated, patient_id, deleted, sealed, epoch) = row;
     Ok(RecordVersion {
         resource_type: resource_type.parse().map_err(|_| corrupt("record"))?,
         id: id.parse().map_err(|_| corrupt("record"))?,
@@ -48,6 +49,7 @@ pub fn record(row: RecordRow) -> Result<RecordVersion, StoreError> {
         compartment: Compartment::from_key_slot(patient_id.parse().map_err(|_| corrupt("record"))?),
         deleted: deleted != 0,
         sealed,
+        access_epoch: u64::try_from(epoch).map_err(|_| corrupt("record"))?,
     })
 }
 

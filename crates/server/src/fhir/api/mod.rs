@@ -107,6 +107,7 @@ fn written_response(
         compartment: write.compartment,
         deleted: write.resource.is_none(),
         sealed: Vec::new(),
+        access_epoch: 0,
     };
     let minimal = headers
         .get("prefer")

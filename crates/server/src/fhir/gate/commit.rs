@@ -105,6 +105,7 @@ impl Gate {
                     compartment: w.compartment,
                     deleted: w.resource.is_none(),
                     sealed,
+                    access_epoch: 0,
                 },
                 expected_version: w.expected_version,
                 tokens: w.tokens,

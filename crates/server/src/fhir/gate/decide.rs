@@ -35,6 +35,8 @@ pub(super) struct Decided {
 pub(super) struct Detail {
     pub self_reported: bool,
     pub registering: bool,
+    /// The patient's access epoch, when it was read along with the record.
+    pub known_epoch: Option<u64>,
 }
 
 /// Facts fetched during one gate call, so a page of results asks the store once per
@@ -86,12 +88,10 @@ impl Gate {
             });
         }
         let mut facts = match compartment {
-            Compartment::Patient(patient) => self.facts_of(patient, memo).await?.about(
-                patient,
-                who.subject(),
-                resource_type,
-                crate::clock::now(),
-            ),
+            Compartment::Patient(patient) => self
+                .facts_of(patient, memo, detail.known_epoch)
+                .await?
+                .about(patient, who.subject(), resource_type, crate::clock::now()),
             Compartment::System => Facts::default(),
         };
         facts.self_reported = detail.self_reported;
@@ -134,11 +134,15 @@ impl Gate {
         &self,
         patient: PatientId,
         memo: &mut Memo,
+        known_epoch: Option<u64>,
     ) -> Result<Arc<PatientFacts>, OperationOutcome> {
         if let Some(facts) = memo.get(&patient) {
             return Ok(Arc::clone(facts));
         }
-        let epoch = self.store.access_epoch(patient).await?;
+        let epoch = match known_epoch {
+            Some(epoch) => epoch,
+            None => self.store.access_epoch(patient).await?,
+        };
         let cached = self
             .facts
             .lock()

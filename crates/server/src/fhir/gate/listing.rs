@@ -107,12 +107,11 @@ impl Gate {
     ) -> Result<Page, OperationOutcome> {
         let id = FhirId::from(patient);
         let compartment = Compartment::Patient(patient);
-        let exists =
-            matches!(self.current(ResourceType::Patient, &id).await?, Some(r) if !r.deleted);
-        if !exists {
-            return Err(not_found(StoreError::NotFound));
-        }
-        self.authorize_read(caller, ResourceType::Patient, &id, compartment)
+        let epoch = match self.current(ResourceType::Patient, &id).await? {
+            Some(record) if !record.deleted => record.access_epoch,
+            _ => return Err(not_found(StoreError::NotFound)),
+        };
+        self.authorize_read(caller, ResourceType::Patient, &id, compartment, Some(epoch))
             .await?;
         let query = RecordQuery {
             compartment: Some(compartment),
@@ -148,8 +147,14 @@ impl Gate {
                     .record(query.resource_type, id, None)
                     .await
                     .map_err(not_found)?;
-                self.authorize_read(caller, query.resource_type, id, current.compartment)
-                    .await?;
+                self.authorize_read(
+                    caller,
+                    query.resource_type,
+                    id,
+                    current.compartment,
+                    Some(current.access_epoch),
+                )
+                .await?;
                 Reach::Everywhere
             }
             None => self.reach(caller.who, query.resource_type).await?,
@@ -185,7 +190,7 @@ impl Gate {
         let compartment = Compartment::Patient(patient);
         let id = FhirId::from(patient);
         let permit = self
-            .authorize_read(caller, ResourceType::Patient, &id, compartment)
+            .authorize_read(caller, ResourceType::Patient, &id, compartment, None)
             .await?;
         let records = self
             .store

@@ -120,22 +120,21 @@ impl Gate {
 
     /// Asks the access policies whether `caller` may read `id`. A refusal is audited and
     /// answers 404, exactly as a missing record does (no existence oracle).
+    /// `epoch` is the patient's access epoch when it was read with the record.
     pub async fn authorize_read(
         &self,
         caller: Caller<'_>,
         resource_type: ResourceType,
         id: &FhirId,
         compartment: Compartment,
+        epoch: Option<u64>,
     ) -> Result<Permit, OperationOutcome> {
-        self.authorize(
-            caller,
-            Action::Read,
-            resource_type,
-            id,
-            compartment,
-            Detail::default(),
-        )
-        .await
+        let detail = Detail {
+            known_epoch: epoch,
+            ..Detail::default()
+        };
+        self.authorize(caller, Action::Read, resource_type, id, compartment, detail)
+            .await
     }
 
     /// Asks whether `caller` may write `body` (`None`: delete) over `current` (`None`:
@@ -164,6 +163,7 @@ impl Gate {
         let mut detail = Detail {
             registering: registering && action == Action::Create,
             self_reported: false,
+            known_epoch: current.map(|c| c.access_epoch),
         };
         // Only a patient's own Observations can be self-reported, so only then are the
         // bodies involved (the new one and the current one) read.
@@ -230,12 +230,16 @@ impl Gate {
             Action::Create => true,
             Action::Read => false,
             Action::Update | Action::Delete => {
+                let read = Detail {
+                    known_epoch: detail.known_epoch,
+                    ..Detail::default()
+                };
                 self.decide(
                     caller.who,
                     Action::Read,
                     resource_type,
                     compartment,
-                    Detail::default(),
+                    read,
                     &mut memo,
                 )
                 .await?
@@ -266,7 +270,13 @@ impl Gate {
             .await
             .map_err(not_found)?;
         let permit = self
-            .authorize_read(caller, resource_type, id, record.compartment)
+            .authorize_read(
+                caller,
+                resource_type,
+                id,
+                record.compartment,
+                Some(record.access_epoch),
+            )
             .await?;
         let event = self
             .event(
@@ -315,7 +325,10 @@ impl Gate {
                     Action::Read,
                     record.resource_type,
                     record.compartment,
-                    Detail::default(),
+                    Detail {
+                        known_epoch: Some(record.access_epoch),
+                        ..Detail::default()
+                    },
                     &mut memo,
                 )
                 .await?;
