@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -48,7 +48,7 @@ impl Action {
 }
 
 /// What a patient's Consents say about an access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ConsentVerdict {
     #[default]
     None,
@@ -69,7 +69,7 @@ impl ConsentVerdict {
 /// The relationship facts between the caller and a record's patient, computed by
 /// medvault from care teams, consents, grants and the records themselves. Policies read
 /// them as the request's context (see `policy/schema.cedarschema`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Facts {
     pub own: bool,
     pub care_team: bool,
@@ -115,12 +115,44 @@ pub struct PolicyProblem {
     pub policy: Option<String>,
 }
 
-/// A validated policy set and the text it came from.
+/// A validated policy set, the text it came from, and the decisions it has made.
 #[derive(Debug)]
 pub struct Policies {
     pub version: u64,
     pub text: String,
     set: PolicySet,
+    /// A decision depends only on the question, so each is made once per set in force;
+    /// a change of care team or consent changes the facts, hence the question.
+    decided: Mutex<HashMap<MemoKey, Verdict>>,
+}
+
+/// Past this many remembered decisions the memo starts over.
+const MEMO_CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MemoKey {
+    asker: AskerKey,
+    action: Action,
+    resource_type: ResourceType,
+    facts: Facts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum AskerKey {
+    /// The user and their roles, as bits.
+    User(UserId, u8),
+    Client(String),
+}
+
+impl Policies {
+    fn new(version: u64, text: String, set: PolicySet) -> Self {
+        Self {
+            version,
+            text,
+            set,
+            decided: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -140,20 +172,12 @@ impl Engine {
             schema,
             authorizer: Authorizer::new(),
             names: Names::new().expect("the built-in entity names are valid"),
-            current: RwLock::new(Arc::new(Policies {
-                version: 0,
-                text: String::new(),
-                set: PolicySet::new(),
-            })),
+            current: RwLock::new(Arc::new(Policies::new(0, String::new(), PolicySet::new()))),
         };
         let set = engine
             .check(DEFAULT_POLICIES)
             .expect("the default policy set validates");
-        engine.current = RwLock::new(Arc::new(Policies {
-            version: 0,
-            text: DEFAULT_POLICIES.to_owned(),
-            set,
-        }));
+        engine.current = RwLock::new(Arc::new(Policies::new(0, DEFAULT_POLICIES.to_owned(), set)));
         engine
     }
 
@@ -219,7 +243,7 @@ impl Engine {
 
     /// Puts a checked set in force.
     pub fn install(&self, version: u64, text: String, set: PolicySet) {
-        let policies = Arc::new(Policies { version, text, set });
+        let policies = Arc::new(Policies::new(version, text, set));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = policies;
     }
 
@@ -230,6 +254,32 @@ impl Engine {
     /// Decides one question. Anything the engine cannot evaluate is refused (fail closed).
     pub fn decide(&self, question: &Question<'_>) -> Verdict {
         let policies = self.current();
+        let key = MemoKey {
+            asker: match question.asker {
+                Asker::User { id, roles } => {
+                    AskerKey::User(id, roles.iter().fold(0, |bits, r| bits | 1 << (*r as u8)))
+                }
+                Asker::Client { id } => AskerKey::Client(id.to_owned()),
+            },
+            action: question.action,
+            resource_type: question.resource_type,
+            facts: question.facts,
+        };
+        let lock = || policies.decided.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(verdict) = lock().get(&key) {
+            return verdict.clone();
+        }
+        let verdict = self.evaluate(&policies, question);
+        let mut decided = lock();
+        if decided.len() >= MEMO_CAPACITY {
+            decided.clear();
+        }
+        decided.insert(key, verdict.clone());
+        verdict
+    }
+
+    /// Decides with Cedar, bypassing the memo (see [`Engine::decide`]).
+    pub fn evaluate(&self, policies: &Policies, question: &Question<'_>) -> Verdict {
         let refused = Verdict {
             permit: false,
             policies: Vec::new(),
@@ -337,9 +387,8 @@ struct Names {
 
 impl Names {
     fn new() -> Result<Self, Box<dyn std::error::Error>> {
-        let name = |kind: &str| {
-            EntityTypeName::from_str(&format!("Medvault::{kind}")).map_err(Box::new)
-        };
+        let name =
+            |kind: &str| EntityTypeName::from_str(&format!("Medvault::{kind}")).map_err(Box::new);
         let action = name("Action")?;
         let record = name("Record")?;
         let mut records = HashMap::new();
