@@ -30,6 +30,15 @@ impl BlindIndexKey {
         }
     }
 
+    /// A key of the same kind for pseudonymous ids in research exports (HIPAA Safe
+    /// Harbor): stable across master-key rotations like the index, never reversible
+    /// without the key, and unrelated to search tokens.
+    pub fn pseudonyms_from_root(root: &DataKey) -> Self {
+        Self {
+            bytes: hkdf_expand(root.expose(), KeyPurpose::ResearchPseudonym),
+        }
+    }
+
     /// The token of `parts` (e.g. resource type, parameter, normalised value). Each part
     /// is length-prefixed, so no two different part lists share an input.
     pub fn token(&self, parts: &[&[u8]]) -> [u8; TOKEN_LEN] {

@@ -26,6 +26,8 @@ pub enum KeyPurpose {
     Cookie,
     /// Signing proof-of-work challenges, so they can be stateless.
     Challenge,
+    /// Pseudonymous ids in de-identified research exports.
+    ResearchPseudonym,
 }
 
 impl KeyPurpose {
@@ -36,6 +38,7 @@ impl KeyPurpose {
             Self::TotpSecret => b"medvault/v1/totp-secret",
             Self::Cookie => b"medvault/v1/cookie",
             Self::Challenge => b"medvault/v1/challenge",
+            Self::ResearchPseudonym => b"medvault/v1/research-pseudonym",
         }
     }
 }

@@ -232,11 +232,11 @@ async fn main() {
     let now = UnixMillis(1_900_000_000_000);
     let classes = [ResourceType::Observation, ResourceType::MedicationRequest];
     let evaluated = time(DECISIONS, |n| {
-        std::hint::black_box(facts.about(patient, subject, classes[n % 2], now));
+        std::hint::black_box(facts.about(patient, subject, classes[n % 2], now, false));
     });
     println!("facts (care team of 6, 4 consents with exceptions): {evaluated}");
     let both = time(DECISIONS, |n| {
-        let facts = facts.about(patient, subject, classes[n % 2], now);
+        let facts = facts.about(patient, subject, classes[n % 2], now, false);
         std::hint::black_box(engine.evaluate(
             &policies,
             &Question {

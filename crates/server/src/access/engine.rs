@@ -28,10 +28,18 @@ pub enum Action {
     Create = 1,
     Update = 2,
     Delete = 3,
+    /// Export a patient's records de-identified, for research.
+    Research = 4,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Self::Read, Self::Create, Self::Update, Self::Delete];
+    pub const ALL: [Action; 5] = [
+        Self::Read,
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Research,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,11 +47,12 @@ impl Action {
             Self::Create => "create",
             Self::Update => "update",
             Self::Delete => "delete",
+            Self::Research => "research",
         }
     }
 
     pub fn writes(self) -> bool {
-        self != Self::Read
+        matches!(self, Self::Create | Self::Update | Self::Delete)
     }
 }
 
@@ -381,7 +390,7 @@ struct Names {
     user: EntityTypeName,
     role: EntityTypeName,
     client: EntityTypeName,
-    actions: [EntityUid; 4],
+    actions: [EntityUid; 5],
     records: HashMap<ResourceType, Entity>,
 }
 

@@ -66,13 +66,15 @@ impl PatientFacts {
         facts
     }
 
-    /// The facts of `who` reading or writing `class` in this patient's compartment.
+    /// The facts of `who` reading or writing `class` in this patient's compartment, for
+    /// treatment or (`research`) for research.
     pub fn about(
         &self,
         patient: PatientId,
         who: Subject<'_>,
         class: ResourceType,
         now: UnixMillis,
+        research: bool,
     ) -> Facts {
         let practitioner = who.practitioner.map(FhirId::as_str);
         let care_team = practitioner.is_some_and(|p| {
@@ -97,13 +99,14 @@ impl PatientFacts {
         }
         // The patient's own access is never judged by their consents to others.
         let own = who.patient == Some(patient);
-        let consent = if own || actors.is_empty() {
+        // Research consents may name no one: they permit research as such.
+        let consent = if own || (actors.is_empty() && !research) {
             ConsentVerdict::None
         } else {
-            let purpose = if break_glass {
-                consent::EMERGENCY_TREATMENT
-            } else {
-                consent::TREATMENT
+            let purpose = match (research, break_glass) {
+                (true, _) => consent::RESEARCH,
+                (false, true) => consent::EMERGENCY_TREATMENT,
+                (false, false) => consent::TREATMENT,
             };
             consent::verdict(
                 &self.consents,

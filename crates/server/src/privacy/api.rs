@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::consents::list_consents))
         .routes(routes!(super::consents::withdraw_consent))
         .merge(super::erasure_api::router())
+        .merge(super::research::router())
 }
 
 /// Everything medvault holds about the caller (GDPR Art. 15 and 20), as NDJSON: profile,

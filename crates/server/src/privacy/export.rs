@@ -42,7 +42,7 @@ impl From<medvault_store::StoreError> for ExportError {
     }
 }
 
-async fn send(lines: &Lines, line: Value) -> Result<(), ExportError> {
+pub async fn send(lines: &Lines, line: Value) -> Result<(), ExportError> {
     let mut text = line.to_string();
     text.push('\n');
     lines

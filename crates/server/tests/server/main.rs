@@ -6,6 +6,7 @@
 
 mod clinic;
 mod realm;
+mod research;
 mod support;
 
 mod access;

@@ -91,7 +91,13 @@ impl Gate {
             Compartment::Patient(patient) => self
                 .facts_of(patient, memo, detail.known_epoch)
                 .await?
-                .about(patient, who.subject(), resource_type, crate::clock::now()),
+                .about(
+                    patient,
+                    who.subject(),
+                    resource_type,
+                    crate::clock::now(),
+                    action == Action::Research,
+                ),
             Compartment::System => Facts::default(),
         };
         facts.self_reported = detail.self_reported;

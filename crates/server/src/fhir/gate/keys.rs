@@ -63,6 +63,14 @@ impl DataKeys {
         ))
     }
 
+    /// The key of research pseudonyms, from the same root (see
+    /// [`BlindIndexKey::pseudonyms_from_root`]).
+    pub async fn pseudonym_key(&self) -> Result<BlindIndexKey, KeyError> {
+        Ok(BlindIndexKey::pseudonyms_from_root(
+            &*self.ensure(INDEX_ROOT_SLOT).await?,
+        ))
+    }
+
     /// Makes sure the system compartment's key exists, so writes never race to create it.
     pub async fn ensure_system_key(&self) -> Result<(), KeyError> {
         self.ensure(Compartment::System.key_slot())

@@ -5,6 +5,8 @@
 pub mod access;
 mod commit;
 mod decide;
+mod research;
+pub use self::research::ResearchPage;
 pub mod keys;
 mod listing;
 mod writer;
@@ -37,6 +39,8 @@ pub struct Gate {
     keys: DataKeys,
     audit: Arc<AuditTrail>,
     index: BlindIndexKey,
+    /// Keys research pseudonyms (see `research.rs`).
+    pseudonyms: BlindIndexKey,
     engine: Arc<Engine>,
     facts: FactsCache,
 }
@@ -103,12 +107,14 @@ impl Gate {
         let keys = DataKeys::new(store.clone(), stores.vault.clone(), master, cache_capacity);
         keys.ensure_system_key().await?;
         let index = keys.index_key().await?;
+        let pseudonyms = keys.pseudonym_key().await?;
         Ok(Self {
             writer: writer::RecordWriter::start(store.clone()),
             store,
             keys,
             audit,
             index,
+            pseudonyms,
             engine,
             facts: FactsCache::default(),
         })
@@ -228,7 +234,7 @@ impl Gate {
         self.record(vec![annotated(event, &decided)]).await?;
         let visible = match action {
             Action::Create => true,
-            Action::Read => false,
+            Action::Read | Action::Research => false,
             Action::Update | Action::Delete => {
                 let read = Detail {
                     known_epoch: detail.known_epoch,
@@ -531,6 +537,7 @@ fn audit_action(action: Action) -> AuditAction {
         Action::Create => AuditAction::FhirCreate,
         Action::Update => AuditAction::FhirUpdate,
         Action::Delete => AuditAction::FhirDelete,
+        Action::Research => AuditAction::Export,
     }
 }
 

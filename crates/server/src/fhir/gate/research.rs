@@ -1,0 +1,116 @@
+//! Research exports through the gate: only patients the policies permit `research` for
+//! (their Consent permits research), only de-identified (HIPAA Safe Harbor), each patient's
+//! export audited before any of it is read. Identified data never leaves the gate here.
+
+use medvault_domain::{AuditAction, Compartment, FhirId, Outcome, PurposeOfUse, ResourceType};
+use medvault_store::RecordQuery;
+use serde_json::Value;
+
+use super::access::Action;
+use super::decide::{Decided, Detail, Memo};
+use super::{annotated, Caller, Gate, OperationOutcome};
+use crate::privacy::deidentify::{self, Pseudonyms};
+
+/// One page of a research export: the de-identified resources, and the cursor of the next
+/// page of patients.
+#[derive(Debug)]
+pub struct ResearchPage {
+    pub resources: Vec<Value>,
+    pub next: Option<FhirId>,
+}
+
+impl Pseudonyms for Gate {
+    fn pseudonym(&self, resource_type: &str, id: &str) -> String {
+        let token = self
+            .pseudonyms
+            .token(&[b"research", resource_type.as_bytes(), id.as_bytes()]);
+        crate::hex::encode(&token)
+    }
+}
+
+impl Gate {
+    /// Up to `patients` patients after `after`, in id order: of those the policies permit,
+    /// every current clinical record, de-identified.
+    pub async fn research_page(
+        &self,
+        caller: Caller<'_>,
+        after: Option<&FhirId>,
+        patients: u32,
+    ) -> Result<ResearchPage, OperationOutcome> {
+        let query = RecordQuery {
+            resource_type: Some(ResourceType::Patient),
+            after: after.map(|id| (ResourceType::Patient, id.clone())),
+            limit: patients,
+            ..RecordQuery::default()
+        };
+        let listed = self.store.find_records(&query).await?;
+        let next = (listed.len() == patients as usize)
+            .then(|| listed.last().map(|r| r.id.clone()))
+            .flatten();
+        let this_year = time::OffsetDateTime::now_utc().year();
+        let mut memo = Memo::new();
+        let mut resources = Vec::new();
+        for listing in listed {
+            let Compartment::Patient(patient) = listing.compartment else {
+                continue;
+            };
+            let detail = Detail {
+                known_epoch: Some(listing.access_epoch),
+                ..Detail::default()
+            };
+            let decided = self
+                .decide(
+                    caller.who,
+                    Action::Research,
+                    ResourceType::Patient,
+                    listing.compartment,
+                    detail,
+                    &mut memo,
+                )
+                .await?;
+            if !decided.permit {
+                continue;
+            }
+            let event = self
+                .event(
+                    caller,
+                    AuditAction::Export,
+                    Outcome::Success,
+                    None,
+                    Some(patient),
+                )
+                .await?;
+            let decided = Decided {
+                purpose: PurposeOfUse::Research,
+                ..decided
+            };
+            self.record(vec![annotated(event, &decided)]).await?;
+            for t in deidentify::EXPORTED {
+                let mut query = RecordQuery {
+                    resource_type: Some(t),
+                    compartment: Some(listing.compartment),
+                    limit: 500,
+                    ..RecordQuery::default()
+                };
+                loop {
+                    let page = self.store.find_records(&query).await?;
+                    let exhausted = page.len() < query.limit as usize;
+                    query.after = page.last().map(|r| (r.resource_type, r.id.clone()));
+                    for record in &page {
+                        let body = self.unseal(record).await?;
+                        if let Some(clean) = body
+                            .as_ref()
+                            .and_then(|b| deidentify::safe_harbor(b, self, this_year))
+                        {
+                            resources.push(clean);
+                        }
+                    }
+                    if exhausted {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(ResearchPage { resources, next })
+    }
+}
