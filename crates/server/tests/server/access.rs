@@ -782,3 +782,74 @@ async fn a_patient_writes_self_reported_observations_but_not_clinical_ones() {
         403
     );
 }
+
+#[tokio::test]
+async fn care_teams_are_managed_by_their_members_and_the_organizations_director() {
+    let clinic = Clinic::start(&[]).await;
+    let hospital = clinic
+        .create(json!({"resourceType": "Organization", "name": "St Elsewhere"}))
+        .await;
+    let (_, director) = clinic
+        .clinician("director@example.org", "director", Some(&hospital))
+        .await;
+    let (nurse_practitioner, nurse) = clinic.clinician("nurse@example.org", "nurse", None).await;
+    let (outsider_practitioner, outsider) = clinic
+        .clinician("outsider@example.org", "physician", None)
+        .await;
+    let ann = clinic
+        .create(
+            json!({"resourceType": "Patient", "name": [{"family": "Ann"}],
+            "managingOrganization": {"reference": format!("Organization/{hospital}")}}),
+        )
+        .await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let chart = format!("/fhir/Observation/{obs}");
+    let team = |members: &[&str]| {
+        json!({"resourceType": "CareTeam", "status": "active",
+            "subject": {"reference": format!("Patient/{ann}")},
+            "participant": members.iter().map(|p| json!({"member": {"reference": format!("Practitioner/{p}")}})).collect::<Vec<_>>()})
+    };
+
+    // The director staffs Ann's care team; the nurse then treats her.
+    assert_eq!(clinic.get(&chart, &nurse).await.status, 404);
+    let staffed = clinic
+        .post("/fhir/CareTeam", &director, team(&[&nurse_practitioner]))
+        .await;
+    assert_eq!(staffed.status, 201, "{}", staffed.body);
+    assert_eq!(clinic.get(&chart, &nurse).await.status, 200);
+    // An outsider cannot put themself on it.
+    let intrusion = clinic
+        .post("/fhir/CareTeam", &outsider, team(&[&outsider_practitioner]))
+        .await;
+    assert_eq!(intrusion.status, 403, "{}", intrusion.body);
+    assert_eq!(clinic.get(&chart, &outsider).await.status, 404);
+    // A member brings a colleague in; the director disbands the team.
+    let id = staffed.body["id"].as_str().unwrap().to_owned();
+    let mut body = team(&[&nurse_practitioner, &outsider_practitioner]);
+    body["id"] = json!(id);
+    let path = format!("/fhir/CareTeam/{id}");
+    let joined = clinic.call(Method::PUT, &path, &nurse, Some(body)).await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert_eq!(clinic.get(&chart, &outsider).await.status, 200);
+    let disbanded = clinic.call(Method::DELETE, &path, &director, None).await;
+    assert!(matches!(disbanded.status, 200 | 204), "{}", disbanded.body);
+    assert_eq!(clinic.get(&chart, &outsider).await.status, 404);
+    assert_eq!(clinic.get(&chart, &nurse).await.status, 404);
+    // The director of another hospital sees none of it.
+    let elsewhere = clinic
+        .create(json!({"resourceType": "Organization", "name": "Elsewhere General"}))
+        .await;
+    let (_, stranger) = clinic
+        .clinician("stranger@example.org", "director", Some(&elsewhere))
+        .await;
+    assert_eq!(clinic.get(&chart, &stranger).await.status, 404);
+    assert_eq!(
+        clinic
+            .post("/fhir/CareTeam", &stranger, team(&[&nurse_practitioner]))
+            .await
+            .status,
+        403
+    );
+}

@@ -153,3 +153,104 @@ async fn erasure_on_postgres_destroys_the_share_in_a_separate_key_vault() {
     records.drop_schema().await;
     vault.drop_schema().await;
 }
+
+/// Two instances of a fleet on one database: a consent withdrawn through one is enforced
+/// by the other on the very next request, and a policy set loaded through one is followed
+/// by the other within seconds.
+#[tokio::test]
+async fn a_fleet_enforces_consent_and_policy_changes_made_on_another_instance() {
+    use serde_json::json;
+    let Some(schema) = ScratchSchema::create().await else {
+        return;
+    };
+    let env = vec![("MEDVAULT_DATABASE_URL".to_owned(), schema.url())];
+    // One issuer for the fleet, so each instance accepts the other's tokens.
+    let args = ["--public-url", "http://medvault.fleet.test"];
+    let clinic =
+        crate::clinic::Clinic::within(crate::realm::Realm::start_in(&args, true, env).await).await;
+    let other = Server::start_with(clinic.realm.cli(), &args).await;
+    let (practitioner, physician) = clinic
+        .clinician("phys@example.org", "physician", None)
+        .await;
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    let obs = clinic
+        .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
+        .await;
+    let read_on_other = |token: String| {
+        let url = other.url(&format!("/fhir/Observation/{obs}"));
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(read_on_other(physician.clone()).await, 404);
+    let ann_token = clinic.patient_user("ann@example.org", &ann).await;
+    let consent = json!({"resourceType": "Consent", "status": "active",
+        "scope": {"text": "patient-privacy"}, "category": [{"text": "treatment"}],
+        "patient": {"reference": format!("Patient/{ann}")},
+        "provision": {"type": "permit", "actor": [{
+            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+            "reference": {"reference": format!("Practitioner/{practitioner}")}}]}});
+    let given = clinic.post("/fhir/Consent", &ann_token, consent).await;
+    assert_eq!(given.status, 201, "{}", given.body);
+    assert_eq!(read_on_other(physician.clone()).await, 200);
+    let id = given.body["id"].as_str().unwrap();
+    let withdrawn = clinic
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/me/consents/{id}"),
+            &ann_token,
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn.status, 204);
+    assert_eq!(
+        read_on_other(physician.clone()).await,
+        404,
+        "withdrawn on one instance, enforced on the other at once"
+    );
+
+    // A policy set loaded through the first instance reaches the second.
+    assert_eq!(read_on_other(clinic.doctor.clone()).await, 200);
+    let current: serde_json::Value = clinic
+        .realm
+        .get("/api/v1/admin/policies", &clinic.registrar)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stricter = format!(
+        "{}\n@id(\"fleet-test\")\nforbid (principal, action, resource)\n\
+         when {{ resource.resourceType == \"Observation\" }};\n",
+        current["policies"].as_str().unwrap()
+    );
+    let loaded = clinic
+        .realm
+        .client
+        .put(clinic.realm.url("/api/v1/admin/policies"))
+        .bearer_auth(&clinic.registrar)
+        .json(&json!({"policies": stricter}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 200);
+    let mut status = 200;
+    for _ in 0..60 {
+        status = read_on_other(clinic.doctor.clone()).await;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404, "the other instance follows the new policy set");
+    let (exit, _) = other.terminate();
+    assert!(exit.success());
+    drop(clinic);
+    schema.drop_schema().await;
+}

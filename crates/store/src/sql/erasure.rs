@@ -282,18 +282,21 @@ macro_rules! __impl_sql_erasure {
                 let (mut resources, mut versions) = (0, 0);
                 for id in ids {
                     // A hold placed since the resource was found still wins.
-                    let held: Option<String> = sqlx::query_scalar(
-                        "SELECT h.patient_id FROM fhir_resources r JOIN legal_holds h
-                             ON h.patient_id = r.patient_id
+                    let found: Option<(String, Option<String>)> = sqlx::query_as(
+                        "SELECT r.patient_id, h.patient_id FROM fhir_resources r
+                           LEFT JOIN legal_holds h ON h.patient_id = r.patient_id
                           WHERE r.resource_type = $1 AND r.id = $2",
                     )
                     .bind(resource_type.as_str())
                     .bind(id.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if held.is_some() {
-                        continue;
-                    }
+                    let patient = match found {
+                        Some((patient, None)) => patient,
+                        _ => continue,
+                    };
+                    // A purged consent or care team changes who may see the rest.
+                    $crate::__sql_bump_access_epoch!(&mut *tx, patient);
                     for table in ["fhir_tokens", "fhir_versions", "fhir_resources"] {
                         let deleted = sqlx::query(&format!(
                             "DELETE FROM {table} WHERE resource_type = $1 AND id = $2"
