@@ -404,6 +404,23 @@ async fn withdrawing_consent_ends_access_on_the_very_next_request() {
         .get(&format!("/fhir/Observation?patient={ann}"), &physician)
         .await;
     assert!(found.ids().is_empty(), "{}", found.body);
+
+    // An admin records consent on Ann's behalf, without reading anything of hers.
+    let on_behalf = clinic
+        .post(
+            "/fhir/Consent",
+            &clinic.registrar,
+            consent(&ann, &[format!("Practitioner/{practitioner}")]),
+        )
+        .await;
+    assert_eq!(on_behalf.status, 201, "{}", on_behalf.body);
+    assert_eq!(clinic.get(&path, &physician).await.status, 200);
+    let id = on_behalf.body["id"].as_str().unwrap();
+    let consent_read = clinic
+        .get(&format!("/fhir/Consent/{id}"), &clinic.registrar)
+        .await;
+    assert_eq!(consent_read.status, 404);
+    assert_eq!(clinic.get(&path, &clinic.registrar).await.status, 404);
 }
 
 #[tokio::test]
