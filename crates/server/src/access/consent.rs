@@ -34,6 +34,9 @@ pub struct Access<'a> {
     pub purpose: &'a str,
     pub class: ResourceType,
     pub now: UnixMillis,
+    /// Only Consents whose base provision names the purpose count: research is never
+    /// implied by a consent that names no purpose.
+    pub purpose_named: bool,
 }
 
 /// The verdict of every Consent together: any deny wins, then any permit.
@@ -45,6 +48,11 @@ pub fn verdict<'v>(
         .into_iter()
         .filter(|c| c.get("status").and_then(Value::as_str) == Some("active"))
         .filter_map(|c| c.get("provision"))
+        .filter(|p| {
+            !access.purpose_named
+                || list(p, "purpose")
+                    .any(|c| c.get("code").and_then(Value::as_str) == Some(access.purpose))
+        })
         .filter_map(|p| provision(p, access))
         .fold(ConsentVerdict::None, combine)
 }
@@ -141,6 +149,7 @@ mod tests {
             purpose: TREATMENT,
             class,
             now: NOW,
+            purpose_named: false,
         };
         let consents = [
             json!({

@@ -250,10 +250,13 @@ impl Engine {
         }
     }
 
-    /// Puts a checked set in force.
+    /// Puts a checked set in force, unless a newer one already is (a slow refresh must
+    /// not undo a load that overtook it).
     pub fn install(&self, version: u64, text: String, set: PolicySet) {
-        let policies = Arc::new(Policies::new(version, text, set));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = policies;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if version > current.version {
+            *current = Arc::new(Policies::new(version, text, set));
+        }
     }
 
     pub fn current(&self) -> Arc<Policies> {
@@ -302,11 +305,22 @@ impl Engine {
             .is_authorized(&request, &policies.set, &entities);
         let diagnostics = response.diagnostics();
         if diagnostics.errors().next().is_some() {
-            // A policy that errs is skipped by Cedar; say so, the decision stands.
-            tracing::warn!(
-                errors = diagnostics.errors().count(),
-                "access policies failed to evaluate"
-            );
+            // Cedar skips a policy that errs, so an erring `forbid` would let a `permit`
+            // stand: any error refuses (fail closed), naming the policies that erred.
+            let mut erred: Vec<String> = diagnostics
+                .errors()
+                .map(|e| match e {
+                    cedar_policy::AuthorizationError::PolicyEvaluationError(e) => {
+                        format!("error:{}", e.policy_id())
+                    }
+                })
+                .collect();
+            erred.sort();
+            tracing::error!(policies = ?erred, "access policies failed to evaluate; refused");
+            return Verdict {
+                permit: false,
+                policies: erred,
+            };
         }
         let mut policies: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
         policies.sort();
@@ -465,5 +479,69 @@ fn located(text: &str, offset: Option<usize>) -> PolicyProblem {
         line,
         column,
         policy: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(engine: &Engine, roles: &[Role], facts: Facts) -> Verdict {
+        engine.decide(&Question {
+            asker: Asker::User {
+                id: UserId::from_u128(7),
+                roles,
+            },
+            action: Action::Read,
+            resource_type: ResourceType::Observation,
+            facts,
+        })
+    }
+
+    #[test]
+    fn an_erring_forbid_refuses_rather_than_letting_a_permit_stand() {
+        let engine = Engine::new();
+        let text = "@id(\"open\")\npermit (principal, action, resource);\n\
+                    @id(\"boom\")\nforbid (principal, action, resource) \
+                    when { 9223372036854775807 + 1 > 0 };\n";
+        let set = engine
+            .check(text)
+            .expect("validates: the overflow only shows at run time");
+        engine.install(1, text.to_owned(), set);
+        let verdict = ask(&engine, &[Role::Physician], Facts::default());
+        assert_eq!(
+            verdict,
+            Verdict {
+                permit: false,
+                policies: vec!["error:boom".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_set_never_goes_back_to_an_older_version() {
+        let engine = Engine::new();
+        let open = "@id(\"open\")\npermit (principal, action, resource);\n";
+        engine.install(2, open.to_owned(), engine.check(open).expect("valid"));
+        let closed = "@id(\"closed\")\nforbid (principal, action, resource);\n";
+        engine.install(1, closed.to_owned(), engine.check(closed).expect("valid"));
+        assert_eq!(engine.current().version, 2);
+        assert!(ask(&engine, &[Role::Admin], Facts::default()).permit);
+    }
+
+    #[test]
+    fn the_default_set_names_what_decided() {
+        let engine = Engine::new();
+        let treating = Facts {
+            care_team: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            ask(&engine, &[Role::Physician], treating).policies,
+            vec!["clinician-treats-care-team-patients".to_owned()]
+        );
+        assert!(!ask(&engine, &[Role::Admin], treating).permit);
+        // Asked again: the remembered answer is the same.
+        assert!(ask(&engine, &[Role::Physician], treating).permit);
     }
 }

@@ -115,6 +115,7 @@ impl PatientFacts {
                     purpose,
                     class,
                     now,
+                    purpose_named: research,
                 },
             )
         };

@@ -22,7 +22,8 @@ impl DateRange {
     }
 }
 
-fn year_of(ms: i64) -> i32 {
+/// The UTC calendar year of a Unix-milliseconds time.
+pub fn year_of(ms: i64) -> i32 {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .map(|t| t.year())
         .unwrap_or(if ms < 0 { -9999 } else { 9999 })

@@ -1,10 +1,11 @@
 //! De-identification by HIPAA Safe Harbor (45 CFR §164.514(b)(2)) for research exports.
 //!
-//! Written as removal of whatever could carry one of the 18 identifiers rather than a
-//! list of the places they usually are: every free-text element goes (a name typed into a
-//! note is still a name), as do identifiers, names, contact details, addresses, photos,
-//! attachments, extensions and meta. Every date keeps its year only; a birth date that
-//! would make the patient older than 89 goes too (their ages pool into "90 or older").
+//! Written as keeping only what cannot carry one of the 18 identifiers, rather than as a
+//! list of the places they usually are: text survives only in coded elements (a name typed
+//! into a note, a lot number or a local code is still an identifier), codings only from
+//! public terminologies, and identifiers, names, contact details, addresses, photos,
+//! attachments, extensions and meta go whole. Every date keeps its year only; a birth date
+//! that would make the patient older than 89 goes, and ages over 89 become "90 or older".
 //! Ids and references become keyed pseudonyms: stable across exports, so a study can
 //! follow a patient, and never reversible without medvault's key.
 
@@ -91,8 +92,47 @@ pub fn safe_harbor(resource: &Value, names: &dyn Pseudonyms, this_year: i32) -> 
     Some(Value::Object(out))
 }
 
+/// Elements whose text is a code, not something a person typed: kept as they are. Every
+/// other text goes, unless it is a date (kept as its year).
+const CODED: &[&str] = &[
+    "resourceType",
+    "status",
+    "gender",
+    "code",
+    "system",
+    "version",
+    "intent",
+    "priority",
+    "use",
+    "comparator",
+    "language",
+    "type",
+    "criticality",
+    "kind",
+    "mode",
+    "valueCode",
+];
+
+/// Terminologies whose codes name concepts, never people. A coding (or quantity) from any
+/// other system, e.g. a local one, may carry an identifier and goes.
+const TERMINOLOGIES: &[&str] = &[
+    "http://loinc.org",
+    "http://snomed.info/sct",
+    "http://hl7.org/fhir/",
+    "http://terminology.hl7.org/",
+    "http://unitsofmeasure.org",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://www.ama-assn.org/go/cpt",
+    "urn:iso:std:iso:",
+];
+
 fn strip(object: &Map<String, Value>, names: &dyn Pseudonyms) -> Map<String, Value> {
     let mut out = Map::new();
+    if let Some(system) = object.get("system").and_then(Value::as_str) {
+        if !TERMINOLOGIES.iter().any(|t| system.starts_with(t)) {
+            return out;
+        }
+    }
     for (key, value) in object {
         // `_x` carries the extensions of primitive `x`.
         if REMOVED.contains(&key.as_str()) || key.starts_with('_') {
@@ -108,26 +148,38 @@ fn strip(object: &Map<String, Value>, names: &dyn Pseudonyms) -> Map<String, Val
             // Element ids inside a resource are local labels a client chose.
             continue;
         }
-        if let Some(kept) = scrub(value, names) {
+        if let Some(kept) = scrub(key, value, names) {
             out.insert(key.clone(), kept);
         }
+    }
+    // Ages over 89 pool into one category (Safe Harbor), e.g. `onsetAge`.
+    if object.get("code").and_then(Value::as_str) == Some("a")
+        && out
+            .get("value")
+            .and_then(Value::as_f64)
+            .is_some_and(|age| age > 89.0)
+    {
+        out.insert("value".into(), Value::from(90));
+        out.insert("comparator".into(), Value::String(">=".into()));
     }
     out
 }
 
-fn scrub(value: &Value, names: &dyn Pseudonyms) -> Option<Value> {
+fn scrub(key: &str, value: &Value, names: &dyn Pseudonyms) -> Option<Value> {
     match value {
         Value::Object(object) => {
             let stripped = strip(object, names);
             (!stripped.is_empty()).then_some(Value::Object(stripped))
         }
         Value::Array(items) => {
-            let kept: Vec<Value> = items.iter().filter_map(|v| scrub(v, names)).collect();
+            let kept: Vec<Value> = items.iter().filter_map(|v| scrub(key, v, names)).collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
-        Value::String(text) => Some(Value::String(
-            year_only(text).unwrap_or_else(|| text.clone()),
-        )),
+        Value::String(text) => match year_only(text) {
+            Some(year) => Some(Value::String(year)),
+            None if CODED.contains(&key) => Some(value.clone()),
+            None => None,
+        },
         other => Some(other.clone()),
     }
 }
@@ -219,6 +271,19 @@ mod tests {
             "subject": {"reference": "http://elsewhere.example/Patient/1"}});
         let out = safe_harbor(&obs, &Tagged, 2026).unwrap();
         assert_eq!(out["effectiveDateTime"], "2024");
+        assert_eq!(out["valueQuantity"], json!({"value": 5.4}));
+        let condition = json!({"resourceType": "Condition",
+            "onsetAge": {"value": 93, "system": "http://unitsofmeasure.org", "code": "a"},
+            "abatementString": "after Jane moved", "code": {"coding": [
+                {"system": "urn:local:ward-7", "code": "MRN-5"},
+                {"system": "http://snomed.info/sct", "code": "44054006"}]}});
+        let aged = safe_harbor(&condition, &Tagged, 2026).unwrap();
+        assert_eq!(
+            aged,
+            json!({"resourceType": "Condition",
+                "onsetAge": {"value": 90, "comparator": ">=", "system": "http://unitsofmeasure.org", "code": "a"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}})
+        );
         assert_eq!(
             out["code"],
             json!({"coding": [{"system": "http://loinc.org", "code": "2339-0"}]})

@@ -182,12 +182,12 @@ impl Clinic {
     }
 
     /// Creates `resource` as the physician (directory entries as the admin, who keeps
-    /// the directory); returns its id.
+    /// the directory, and Consents as the admin on the patient's behalf); returns its id.
     pub async fn create(&self, resource: Value) -> String {
         let resource_type = resource["resourceType"].as_str().unwrap();
         let path = format!("/fhir/{resource_type}");
         let author = match resource_type {
-            "Practitioner" | "Organization" => &self.registrar,
+            "Practitioner" | "Organization" | "Consent" => &self.registrar,
             _ => &self.doctor,
         };
         let answer = self.post(&path, author, resource).await;

@@ -20,6 +20,8 @@ const PLANTED: &[&str] = &[
     "Uniquename",
     "Dr Seuss",
     "https://photos.example.org",
+    "LOT-7777-ZQ",
+    "Edgeless",
 ];
 
 async fn export(clinic: &Clinic, token: &str) -> (u16, String, Vec<Value>) {
@@ -93,6 +95,13 @@ async fn researchers_get_consenting_patients_de_identified_and_nothing_that_name
             "payload": [{"contentString": "Zelda Quixote, 742 Evergreen Terrace"}]}),
         )
         .await;
+    clinic
+        .create(
+            json!({"resourceType": "Immunization", "status": "completed",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "208"}]},
+            "patient": subject, "occurrenceDateTime": "2021-05-01", "lotNumber": "LOT-7777-ZQ"}),
+        )
+        .await;
     let bob = clinic
         .patient("Uniquename", "Bob", "1970-01-01", "male")
         .await;
@@ -109,6 +118,24 @@ async fn researchers_get_consenting_patients_de_identified_and_nothing_that_name
     assert_eq!(given.status, 201, "{}", given.body);
     let ann_consent = given.body["id"].as_str().unwrap().to_owned();
     clinic.create(research_consent(&carl)).await;
+    // Dora consents to research but not on her prescriptions; Ed's consent names no
+    // purpose, which is not a research consent.
+    let dora = clinic.patient("Dora", "D", "1975-01-01", "other").await;
+    clinic
+        .create(json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361"}]},
+            "subject": {"reference": format!("Patient/{dora}")}}))
+        .await;
+    let mut partial = research_consent(&dora);
+    partial["provision"]["provision"] = json!([{"type": "deny",
+        "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "MedicationRequest"}]}]);
+    clinic.create(partial).await;
+    let ed = clinic
+        .patient("Edgeless", "E", "1960-01-01", "unknown")
+        .await;
+    let mut generic = research_consent(&ed);
+    generic["provision"] = json!({"type": "permit"});
+    clinic.create(generic).await;
 
     let researcher = clinic.user("researcher@example.org", "researcher").await;
     let (status, content_type, lines) = export(&clinic, &researcher).await;
@@ -129,7 +156,16 @@ async fn researchers_get_consenting_patients_de_identified_and_nothing_that_name
         .iter()
         .filter(|r| r["resourceType"] == "Patient")
         .collect();
-    assert_eq!(patients.len(), 2, "Ann and Carl only: {text}");
+    assert_eq!(patients.len(), 3, "Ann, Carl and Dora only: {text}");
+    assert!(
+        patients.iter().all(|p| p["gender"] != "unknown"),
+        "not Ed: {text}"
+    );
+    let medications = lines
+        .iter()
+        .filter(|r| r["resourceType"] == "MedicationRequest")
+        .count();
+    assert_eq!(medications, 1, "Ann's, not Dora's: {text}");
     let zelda = patients.iter().find(|p| p["gender"] == "female").unwrap();
     assert_eq!(zelda["birthDate"], "1980");
     let carl_out = patients.iter().find(|p| p["gender"] == "male").unwrap();
@@ -178,7 +214,7 @@ async fn researchers_get_consenting_patients_de_identified_and_nothing_that_name
             .iter()
             .filter(|r| r["resourceType"] == "Patient")
             .count(),
-        1
+        2
     );
     assert!(after.iter().all(|r| r["id"] != pseudonym.as_str()));
     for token in [&clinic.doctor, &ann_token, &clinic.registrar] {

@@ -47,7 +47,7 @@ impl Gate {
         let next = (listed.len() == patients as usize)
             .then(|| listed.last().map(|r| r.id.clone()))
             .flatten();
-        let this_year = time::OffsetDateTime::now_utc().year();
+        let this_year = crate::fhir::dates::year_of(crate::clock::now().0);
         let mut memo = Memo::new();
         let mut resources = Vec::new();
         for listing in listed {
@@ -58,17 +58,27 @@ impl Gate {
                 known_epoch: Some(listing.access_epoch),
                 ..Detail::default()
             };
-            let decided = self
-                .decide(
-                    caller.who,
-                    Action::Research,
-                    ResourceType::Patient,
-                    listing.compartment,
-                    detail,
-                    &mut memo,
-                )
-                .await?;
-            if !decided.permit {
+            // Each class on its own: a research consent may leave some out.
+            let mut classes = Vec::new();
+            let mut policies = std::collections::BTreeSet::new();
+            for t in deidentify::EXPORTED {
+                let decided = self
+                    .decide(
+                        caller.who,
+                        Action::Research,
+                        t,
+                        listing.compartment,
+                        detail,
+                        &mut memo,
+                    )
+                    .await?;
+                if decided.permit {
+                    classes.push(t);
+                    policies.extend(decided.policies);
+                }
+            }
+            // Without the Patient, no record of theirs leaves.
+            if !classes.contains(&ResourceType::Patient) {
                 continue;
             }
             let event = self
@@ -81,11 +91,12 @@ impl Gate {
                 )
                 .await?;
             let decided = Decided {
+                permit: true,
+                policies: policies.into_iter().collect(),
                 purpose: PurposeOfUse::Research,
-                ..decided
             };
             self.record(vec![annotated(event, &decided)]).await?;
-            for t in deidentify::EXPORTED {
+            for t in classes {
                 let mut query = RecordQuery {
                     resource_type: Some(t),
                     compartment: Some(listing.compartment),
