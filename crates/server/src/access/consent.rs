@@ -102,27 +102,34 @@ fn applies(p: &Value, access: &Access<'_>) -> bool {
     };
     let purpose = |c: &Value| c.get("code").and_then(Value::as_str) == Some(access.purpose);
     let class = |c: &Value| c.get("code").and_then(Value::as_str) == Some(access.class.as_str());
+    // A period that cannot be read keeps a deny in force and a permit out of it.
+    let deny = p.get("type").and_then(Value::as_str) == Some("deny");
     any_or_empty("actor", &actor)
         && any_or_empty("purpose", &purpose)
         && any_or_empty("class", &class)
-        && within(p.get("period"), access.now)
+        && period_holds(p.get("period"), access.now).unwrap_or(deny)
 }
 
-/// Whether `now` falls in a FHIR Period (each end inclusive of its whole precision).
+/// Whether `now` falls in a FHIR Period (each end inclusive of its whole precision); a
+/// period that cannot be read does not hold.
 pub fn within(period: Option<&Value>, now: UnixMillis) -> bool {
+    period_holds(period, now).unwrap_or(false)
+}
+
+/// [`within`], or `None` when a bound does not parse.
+fn period_holds(period: Option<&Value>, now: UnixMillis) -> Option<bool> {
     let Some(period) = period else {
-        return true;
+        return Some(true);
     };
     let bound = |key: &str| period.get(key).and_then(Value::as_str);
     let starts = bound("start").map(|s| dates::parse(s, Form::DateTime));
     let ends = bound("end").map(|e| dates::parse(e, Form::DateTime));
     match (starts, ends) {
-        // A bound that does not parse: the period cannot be judged, so it does not hold.
-        (Some(None), _) | (_, Some(None)) => false,
-        (start, end) => {
+        (Some(None), _) | (_, Some(None)) => None,
+        (start, end) => Some(
             start.flatten().is_none_or(|s| s.start <= now.0)
-                && end.flatten().is_none_or(|e| now.0 < e.end)
-        }
+                && end.flatten().is_none_or(|e| now.0 < e.end),
+        ),
     }
 }
 

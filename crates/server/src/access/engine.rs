@@ -51,6 +51,16 @@ impl Action {
         }
     }
 
+    /// The write a new body (`false`: a deletion) over a current version (`false`: none
+    /// yet) is.
+    pub fn of_write(body: bool, current: bool) -> Self {
+        match (body, current) {
+            (false, _) => Self::Delete,
+            (true, false) => Self::Create,
+            (true, true) => Self::Update,
+        }
+    }
+
     pub fn writes(self) -> bool {
         matches!(self, Self::Create | Self::Update | Self::Delete)
     }

@@ -156,6 +156,26 @@ fn members(team: &Value) -> Vec<Member> {
         .collect()
 }
 
+/// Whether a stored Observation version is the patient's own reading: performed by them
+/// alone, and written by them (the server-stamped author, which a client cannot set).
+pub fn self_reported_version(observation: &Value, patient: PatientId) -> bool {
+    let own = format!("Patient/{patient}");
+    let authored = observation
+        .pointer("/meta/extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.get("url").and_then(Value::as_str) == Some(crate::fhir::resource::AUTHOR_EXTENSION)
+        })
+        .any(|e| {
+            e.pointer("/valueReference/reference")
+                .and_then(Value::as_str)
+                == Some(own.as_str())
+        });
+    authored && self_reported(observation, patient)
+}
+
 /// Whether an Observation was performed by its patient alone (a self-reported reading).
 pub fn self_reported(observation: &Value, patient: PatientId) -> bool {
     let own = format!("Patient/{patient}");

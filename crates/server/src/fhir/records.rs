@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use medvault_domain::{FhirId, PatientId, ResourceType};
+use medvault_domain::{Compartment, FhirId, PatientId, ResourceType};
 use serde_json::Value;
 
 use super::gate::{Caller, PendingWrite, Proposed};
@@ -78,7 +78,8 @@ impl Fhir {
                 },
             )
             .await?;
-        self.check_references(&references, created).await?;
+        self.check_references(caller, compartment, &references, created)
+            .await?;
         let now = crate::clock::now();
         resource::stamp(&mut body, &id, 1, now);
         resource::attribute(&mut body, caller.who);
@@ -120,7 +121,9 @@ impl Fhir {
             return Err(OperationOutcome::new(
                 StatusCode::NOT_FOUND,
                 "not-found",
-                "no such resource; create resources with POST (ids are assigned by the server)",
+                // The same words as a refusal: an update must not tell a missing record
+                // from one the caller may not see.
+                "no such resource",
             ));
         };
         let permit = self
@@ -159,7 +162,8 @@ impl Fhir {
             )
             .into());
         }
-        self.check_references(&references, created).await?;
+        self.check_references(caller, compartment, &references, created)
+            .await?;
         let now = crate::clock::now();
         let version = current.version + 1;
         resource::stamp(&mut body, &id, version, now);
@@ -259,18 +263,31 @@ impl Fhir {
         Ok(teams)
     }
 
-    /// Every reference must resolve to a live resource, here or created alongside.
+    /// Every reference must resolve to a live resource the caller may read, here or
+    /// created alongside: a reference to one they may not read is refused in the same
+    /// words as one to nothing, so references cannot probe for records. The record's own
+    /// patient is covered by the decision on its compartment.
     async fn check_references(
         &self,
+        caller: Caller<'_>,
+        compartment: Compartment,
         references: &[schema::Reference],
         created: &Created,
     ) -> Result<(), OperationOutcome> {
+        let own_patient = compartment.patient().map(FhirId::from);
         for reference in references {
             if created.contains(&(reference.target, reference.id.clone())) {
                 continue;
             }
-            let live = matches!(self.gate.current(reference.target, &reference.id).await?, Some(r) if !r.deleted);
-            if !live {
+            let subject = reference.target == ResourceType::Patient
+                && own_patient.as_ref() == Some(&reference.id);
+            let resolves = match self.gate.current(reference.target, &reference.id).await? {
+                Some(record) if !record.deleted => {
+                    subject || self.gate.may_read(caller.who, &record).await?
+                }
+                _ => false,
+            };
+            if !resolves {
                 return Err(Invalid::rule(
                     &reference.path,
                     "refers to a resource that does not exist",

@@ -739,6 +739,63 @@ async fn searches_never_count_or_page_past_what_the_caller_may_see() {
     assert!(other.ids().is_empty(), "{}", other.body);
     let history = clinic.get("/fhir/Observation/_history", &physician).await;
     assert_eq!(history.ids().len(), 2, "{}", history.body);
+
+    // A reference cannot probe either: one to a record the physician may not read is
+    // refused in the same words as one to nothing; an update of a record they may not
+    // see in the same words as one that does not exist.
+    let hidden = clinic
+        .observation(&ann, "2339-0", "2024-05-01T10:00:00Z", "final")
+        .await;
+    let others = clinic
+        .get("/fhir/Patient?family=Other1", &clinic.doctor)
+        .await
+        .ids();
+    let theirs = clinic
+        .observation(&others[0], "2339-0", "2024-05-01T10:00:00Z", "final")
+        .await;
+    let probe = |target: String| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+            "subject": {"reference": format!("Patient/{ann}")},
+            "derivedFrom": [{"reference": format!("Observation/{target}")}]})
+    };
+    let hidden_answer = clinic
+        .post("/fhir/Observation", &physician, probe(theirs.clone()))
+        .await;
+    let missing_answer = clinic
+        .post(
+            "/fhir/Observation",
+            &physician,
+            probe(uuid::Uuid::new_v4().to_string()),
+        )
+        .await;
+    assert_eq!(hidden_answer.status, 422, "{}", hidden_answer.body);
+    assert_eq!(hidden_answer.body, missing_answer.body);
+    let allowed = clinic
+        .post("/fhir/Observation", &physician, probe(hidden))
+        .await;
+    assert_eq!(allowed.status, 201, "{}", allowed.body);
+    let mut body = record("Observation", &others[0], &practitioner);
+    body["id"] = json!(theirs);
+    let refused = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{theirs}"),
+            &physician,
+            Some(body.clone()),
+        )
+        .await;
+    let nowhere = uuid::Uuid::new_v4().to_string();
+    body["id"] = json!(nowhere);
+    let missing = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{nowhere}"),
+            &physician,
+            Some(body),
+        )
+        .await;
+    assert_eq!((refused.status, missing.status), (404, 404));
+    assert_eq!(refused.body, missing.body);
 }
 
 #[tokio::test]
@@ -786,6 +843,22 @@ async fn a_patient_writes_self_reported_observations_but_not_clinical_ones() {
             &format!("/fhir/Observation/{lab}"),
             &token,
             None,
+        )
+        .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    // A reading a clinician entered stays theirs, even naming Ann as the performer.
+    let entered = clinic.create(reading.clone()).await;
+    let mut edited = clinic
+        .get(&format!("/fhir/Observation/{entered}"), &token)
+        .await
+        .body;
+    edited["valueQuantity"]["value"] = json!(60.0);
+    let answer = clinic
+        .call(
+            Method::PUT,
+            &format!("/fhir/Observation/{entered}"),
+            &token,
+            Some(edited),
         )
         .await;
     assert_eq!(answer.status, 403, "{}", answer.body);
@@ -869,4 +942,59 @@ async fn care_teams_are_managed_by_their_members_and_the_organizations_director(
             .status,
         403
     );
+}
+
+#[tokio::test]
+async fn everything_pages_only_through_what_the_consent_lets_a_physician_see() {
+    let clinic = Clinic::start(&[]).await;
+    let (practitioner, physician) = clinic
+        .clinician("phys@example.org", "physician", None)
+        .await;
+    let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
+    for when in ["2024-03-01T10:00:00Z", "2024-04-01T10:00:00Z"] {
+        clinic.observation(&ann, "2339-0", when, "final").await;
+        clinic
+            .create(record("MedicationRequest", &ann, &clinic.practitioner))
+            .await;
+    }
+    // Ann lets this physician see her chart, except her prescriptions.
+    let mut partial = consent(&ann, &[format!("Practitioner/{practitioner}")]);
+    partial["provision"]["provision"] = json!([{"type": "deny",
+        "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "MedicationRequest"}]}]);
+    clinic.create(partial).await;
+    let mut seen = Vec::new();
+    let mut next = Some(format!("/fhir/Patient/{ann}/$everything?_count=1"));
+    while let Some(url) = next {
+        let page = clinic.get(&url, &physician).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let ids = page.ids();
+        assert_eq!(
+            ids.len(),
+            1,
+            "every page is full until the last: {}",
+            page.body
+        );
+        seen.extend(
+            page.body["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned()),
+        );
+        next = page.next_link();
+        assert!(seen.len() < 20, "paging does not end");
+    }
+    assert!(!seen.iter().any(|t| t == "MedicationRequest"), "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|t| *t == "Observation").count(),
+        2,
+        "{seen:?}"
+    );
+    let prescriptions = clinic
+        .get(
+            &format!("/fhir/MedicationRequest?patient={ann}"),
+            &physician,
+        )
+        .await;
+    assert!(prescriptions.ids().is_empty(), "{}", prescriptions.body);
 }

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use medvault_domain::{AuditAction, AuditEvent, Outcome, ResourceType};
+use medvault_domain::{AuditEvent, Outcome, ResourceType};
 use medvault_store::{RecordVersion, RecordWrite, StoreError};
 
-use super::access::Action;
 use super::{key_error, seal_context, Caller, Gate, PendingWrite};
 use crate::fhir::OperationOutcome;
 
@@ -20,11 +19,7 @@ impl Gate {
     ) -> Result<(), OperationOutcome> {
         // Each write carries the gate's permit for exactly it (see `authorize_write`).
         for w in &writes {
-            let action = match (&w.resource, w.expected_version) {
-                (None, _) => Action::Delete,
-                (Some(_), None) => Action::Create,
-                (Some(_), Some(_)) => Action::Update,
-            };
+            let action = w.action();
             if !w
                 .permit
                 .covers(action, w.resource_type, &w.id, w.compartment)
@@ -53,11 +48,7 @@ impl Gate {
         }
         let mut events = Vec::with_capacity(writes.len());
         for w in &writes {
-            let action = match (&w.resource, w.expected_version) {
-                (None, _) => AuditAction::FhirDelete,
-                (Some(_), None) => AuditAction::FhirCreate,
-                (Some(_), Some(_)) => AuditAction::FhirUpdate,
-            };
+            let action = super::audit_action(w.action());
             let event = self
                 .event(
                     caller,

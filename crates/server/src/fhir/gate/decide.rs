@@ -173,22 +173,38 @@ impl Gate {
         let compartment = Compartment::Patient(patient);
         let mut records: Vec<RecordVersion> = Vec::new();
         for t in [ResourceType::CareTeam, ResourceType::Consent] {
-            let query = RecordQuery {
+            let mut query = RecordQuery {
                 resource_type: Some(t),
                 compartment: Some(compartment),
-                limit: 1_000,
+                limit: 500,
                 ..RecordQuery::default()
             };
-            records.extend(self.store.find_records(&query).await?);
+            loop {
+                let page = self.store.find_records(&query).await?;
+                let exhausted = page.len() < query.limit as usize;
+                query.after = page.last().map(|r| (r.resource_type, r.id.clone()));
+                records.extend(page);
+                if exhausted {
+                    break;
+                }
+            }
         }
         if let Some(record) = self.current(ResourceType::Patient, &patient.into()).await? {
             records.push(record);
         }
         let mut bodies: Vec<(ResourceType, Value)> = Vec::with_capacity(records.len());
-        for record in &records {
-            if let Some(body) = self.unseal(record).await? {
-                bodies.push((record.resource_type, body));
-            }
+        for record in records.iter().filter(|r| !r.deleted) {
+            // A consent that does not open might be a deny: decide nothing without it.
+            let Some(body) = self.unseal(record).await? else {
+                tracing::error!(resource_type = %record.resource_type, id = %record.id,
+                    "an access fact failed its integrity check; access refused");
+                return Err(OperationOutcome::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "a stored record failed its integrity check",
+                ));
+            };
+            bodies.push((record.resource_type, body));
         }
         let grants = self
             .store

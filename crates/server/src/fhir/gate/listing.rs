@@ -113,24 +113,38 @@ impl Gate {
         };
         self.authorize_read(caller, ResourceType::Patient, &id, compartment, Some(epoch))
             .await?;
-        let query = RecordQuery {
+        // Filtered before paging: a page's size and its `next` link depend only on the
+        // records the caller may read (a consent may hide some classes).
+        let mut query = RecordQuery {
             compartment: Some(compartment),
             after,
             limit: count + 1,
             ..RecordQuery::default()
         };
-        let mut records = self.store.find_records(&query).await?;
-        let next = (records.len() > count as usize).then(|| {
-            records.truncate(count as usize);
-            records.last().map(|r| (r.resource_type, r.id.clone()))
-        });
-        let entries = self
-            .open_listed(caller, AuditAction::FhirRead, records)
-            .await?;
-        Ok(Page {
-            entries,
-            next: next.flatten(),
-        })
+        let mut entries: Vec<Opened> = Vec::new();
+        loop {
+            let candidates = self.store.find_records(&query).await?;
+            let exhausted = candidates.len() < query.limit as usize;
+            query.after = candidates.last().map(|r| (r.resource_type, r.id.clone()));
+            let opened = self
+                .open_listed(caller, AuditAction::FhirRead, candidates)
+                .await?;
+            for item in opened {
+                if entries.len() == count as usize {
+                    let next = entries
+                        .last()
+                        .map(|o| (o.record.resource_type, o.record.id.clone()));
+                    return Ok(Page { entries, next });
+                }
+                entries.push(item);
+            }
+            if exhausted {
+                return Ok(Page {
+                    entries,
+                    next: None,
+                });
+            }
+        }
     }
 
     /// Versions newest first. Instance history needs read access to the resource; type

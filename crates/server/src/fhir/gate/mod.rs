@@ -74,6 +74,12 @@ pub struct PendingWrite {
     pub permit: Permit,
 }
 
+impl PendingWrite {
+    fn action(&self) -> Action {
+        Action::of_write(self.resource.is_some(), self.expected_version.is_some())
+    }
+}
+
 /// A write for [`Gate::authorize_write`] to judge.
 #[derive(Debug, Clone, Copy)]
 pub struct Proposed<'a> {
@@ -143,6 +149,30 @@ impl Gate {
             .await
     }
 
+    /// Whether `who` may read `record`, without auditing: for checks whose answer never
+    /// leaves the server (e.g. that a reference points at something the writer may see).
+    pub async fn may_read(
+        &self,
+        who: &Accessor,
+        record: &RecordVersion,
+    ) -> Result<bool, OperationOutcome> {
+        let detail = Detail {
+            known_epoch: Some(record.access_epoch),
+            ..Detail::default()
+        };
+        let decided = self
+            .decide(
+                who,
+                Action::Read,
+                record.resource_type,
+                record.compartment,
+                detail,
+                &mut Memo::new(),
+            )
+            .await?;
+        Ok(decided.permit)
+    }
+
     /// Asks whether `caller` may write `body` (`None`: delete) over `current` (`None`:
     /// create); `registering` when it creates a new Patient or a record for a Patient
     /// created alongside. Refusals are audited. A create answers 403 whether or not the
@@ -161,11 +191,7 @@ impl Gate {
             current,
             registering,
         } = proposed;
-        let action = match (body, current) {
-            (None, _) => Action::Delete,
-            (Some(_), None) => Action::Create,
-            (Some(_), Some(_)) => Action::Update,
-        };
+        let action = Action::of_write(body.is_some(), current.is_some());
         let mut detail = Detail {
             registering: registering && action == Action::Create,
             self_reported: false,
@@ -181,9 +207,13 @@ impl Gate {
                 let new_ok = body.is_none_or(reported);
                 let current_ok = match current {
                     Some(record) if !record.deleted => {
-                        self.unseal(record).await?.as_ref().is_some_and(reported)
+                        self.unseal(record).await?.as_ref().is_some_and(|b| {
+                            crate::access::facts::self_reported_version(b, patient)
+                        })
                     }
-                    _ => true,
+                    // A deleted record is not revived by its patient.
+                    Some(_) => false,
+                    None => true,
                 };
                 detail.self_reported = new_ok && current_ok;
             }
@@ -543,9 +573,12 @@ fn audit_action(action: Action) -> AuditAction {
 
 /// An event with the policies that decided it and the purpose they served.
 fn annotated(mut event: AuditEvent, decided: &Decided) -> AuditEvent {
-    if !decided.policies.is_empty() {
-        event.policy = Some(decided.policies.join(" "));
-    }
+    event.policy = match (decided.permit, decided.policies.is_empty()) {
+        (_, false) => Some(decided.policies.join(" ")),
+        // Refused because no policy permitted it (Cedar's default deny).
+        (false, true) => Some("no-permit".to_owned()),
+        (true, true) => None,
+    };
     event.purpose = Some(decided.purpose);
     event
 }
