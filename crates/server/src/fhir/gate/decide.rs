@@ -13,14 +13,14 @@ use super::access::{Accessor, Action};
 use super::{Gate, OperationOutcome};
 use crate::access::engine::{ConsentVerdict, Facts, Question};
 use crate::access::facts::PatientFacts;
-use crate::fhir::search::criteria;
+use crate::fhir::search::{criteria, values};
 
 /// How many patients' facts one instance keeps; past it the cache starts over.
 const FACTS_CAPACITY: usize = 10_000;
 
 /// A search reaches at most this many related patients' compartments by name; a caller
 /// related to more is searched everywhere, each result still decided on its own.
-const MAX_REACH: usize = 2_000;
+const MAX_REACH: usize = 5_000;
 
 /// What a decision concludes.
 #[derive(Debug, Clone)]
@@ -298,37 +298,54 @@ impl Gate {
         &self,
         who: &Accessor,
     ) -> Result<Option<BTreeSet<PatientId>>, OperationOutcome> {
-        if who.client.is_some() {
-            // Clients are named in consents by identifier, which is not indexed: their
-            // searches are decided result by result.
-            return Ok(None);
-        }
         let mut found = BTreeSet::new();
         found.extend(who.patient);
-        let mut lookups: Vec<(ResourceType, &str, String)> = Vec::new();
+        let mut queries: Vec<RecordQuery> = Vec::new();
+        let literal = |t: ResourceType, param: &str, value: String| {
+            criteria::parse(t, vec![(param.to_owned(), value)])
+                .map(|search| search.narrowing(&self.index, None, 500))
+        };
         if let Some(p) = &who.practitioner {
-            lookups.push((
+            queries.push(literal(
                 ResourceType::CareTeam,
                 "participant",
                 format!("Practitioner/{p}"),
-            ));
-            lookups.push((ResourceType::Consent, "actor", format!("Practitioner/{p}")));
+            )?);
+            queries.push(literal(
+                ResourceType::Consent,
+                "actor",
+                format!("Practitioner/{p}"),
+            )?);
         }
         if let Some(org) = &who.organization {
-            lookups.push((
+            queries.push(literal(
                 ResourceType::Consent,
                 "actor",
                 format!("Organization/{org}"),
-            ));
-            lookups.push((
+            )?);
+            queries.push(literal(
                 ResourceType::Patient,
                 "organization",
                 format!("Organization/{org}"),
-            ));
+            )?);
         }
-        for (t, param, value) in lookups {
-            let search = criteria::parse(t, vec![(param.to_owned(), value)])?;
-            let mut query = search.narrowing(&self.index, None, 500);
+        if let Some(grant) = &who.client {
+            // Consents name a client by identifier (it has no FHIR resource).
+            let token = values::logical_reference_token(
+                &self.index,
+                ResourceType::Consent,
+                "actor",
+                crate::access::consent::CLIENT_SYSTEM,
+                &grant.client_id,
+            );
+            queries.push(RecordQuery {
+                resource_type: Some(ResourceType::Consent),
+                token_groups: vec![vec![token]],
+                limit: 500,
+                ..RecordQuery::default()
+            });
+        }
+        for mut query in queries {
             loop {
                 let page = self.store.find_records(&query).await?;
                 let exhausted = page.len() < query.limit as usize;
@@ -341,6 +358,9 @@ impl Gate {
                     break;
                 }
             }
+        }
+        if who.client.is_some() {
+            return Ok(Some(found));
         }
         let now: UnixMillis = crate::clock::now();
         found.extend(self.store.break_glass_patients(who.user_id, now).await?);

@@ -25,7 +25,9 @@ impl Gate {
             next: None,
         };
         // Only compartments the caller may read are searched, so neither a page's size
-        // nor its links reveal records they may not see.
+        // nor its links reveal records they may not see. (Searched everywhere, for a
+        // caller related to very many patients or permitted without a relationship, a
+        // sparse match may stop at `MAX_SCAN` with a link past a record they may not see.)
         let within = match self.reach(caller.who, t).await? {
             Reach::Everywhere => Vec::new(),
             Reach::Within(patients) if patients.is_empty() => return Ok(empty),

@@ -58,12 +58,42 @@ pub fn extract(param: &Param, resource: &Value) -> Values {
         Kind::Reference => Values::References(
             found
                 .iter()
-                .filter_map(|r| r.get("reference").and_then(Value::as_str))
-                .map(str::to_owned)
+                .filter_map(|r| match r.get("reference").and_then(Value::as_str) {
+                    Some(literal) => Some(literal.to_owned()),
+                    None => logical_reference(r),
+                })
                 .collect(),
         ),
         Kind::Date => Values::Dates(found.iter().filter_map(date_range).collect()),
     }
+}
+
+/// How a logical reference (`Reference.identifier` without a literal `reference`) is kept
+/// among a reference parameter's values: never equal to a `Type/id` a search names.
+const LOGICAL: &str = "identifier|";
+
+fn logical_reference(reference: &Value) -> Option<String> {
+    let identifier = reference.get("identifier")?;
+    let system = identifier.get("system")?.as_str()?;
+    let value = identifier.get("value")?.as_str()?;
+    Some(format!("{LOGICAL}{system}|{value}"))
+}
+
+/// The index token of a logical reference to `system|value` under `param` (e.g. Consents
+/// naming an OAuth client as their actor).
+pub fn logical_reference_token(
+    key: &BlindIndexKey,
+    resource_type: ResourceType,
+    param: &str,
+    system: &str,
+    value: &str,
+) -> Vec<u8> {
+    query_token(
+        key,
+        resource_type,
+        param,
+        &[b"i", format!("{system}|{value}").as_bytes()],
+    )
 }
 
 /// Every value at `path` below `value`, flattening arrays; `name[x]` matches each choice.
@@ -229,7 +259,10 @@ pub fn tokens(
         }
         Values::References(references) => {
             for r in references {
-                out.push(token(&[b"r", r.as_bytes()]));
+                match r.strip_prefix(LOGICAL) {
+                    Some(identifier) => out.push(token(&[b"i", identifier.as_bytes()])),
+                    None => out.push(token(&[b"r", r.as_bytes()])),
+                }
             }
         }
         Values::Dates(ranges) => {
@@ -308,5 +341,27 @@ mod tests {
                 code: "vital-signs".into()
             }])
         );
+    }
+
+    #[test]
+    fn a_logical_reference_is_indexed_apart_from_literal_ones() {
+        let key = BlindIndexKey::from_root(&medvault_crypto::DataKey::generate());
+        let param = crate::fhir::search::params::find(ResourceType::Consent, "actor").unwrap();
+        let consent = json!({"provision": {"actor": [
+            {"reference": {"identifier": {"system": "urn:clients", "value": "lab"}}},
+            {"reference": {"reference": "Practitioner/p1"}}]}});
+        let values = extract(param, &consent);
+        let tokens = tokens(&key, ResourceType::Consent, param, &values);
+        let logical =
+            logical_reference_token(&key, ResourceType::Consent, "actor", "urn:clients", "lab");
+        assert!(tokens.contains(&logical));
+        let literal = query_token(
+            &key,
+            ResourceType::Consent,
+            "actor",
+            &[b"r", b"Practitioner/p1"],
+        );
+        assert!(tokens.contains(&literal));
+        assert_eq!(tokens.len(), 2);
     }
 }
