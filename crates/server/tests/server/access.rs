@@ -482,13 +482,10 @@ async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
         .any(|e| e.action.code() == "fhir.read"
             && e.purpose.map(|p| p.code()) == Some("break_glass")));
     let ann_token = clinic.patient_user("ann@example.org", &ann).await;
-    let log: Value = clinic
+    let log = clinic
         .realm
-        .get("/api/v1/me/access-log", &ann_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/me/access-log", &ann_token)
+        .await;
     assert!(
         log["entries"]
             .as_array()
@@ -497,13 +494,10 @@ async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
             .any(|e| e["break_glass"] == true),
         "{log}"
     );
-    let listed: Value = clinic
+    let listed = clinic
         .realm
-        .get("/api/v1/admin/break-glass", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/break-glass", &admin)
+        .await;
     assert_eq!(
         listed["grants"][0]["reason"], "collapsed in the lobby",
         "{listed}"
@@ -524,13 +518,10 @@ async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
         404,
         "the grant expired"
     );
-    let listed: Value = clinic
+    let listed = clinic
         .realm
-        .get("/api/v1/admin/break-glass", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/break-glass", &admin)
+        .await;
     assert_eq!(listed["grants"][0]["active"], false);
 }
 
@@ -562,13 +553,10 @@ async fn a_bad_policy_set_is_refused_with_its_location_and_the_old_one_stays_in_
             (status, response.json::<Value>().await.unwrap())
         }
     };
-    let current: Value = clinic
+    let current = clinic
         .realm
-        .get("/api/v1/admin/policies", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/policies", &admin)
+        .await;
     assert_eq!(current["version"], 0);
     let default = current["policies"].as_str().unwrap().to_owned();
 
@@ -671,13 +659,10 @@ async fn policies_load_from_the_command_line_and_errors_name_file_line_and_colum
     let admin = clinic.registrar.clone();
     let mut version = Value::Null;
     for _ in 0..50 {
-        let current: Value = clinic
+        let current = clinic
             .realm
-            .get("/api/v1/admin/policies", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json("/api/v1/admin/policies", &admin)
+            .await;
         version = current["version"].clone();
         if version == 1 {
             break;

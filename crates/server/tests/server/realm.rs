@@ -181,6 +181,11 @@ impl Realm {
             .unwrap()
     }
 
+    /// `GET path` as `token`, its JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
     pub async fn me_status(&self, token: &str) -> u16 {
         self.get("/api/v1/me", token).await.status().as_u16()
     }
