@@ -88,6 +88,8 @@ pub struct HistoryQuery {
     pub since: Option<UnixMillis>,
     /// Keyset cursor: only versions before this `(last_updated, id, version)`.
     pub before: Option<(UnixMillis, FhirId, u64)>,
+    /// Only versions in these patients' compartments, when not empty.
+    pub within: Vec<PatientId>,
     pub limit: u32,
 }
 

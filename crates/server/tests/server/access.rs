@@ -982,4 +982,24 @@ async fn everything_pages_only_through_what_the_consent_lets_a_physician_see() {
         )
         .await;
     assert!(prescriptions.ids().is_empty(), "{}", prescriptions.body);
+
+    // Type history pages the same way: full pages of what may be seen, then no link,
+    // although the newest Observation version is another patient's.
+    let bob = clinic.patient("Bob", "B", "1970-01-01", "male").await;
+    clinic
+        .observation(&bob, "2339-0", "2024-06-01T10:00:00Z", "final")
+        .await;
+    let first = clinic
+        .get("/fhir/Observation/_history?_count=1", &physician)
+        .await;
+    assert_eq!(first.ids().len(), 1, "{}", first.body);
+    let second = clinic
+        .get(&first.next_link().expect("a second version"), &physician)
+        .await;
+    assert_eq!(second.ids().len(), 1, "{}", second.body);
+    assert!(second.next_link().is_none(), "{}", second.body);
+    let hidden = clinic
+        .get("/fhir/MedicationRequest/_history", &physician)
+        .await;
+    assert!(hidden.ids().is_empty(), "{}", hidden.body);
 }

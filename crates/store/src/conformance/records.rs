@@ -330,6 +330,7 @@ pub async fn history_lists_versions_newest_first_in_pages(store: &dyn Store) {
         id: Some(one.clone()),
         since: None,
         before: None,
+        within: Vec::new(),
         limit: 2,
     };
     let first = store.record_history(&instance).await.expect("page 1");
@@ -344,10 +345,23 @@ pub async fn history_lists_versions_newest_first_in_pages(store: &dyn Store) {
         .expect("page 2");
     assert_eq!(second.iter().map(|r| r.version).collect::<Vec<_>>(), [2, 1]);
 
+    // Another patient's version in the same span stays out of a listing within this one's.
+    let stranger = Compartment::Patient(PatientId::new());
+    store
+        .write_records(
+            &[],
+            &[create(
+                version(t, &FhirId::generate(), 1, stranger, 16),
+                &[],
+            )],
+        )
+        .await
+        .expect("stranger");
     let whole_type = store
         .record_history(&HistoryQuery {
             id: None,
             since: Some(UnixMillis(15)),
+            within: patient.patient().into_iter().collect(),
             limit: 10,
             ..instance
         })

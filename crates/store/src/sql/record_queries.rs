@@ -144,6 +144,10 @@ pub fn history(query: &HistoryQuery) -> Result<Statement, StoreError> {
     if let Some(since) = query.since {
         conditions.push(format!("v.last_updated >= {}", s.bind(Bind::Int(since.0))));
     }
+    if !query.within.is_empty() {
+        let slots: Vec<String> = query.within.iter().map(|p| s.text(p.to_string())).collect();
+        conditions.push(format!("v.patient_id IN ({})", slots.join(", ")));
+    }
     if let Some((at, id, version)) = &query.before {
         let at = s.bind(Bind::Int(at.0));
         let id = s.text(id.as_str());

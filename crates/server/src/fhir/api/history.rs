@@ -63,6 +63,7 @@ async fn history(
         id: id.clone(),
         since: None,
         before: None,
+        within: Vec::new(),
         limit: search::criteria::DEFAULT_COUNT,
     };
     let mut echo = Vec::new();
@@ -90,7 +91,7 @@ async fn history(
         }
         echo.push((key, value));
     }
-    let entries = state
+    let (entries, more) = state
         .fhir
         .gate
         .history(
@@ -113,18 +114,15 @@ async fn history(
             format!("{path}?{}", render::query_string(params))
         }
     };
-    let next = (entries.len() == query.limit as usize)
-        .then(|| entries.last())
-        .flatten()
-        .map(|last| {
-            let r = &last.record;
-            let mut next = echo.clone();
-            next.push((
-                "_cursor".to_owned(),
-                format!("{}_{}_{}", r.last_updated.0, r.id, r.version),
-            ));
-            link(&next)
-        });
+    let next = more.then(|| entries.last()).flatten().map(|last| {
+        let r = &last.record;
+        let mut next = echo.clone();
+        next.push((
+            "_cursor".to_owned(),
+            format!("{}_{}_{}", r.last_updated.0, r.id, r.version),
+        ));
+        link(&next)
+    });
     let bundle = render::history(base, link(&echo), &entries, next);
     Ok(fhir_json(StatusCode::OK, HeaderMap::new(), &bundle))
 }

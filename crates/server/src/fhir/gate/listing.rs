@@ -1,7 +1,7 @@
 //! Listings through the gate: search pages, `$everything` and history.
 
 use medvault_domain::{AuditAction, Compartment, FhirId, PatientId, ResourceType};
-use medvault_store::{HistoryQuery, RecordQuery, RecordVersion, StoreError};
+use medvault_store::{HistoryQuery, RecordQuery, StoreError};
 
 use super::decide::Reach;
 use super::{not_found, Caller, Gate, Opened, Page};
@@ -149,14 +149,18 @@ impl Gate {
         }
     }
 
-    /// Versions newest first. Instance history needs read access to the resource; type
-    /// history is limited to what the caller may search.
+    /// Versions newest first, at most `query.limit`, and whether more follow. Instance
+    /// history needs read access to the resource; type history reaches only what the
+    /// caller may search. Filtered before paging, so a page and its link depend only on
+    /// versions the caller may read.
     pub async fn history(
         &self,
         caller: Caller<'_>,
         query: &HistoryQuery,
-    ) -> Result<Vec<Opened>, OperationOutcome> {
-        let scope = match &query.id {
+    ) -> Result<(Vec<Opened>, bool), OperationOutcome> {
+        let mut query = query.clone();
+        let wanted = query.limit as usize;
+        match &query.id {
             Some(id) => {
                 let current = self
                     .store
@@ -171,25 +175,35 @@ impl Gate {
                     Some(current.access_epoch),
                 )
                 .await?;
-                Reach::Everywhere
             }
-            None => self.reach(caller.who, query.resource_type).await?,
-        };
-        let records: Vec<RecordVersion> = self
-            .store
-            .record_history(query)
-            .await?
-            .into_iter()
-            .filter(|r| match &scope {
-                Reach::Everywhere => true,
-                Reach::Within(patients) => r
-                    .compartment
-                    .patient()
-                    .is_some_and(|p| patients.contains(&p)),
-            })
-            .collect();
-        self.open_listed(caller, AuditAction::FhirRead, records)
-            .await
+            None => match self.reach(caller.who, query.resource_type).await? {
+                Reach::Everywhere => {}
+                Reach::Within(patients) if patients.is_empty() => return Ok((Vec::new(), false)),
+                Reach::Within(patients) => query.within = patients,
+            },
+        }
+        query.limit = query.limit.saturating_add(1);
+        let mut entries: Vec<Opened> = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let candidates = self.store.record_history(&query).await?;
+            let exhausted = candidates.len() < query.limit as usize;
+            scanned += candidates.len();
+            query.before = candidates
+                .last()
+                .map(|r| (r.last_updated, r.id.clone(), r.version));
+            entries.extend(
+                self.open_listed(caller, AuditAction::FhirRead, candidates)
+                    .await?,
+            );
+            if entries.len() > wanted {
+                entries.truncate(wanted);
+                return Ok((entries, true));
+            }
+            if exhausted || scanned >= MAX_SCAN {
+                return Ok((entries, false));
+            }
+        }
     }
 }
 
