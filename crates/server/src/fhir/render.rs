@@ -3,7 +3,6 @@
 use axum::http::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use medvault_domain::{FhirId, ResourceType};
 use medvault_store::RecordVersion;
 use serde_json::{json, Value};
 
@@ -102,7 +101,7 @@ pub fn searchset(base: &str, path: &str, echo: &[(String, String)], page: &Page)
     let mut links = vec![json!({"relation": "self", "url": link(echo)})];
     if let Some(cursor) = &page.next {
         let mut next = echo.to_vec();
-        next.push(("_cursor".to_owned(), cursor_text(cursor)));
+        next.push(("_cursor".to_owned(), cursor.clone()));
         links.push(json!({"relation": "next", "url": link(&next)}));
     }
     json!({
@@ -125,14 +124,4 @@ pub fn history(base: &str, self_url: String, entries: &[Opened], next: Option<St
         "link": links,
         "entry": entries.iter().map(|o| entry(base, o, true)).collect::<Vec<_>>(),
     })
-}
-
-/// A cursor names the last record of a page: `Type/id` in `$everything`, the id elsewhere.
-pub fn cursor_text((resource_type, id): &(ResourceType, FhirId)) -> String {
-    format!("{resource_type}/{id}")
-}
-
-pub fn parse_cursor(text: &str) -> Option<(ResourceType, FhirId)> {
-    let (t, id) = text.split_once('/')?;
-    Some((t.parse().ok()?, id.parse().ok()?))
 }

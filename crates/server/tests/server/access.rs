@@ -707,6 +707,18 @@ async fn searches_never_count_or_page_past_what_the_caller_may_see() {
     assert_eq!(first.status, 200);
     assert!(first.body.get("total").is_none(), "{}", first.body);
     let next = first.next_link().expect("a second permitted match exists");
+    // The cursor is sealed: it names no record, and a forged one is refused.
+    assert!(!mine.iter().any(|id| next.contains(id.as_str())), "{next}");
+    let forged = clinic
+        .get(
+            &format!(
+                "/fhir/Observation?code=2339-0&_cursor=Observation/{}",
+                mine[0]
+            ),
+            &physician,
+        )
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
     let second = clinic.get(&next, &physician).await;
     assert!(
         second.next_link().is_none(),

@@ -38,10 +38,7 @@ pub(super) async fn everything(
                 count = search::criteria::parse_count(&value)?;
             }
             "_cursor" => {
-                after = Some(
-                    render::parse_cursor(&value)
-                        .ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?,
-                );
+                after = Some(state.fhir.gate.open_cursor(&value, None)?);
                 continue;
             }
             _ => only_format(&[(key.clone(), value.clone())])?,

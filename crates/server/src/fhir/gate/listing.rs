@@ -54,6 +54,9 @@ impl Gate {
         if compartment.is_none() {
             query.within = within;
         }
+        if let Some(cursor) = &search.cursor {
+            query.after = Some(self.open_cursor(cursor, Some(t))?);
+        }
         let mut entries = Vec::new();
         let mut scanned = 0;
         loop {
@@ -74,9 +77,9 @@ impl Gate {
                 }
                 if entries.len() == wanted {
                     // One more match exists: the page is full and has a successor.
-                    let last = entries
-                        .last()
-                        .map(|o: &Opened| (o.record.resource_type, o.record.id.clone()));
+                    let last = entries.last().map(|o: &Opened| {
+                        self.cursor(&(o.record.resource_type, o.record.id.clone()))
+                    });
                     return Ok(Page {
                         entries,
                         next: last,
@@ -91,9 +94,10 @@ impl Gate {
                 });
             }
             if scanned >= MAX_SCAN {
+                // Sealed: the last candidate scanned may be one the caller may not see.
                 return Ok(Page {
                     entries,
-                    next: query.after,
+                    next: query.after.as_ref().map(|after| self.cursor(after)),
                 });
             }
         }
@@ -135,7 +139,7 @@ impl Gate {
                 if entries.len() == count as usize {
                     let next = entries
                         .last()
-                        .map(|o| (o.record.resource_type, o.record.id.clone()));
+                        .map(|o| self.cursor(&(o.record.resource_type, o.record.id.clone())));
                     return Ok(Page { entries, next });
                 }
                 entries.push(item);

@@ -43,6 +43,8 @@ pub struct Gate {
     pseudonyms: BlindIndexKey,
     engine: Arc<Engine>,
     facts: FactsCache,
+    /// Seals listing cursors (the system compartment's key).
+    cursors: Arc<medvault_crypto::DataKey>,
 }
 
 /// A record as the gate hands it out: its plaintext envelope and, unless it is a
@@ -52,11 +54,12 @@ pub struct Opened {
     pub resource: Option<Value>,
 }
 
-/// One page of a listing, and where the next one starts.
+/// One page of a listing, and where the next one starts: a cursor sealed by the gate, so
+/// it names nothing, not even a record the caller may not see (see [`Gate::cursor`]).
 #[derive(Debug)]
 pub struct Page {
     pub entries: Vec<Opened>,
-    pub next: Option<(ResourceType, FhirId)>,
+    pub next: Option<String>,
 }
 
 /// A new version ready to be sealed and stored.
@@ -114,6 +117,7 @@ impl Gate {
         keys.ensure_system_key().await?;
         let index = keys.index_key().await?;
         let pseudonyms = keys.pseudonym_key().await?;
+        let cursors = keys.get(Compartment::System.key_slot()).await?;
         Ok(Self {
             writer: writer::RecordWriter::start(store.clone()),
             store,
@@ -123,6 +127,7 @@ impl Gate {
             pseudonyms,
             engine,
             facts: FactsCache::default(),
+            cursors,
         })
     }
 
@@ -500,6 +505,40 @@ impl Gate {
         Ok(event)
     }
 
+    /// A listing cursor: where a page ends, sealed so that it reveals nothing (a search
+    /// may stop at a record the caller may not read).
+    pub fn cursor(&self, (resource_type, id): &(ResourceType, FhirId)) -> String {
+        use base64::Engine as _;
+        let sealed = self
+            .cursors
+            .seal(CURSOR_CONTEXT, format!("{resource_type}/{id}").as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    /// Opens a [`Gate::cursor`], of `resource_type` when given.
+    pub fn open_cursor(
+        &self,
+        text: &str,
+        resource_type: Option<ResourceType>,
+    ) -> Result<(ResourceType, FhirId), OperationOutcome> {
+        use base64::Engine as _;
+        let malformed = || OperationOutcome::invalid("_cursor is malformed");
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| malformed())?;
+        let plain = self
+            .cursors
+            .open(CURSOR_CONTEXT, &sealed)
+            .map_err(|_| malformed())?;
+        let plain = std::str::from_utf8(&plain).map_err(|_| malformed())?;
+        let (t, id) = plain.split_once('/').ok_or_else(malformed)?;
+        let t: ResourceType = t.parse().map_err(|_| malformed())?;
+        if resource_type.is_some_and(|wanted| wanted != t) {
+            return Err(malformed());
+        }
+        Ok((t, id.parse().map_err(|_| malformed())?))
+    }
+
     /// Seals a note about a patient (e.g. why emergency access was taken) under their
     /// data key, bound to `label`: erasure takes it along.
     pub async fn seal_note(
@@ -556,6 +595,8 @@ fn seal_context(
 ) -> Vec<u8> {
     format!("medvault/v1/record\0{resource_type}\0{id}\0{version}\0{slot}").into_bytes()
 }
+
+const CURSOR_CONTEXT: &[u8] = b"medvault/v1/listing-cursor";
 
 fn note_context(label: &str, patient: PatientId) -> Vec<u8> {
     format!("medvault/v1/note\0{label}\0{patient}").into_bytes()

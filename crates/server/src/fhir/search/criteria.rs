@@ -78,7 +78,8 @@ pub struct Search {
     updated: Vec<(Prefix, DateRange)>,
     compartment: Option<Option<PatientId>>,
     pub count: u32,
-    pub cursor: Option<FhirId>,
+    /// Where the page starts: a cursor the gate sealed (`_cursor`).
+    pub cursor: Option<String>,
     /// The parameters as given, minus the cursor, for `self` and `next` links.
     pub echo: Vec<(String, String)>,
 }
@@ -133,13 +134,8 @@ pub fn parse(
                 search.count = parse_count(&value)?;
             }
             ("_cursor", None) => {
-                let cursor =
-                    crate::fhir::render::parse_cursor(&value).filter(|(t, _)| *t == resource_type);
-                search.cursor = Some(
-                    cursor
-                        .ok_or_else(|| OperationOutcome::invalid("_cursor is malformed"))?
-                        .1,
-                );
+                // Sealed by the gate, which opens it (see `Gate::open_cursor`).
+                search.cursor = Some(value);
             }
             ("_format", None) => {
                 if !matches!(
@@ -283,7 +279,7 @@ impl Search {
             resource_type: Some(t),
             compartment,
             ids: self.ids.clone().unwrap_or_default(),
-            after: self.cursor.clone().map(|id| (t, id)),
+            after: None,
             limit,
             ..RecordQuery::default()
         };
