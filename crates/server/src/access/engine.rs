@@ -179,6 +179,7 @@ pub struct Engine {
     schema: Schema,
     authorizer: Authorizer,
     names: Names,
+    contexts: Mutex<HashMap<Facts, Context>>,
     current: RwLock<Arc<Policies>>,
 }
 
@@ -191,6 +192,7 @@ impl Engine {
             schema,
             authorizer: Authorizer::new(),
             names: Names::new().expect("the built-in entity names are valid"),
+            contexts: Mutex::new(HashMap::new()),
             current: RwLock::new(Arc::new(Policies::new(0, String::new(), PolicySet::new()))),
         };
         let set = engine
@@ -340,6 +342,45 @@ impl Engine {
         }
     }
 
+    /// The request context of `facts`, built once per distinct combination (there are a
+    /// few hundred at most).
+    fn context(&self, facts: Facts) -> Result<Context, Box<dyn std::error::Error>> {
+        let lock = || self.contexts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(context) = lock().get(&facts) {
+            return Ok(context.clone());
+        }
+        let f = facts;
+        let context = Context::from_pairs([
+            ("own".to_owned(), RestrictedExpression::new_bool(f.own)),
+            (
+                "careTeam".to_owned(),
+                RestrictedExpression::new_bool(f.care_team),
+            ),
+            (
+                "consent".to_owned(),
+                RestrictedExpression::new_string(f.consent.as_str().to_owned()),
+            ),
+            (
+                "breakGlass".to_owned(),
+                RestrictedExpression::new_bool(f.break_glass),
+            ),
+            (
+                "sameOrganization".to_owned(),
+                RestrictedExpression::new_bool(f.same_organization),
+            ),
+            (
+                "selfReported".to_owned(),
+                RestrictedExpression::new_bool(f.self_reported),
+            ),
+            (
+                "registering".to_owned(),
+                RestrictedExpression::new_bool(f.registering),
+            ),
+        ])?;
+        lock().insert(facts, context.clone());
+        Ok(context)
+    }
+
     fn request(&self, q: &Question<'_>) -> Result<(Request, Entities), Box<dyn std::error::Error>> {
         let names = &self.names;
         let (principal, parents) = match q.asker {
@@ -371,34 +412,7 @@ impl Engine {
             ],
             None,
         )?;
-        let f = q.facts;
-        let context = Context::from_pairs([
-            ("own".to_owned(), RestrictedExpression::new_bool(f.own)),
-            (
-                "careTeam".to_owned(),
-                RestrictedExpression::new_bool(f.care_team),
-            ),
-            (
-                "consent".to_owned(),
-                RestrictedExpression::new_string(f.consent.as_str().to_owned()),
-            ),
-            (
-                "breakGlass".to_owned(),
-                RestrictedExpression::new_bool(f.break_glass),
-            ),
-            (
-                "sameOrganization".to_owned(),
-                RestrictedExpression::new_bool(f.same_organization),
-            ),
-            (
-                "selfReported".to_owned(),
-                RestrictedExpression::new_bool(f.self_reported),
-            ),
-            (
-                "registering".to_owned(),
-                RestrictedExpression::new_bool(f.registering),
-            ),
-        ])?;
+        let context = self.context(q.facts)?;
         let action = names.actions[q.action as usize].clone();
         // Built from typed values that match the schema (the tests hold them to it), so
         // the request is not validated again on every decision.
