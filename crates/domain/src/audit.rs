@@ -108,10 +108,12 @@ pub enum AuditAction {
     ClientDelete,
     #[serde(rename = "access.policy_load")]
     PolicyLoad,
+    #[serde(rename = "break_glass.review")]
+    BreakGlassReview,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 40] = [
+    pub const ALL: [AuditAction; 41] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -152,6 +154,7 @@ impl AuditAction {
         Self::ClientCreate,
         Self::ClientDelete,
         Self::PolicyLoad,
+        Self::BreakGlassReview,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -200,6 +203,7 @@ impl AuditAction {
             Self::ClientCreate => "oauth.client_create",
             Self::ClientDelete => "oauth.client_delete",
             Self::PolicyLoad => "access.policy_load",
+            Self::BreakGlassReview => "break_glass.review",
         }
     }
 
@@ -207,7 +211,7 @@ impl AuditAction {
     pub fn fhir_action(self) -> char {
         match self {
             Self::UserCreate | Self::FhirCreate | Self::ClientCreate => 'C',
-            Self::FhirRead | Self::FhirSearch | Self::Export => 'R',
+            Self::FhirRead | Self::FhirSearch | Self::Export | Self::BreakGlassReview => 'R',
             Self::UserUpdate
             | Self::UserRoleChange
             | Self::UserPasswordChange

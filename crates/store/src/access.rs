@@ -76,10 +76,10 @@ pub trait AccessStore {
         now: UnixMillis,
     ) -> Result<Vec<PatientId>, StoreError>;
 
-    /// Grants newest first, created before `before` (a cursor), at most `limit`.
+    /// Grants newest first, after the `(created_at, id)` cursor `before`, at most `limit`.
     async fn break_glass_grants(
         &self,
-        before: Option<UnixMillis>,
+        before: Option<(UnixMillis, String)>,
         limit: u32,
     ) -> Result<Vec<BreakGlassGrant>, StoreError>;
 }

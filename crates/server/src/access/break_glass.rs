@@ -129,7 +129,7 @@ async fn take(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The `next` cursor of the previous page.
-    before: Option<i64>,
+    before: Option<String>,
     /// At most this many (1 to 200, default 50).
     limit: Option<u32>,
 }
@@ -138,11 +138,11 @@ pub struct ListQuery {
 pub struct GrantPage {
     grants: Vec<GrantView>,
     /// Pass as `before` for the next page.
-    next: Option<i64>,
+    next: Option<String>,
 }
 
 /// Every break-the-glass grant, active and past, newest first: for the privacy officer
-/// (admins and auditors).
+/// (admins and auditors). Reading a grant's reason is audited, per patient.
 #[utoipa::path(get, path = "/api/v1/admin/break-glass", tag = "admin", security(("bearer" = [])),
     params(ListQuery), responses(
     (status = 200, description = "Grants, newest first", body = GrantPage),
@@ -150,6 +150,7 @@ pub struct GrantPage {
 ))]
 async fn list(
     State(state): State<AppState>,
+    context: RequestContext,
     principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<GrantPage>, ApiError> {
@@ -161,11 +162,42 @@ async fn list(
         return Err(ApiError::Forbidden);
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
-    let grants = state
-        .store
-        .break_glass_grants(query.before.map(UnixMillis), limit)
-        .await?;
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(cursor) => Some(parse_cursor(cursor).ok_or(ApiError::InvalidRequest {
+            detail: "`before` is the `next` of a previous page",
+        })?),
+    };
+    let grants = state.store.break_glass_grants(before, limit).await?;
     let now = crate::clock::now();
+    let gate = &state.fhir.gate;
+    // Reasons are read only once their reading is on the record (fail closed).
+    let mut events = Vec::with_capacity(grants.len());
+    for grant in &grants {
+        let mut event = crate::audit::with_session(
+            crate::audit::event(
+                &context,
+                principal.actor(),
+                AuditAction::BreakGlassReview,
+                Outcome::Success,
+            ),
+            principal.session_id,
+        );
+        event = crate::audit::about(event, "BreakGlassGrant", &grant.id);
+        event.patient = gate
+            .keys()
+            .subject(grant.patient)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        events.push(event);
+    }
+    state
+        .audit
+        .append_all(events)
+        .await
+        .map_err(|_| ApiError::Unavailable {
+            detail: "the audit trail is unavailable; nothing was read",
+        })?;
     let mut views = Vec::with_capacity(grants.len());
     for grant in &grants {
         // An erased patient's reason no longer opens: the grant stays listed without it.
@@ -180,12 +212,22 @@ async fn list(
         views.push(view(grant, reason, now));
     }
     let next = (grants.len() == limit as usize)
-        .then(|| grants.last().map(|g| g.created_at.0))
+        .then(|| {
+            grants
+                .last()
+                .map(|g| format!("{}.{}", g.created_at.0, g.id))
+        })
         .flatten();
     Ok(Json(GrantPage {
         grants: views,
         next,
     }))
+}
+
+/// A `next` cursor: `<created_at millis>.<grant id>`.
+fn parse_cursor(cursor: &str) -> Option<(UnixMillis, String)> {
+    let (at, id) = cursor.split_once('.')?;
+    Some((UnixMillis(at.parse().ok()?), id.to_owned()))
 }
 
 fn view(grant: &BreakGlassGrant, reason: Option<String>, now: UnixMillis) -> GrantView {

@@ -44,7 +44,7 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
         A::FhirUpdate => (rest, Some(coding(RESTFUL, "update", "update"))),
         A::FhirDelete => (rest, Some(coding(RESTFUL, "delete", "delete"))),
         A::ConsentChange => (rest, Some(coding(RESTFUL, "update", "update"))),
-        A::BreakGlass => (security, None),
+        A::BreakGlass | A::BreakGlassReview => (security, None),
         A::Export => (coding(DCM, "110106", "Export"), None),
         A::Erase | A::RetentionPurge => (rest, Some(coding(RESTFUL, "delete", "delete"))),
         A::AuditPrune => (coding(DCM, "110101", "Audit Log Used"), None),

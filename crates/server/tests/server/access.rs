@@ -503,6 +503,12 @@ async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
         "{listed}"
     );
     assert_eq!(listed["grants"][0]["active"], true);
+    // Reading the reason is itself on the record.
+    assert!(clinic
+        .realm
+        .audit_actions()
+        .await
+        .contains(&"break_glass.review"));
     assert_eq!(
         clinic
             .realm

@@ -101,7 +101,7 @@ pub async fn access_epochs_move_with_batches_and_break_glass_grants(store: &dyn 
     let all = store.break_glass_grants(None, 10).await.expect("all");
     assert_eq!(all, vec![live.clone(), old.clone()]);
     let older = store
-        .break_glass_grants(Some(live.created_at), 10)
+        .break_glass_grants(Some((live.created_at, live.id.clone())), 10)
         .await
         .expect("page");
     assert_eq!(older, vec![old]);

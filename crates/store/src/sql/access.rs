@@ -142,15 +142,18 @@ macro_rules! __impl_sql_access {
 
             async fn break_glass_grants(
                 &self,
-                before: Option<medvault_domain::UnixMillis>,
+                before: Option<(medvault_domain::UnixMillis, String)>,
                 limit: u32,
             ) -> Result<Vec<$crate::BreakGlassGrant>, $crate::StoreError> {
+                let (at, id) = before.map_or((i64::MAX, String::new()), |(at, id)| (at.0, id));
                 let rows: Vec<$crate::sql::rows::BreakGlassRow> = sqlx::query_as(&format!(
-                    "SELECT {} FROM break_glass_grants WHERE created_at < $1
-                      ORDER BY created_at DESC, id DESC LIMIT $2",
+                    "SELECT {} FROM break_glass_grants
+                      WHERE created_at < $1 OR (created_at = $1 AND id < $2)
+                      ORDER BY created_at DESC, id DESC LIMIT $3",
                     $crate::sql::rows::BREAK_GLASS_COLUMNS
                 ))
-                .bind(before.map_or(i64::MAX, |b| b.0))
+                .bind(at)
+                .bind(id)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
