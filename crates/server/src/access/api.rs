@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use medvault_domain::{AuditAction, Outcome, Role};
+use medvault_domain::{AuditAction, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,15 +76,7 @@ async fn replace(
 ) -> Result<Json<PolicyView>, ApiError> {
     principal.require(Role::Admin)?;
     crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
-    let event = crate::audit::with_session(
-        crate::audit::event(
-            &context,
-            principal.actor(),
-            AuditAction::PolicyLoad,
-            Outcome::Success,
-        ),
-        principal.session_id,
-    );
+    let event = principal.event(&context, AuditAction::PolicyLoad);
     let version = policies::replace(
         &state.access,
         state.store.as_ref(),

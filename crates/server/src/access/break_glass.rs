@@ -7,7 +7,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use medvault_domain::{AuditAction, Outcome, PatientId, PurposeOfUse, Role, UnixMillis};
+use medvault_domain::{AuditAction, PatientId, PurposeOfUse, Role, UnixMillis};
 use medvault_store::BreakGlassGrant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -105,15 +105,7 @@ async fn take(
         .subject(patient)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut event = crate::audit::with_session(
-        crate::audit::event(
-            &context,
-            principal.actor(),
-            AuditAction::BreakGlass,
-            Outcome::Success,
-        ),
-        principal.session_id,
-    );
+    let mut event = principal.event(&context, AuditAction::BreakGlass);
     event = crate::audit::about(event, "BreakGlassGrant", &grant.id);
     event.patient = subject;
     event.purpose = Some(PurposeOfUse::BreakGlass);
@@ -174,15 +166,7 @@ async fn list(
     // Reasons are read only once their reading is on the record (fail closed).
     let mut events = Vec::with_capacity(grants.len());
     for grant in &grants {
-        let mut event = crate::audit::with_session(
-            crate::audit::event(
-                &context,
-                principal.actor(),
-                AuditAction::BreakGlassReview,
-                Outcome::Success,
-            ),
-            principal.session_id,
-        );
+        let mut event = principal.event(&context, AuditAction::BreakGlassReview);
         event = crate::audit::about(event, "BreakGlassGrant", &grant.id);
         event.patient = gate
             .keys()

@@ -41,6 +41,23 @@ impl Principal {
         }
     }
 
+    /// A successful event of this user's, in their session, about the current request.
+    pub fn event(
+        &self,
+        context: &crate::http::RequestContext,
+        action: medvault_domain::AuditAction,
+    ) -> medvault_domain::AuditEvent {
+        crate::audit::with_session(
+            crate::audit::event(
+                context,
+                self.actor(),
+                action,
+                medvault_domain::Outcome::Success,
+            ),
+            self.session_id,
+        )
+    }
+
     /// 403 unless the principal holds `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.roles.contains(&role) {

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use medvault_domain::{AuditAction, Outcome, Role};
+use medvault_domain::{AuditAction, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -37,15 +37,7 @@ async fn register(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Admin)?;
     crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
-    let event = crate::audit::with_session(
-        crate::audit::event(
-            &context,
-            principal.actor(),
-            AuditAction::ClientCreate,
-            Outcome::Success,
-        ),
-        principal.session_id,
-    );
+    let event = principal.event(&context, AuditAction::ClientCreate);
     Ok(
         match clients::register(state.store.as_ref(), &state.audit, metadata, event).await {
             Ok(registered) => (StatusCode::CREATED, Json(registered)).into_response(),
@@ -103,15 +95,7 @@ async fn remove(
     principal.require(Role::Admin)?;
     crate::mfa::step_up::require_recent_mfa(&state, &principal).await?;
     state.store.oauth_client(&id).await?;
-    let event = crate::audit::with_session(
-        crate::audit::event(
-            &context,
-            principal.actor(),
-            AuditAction::ClientDelete,
-            Outcome::Success,
-        ),
-        principal.session_id,
-    );
+    let event = principal.event(&context, AuditAction::ClientDelete);
     crate::audit::record(&state.audit, crate::audit::about(event, "OAuthClient", &id)).await?;
     state.store.delete_oauth_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -92,15 +92,7 @@ async fn run_erasure(
     principal: &Principal,
     patient: PatientId,
 ) -> Result<Erased, ApiError> {
-    let event = crate::audit::with_session(
-        crate::audit::event(
-            context,
-            principal.actor(),
-            AuditAction::Erase,
-            Outcome::Success,
-        ),
-        principal.session_id,
-    );
+    let event = principal.event(context, AuditAction::Erase);
     let erased = Eraser::of(state).erase(patient, event).await?;
     crate::identity::sessions::forget(state, erased.ended_sessions.clone());
     Ok(erased)
@@ -294,10 +286,7 @@ async fn audit_hold(
     action: AuditAction,
 ) -> Result<(), ApiError> {
     let subject = crate::audit::subjects::of(state.fhir.gate.keys(), Some(patient)).await?;
-    let mut event = crate::audit::with_session(
-        crate::audit::event(context, principal.actor(), action, Outcome::Success),
-        principal.session_id,
-    );
+    let mut event = principal.event(context, action);
     if let Some(subject) = &subject {
         event = crate::audit::about(event, "Patient", &subject.0);
     }
