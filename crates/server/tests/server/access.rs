@@ -426,7 +426,7 @@ async fn withdrawing_consent_ends_access_on_the_very_next_request() {
 #[tokio::test]
 async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
     let clinic = Clinic::start(&["--break-glass-secs", "3"]).await;
-    let (_, nurse) = clinic.clinician("nurse@example.org", "nurse", None).await;
+    let (nurse_practitioner, nurse) = clinic.clinician("nurse@example.org", "nurse", None).await;
     let ann = clinic.patient("Ann", "A", "1980-01-01", "female").await;
     let obs = clinic
         .observation(&ann, "2339-0", "2024-03-01T10:00:00Z", "final")
@@ -473,6 +473,22 @@ async fn break_the_glass_is_audited_shown_to_the_patient_and_expires() {
     .await;
     assert_eq!(status, 201, "{grant}");
     assert_eq!(clinic.get(&path, &nurse).await.status, 200);
+    // The grant buys no lasting seat: no joining the care team, no consent to oneself.
+    let seat = json!({"resourceType": "CareTeam", "status": "active",
+        "subject": {"reference": format!("Patient/{ann}")},
+        "participant": [{"member": {"reference": format!("Practitioner/{nurse_practitioner}")}}]});
+    assert_eq!(
+        clinic.post("/fhir/CareTeam", &nurse, seat).await.status,
+        403
+    );
+    let to_herself = consent(&ann, &[format!("Practitioner/{nurse_practitioner}")]);
+    assert_eq!(
+        clinic
+            .post("/fhir/Consent", &nurse, to_herself)
+            .await
+            .status,
+        403
+    );
 
     // Audited with purpose break_glass, raised as a security event, and in Ann's log.
     let events = clinic.realm.audit_events().await;
