@@ -221,10 +221,13 @@ impl Gate {
 
     /// Which compartments a search of `resource_type` may cover, or a 403 when no
     /// relationship could ever let the caller read the type.
+    /// `asked` is the one patient a search names (`patient=`), when it does: then that
+    /// patient alone is decided, rather than every relationship looked up.
     pub(super) async fn reach(
         &self,
         who: &Accessor,
         resource_type: ResourceType,
+        asked: Option<PatientId>,
     ) -> Result<Reach, OperationOutcome> {
         let refused = || {
             OperationOutcome::new(
@@ -267,6 +270,24 @@ impl Gate {
         };
         if !self.ask(who, Action::Read, resource_type, related).permit {
             return Err(refused());
+        }
+        if let Some(patient) = asked {
+            let compartment = Compartment::Patient(patient);
+            let decided = self
+                .decide(
+                    who,
+                    Action::Read,
+                    resource_type,
+                    compartment,
+                    Detail::default(),
+                    &mut Memo::new(),
+                )
+                .await?;
+            return Ok(Reach::Within(if decided.permit {
+                vec![patient]
+            } else {
+                Vec::new()
+            }));
         }
         // The related patients are a superset of the permitted ones; each record found is
         // still decided (with the epoch read alongside it), which is cheaper than deciding

@@ -28,7 +28,8 @@ impl Gate {
         // nor its links reveal records they may not see. (Searched everywhere, for a
         // caller related to very many patients or permitted without a relationship, a
         // sparse match may stop at `MAX_SCAN` with a link past a record they may not see.)
-        let within = match self.reach(caller.who, t).await? {
+        let asked = search.compartment().flatten().and_then(|c| c.patient());
+        let within = match self.reach(caller.who, t, asked).await? {
             Reach::Everywhere => Vec::new(),
             Reach::Within(patients) if patients.is_empty() => return Ok(empty),
             Reach::Within(patients) => patients,
@@ -180,7 +181,7 @@ impl Gate {
                 )
                 .await?;
             }
-            None => match self.reach(caller.who, query.resource_type).await? {
+            None => match self.reach(caller.who, query.resource_type, None).await? {
                 Reach::Everywhere => {}
                 Reach::Within(patients) if patients.is_empty() => return Ok((Vec::new(), false)),
                 Reach::Within(patients) => query.within = patients,
