@@ -184,15 +184,16 @@ async fn list(
         })?;
     let mut views = Vec::with_capacity(grants.len());
     for grant in &grants {
-        // An erased patient's reason no longer opens: the grant stays listed without it.
-        let reason = state
-            .fhir
-            .gate
+        // Erasure deletes a patient's grants; a key that is gone all the same (410) leaves
+        // the grant listed without its reason. Any other failure is an error, not a blank.
+        let reason = match gate
             .open_note(grant.patient, REASON, &grant.reason_sealed)
             .await
-            .ok()
-            .flatten()
-            .and_then(|r| String::from_utf8(r.to_vec()).ok());
+        {
+            Ok(note) => note.and_then(|r| String::from_utf8(r).ok()),
+            Err(outcome) if outcome.status() == axum::http::StatusCode::GONE => None,
+            Err(outcome) => return Err(outcome.into()),
+        };
         views.push(view(grant, reason, now));
     }
     let next = (grants.len() == limit as usize)

@@ -61,7 +61,6 @@ fn record(resource_type: &str, patient: &str, practitioner: &str) -> Value {
 /// type, and one account per role.
 struct World {
     clinic: Clinic,
-    hospital: String,
     patients: Vec<(Relation, String)>,
     tokens: Vec<(&'static str, String)>,
 }
@@ -136,7 +135,6 @@ impl World {
         ));
         let world = Self {
             clinic,
-            hospital,
             patients,
             tokens,
         };
@@ -251,7 +249,6 @@ async fn the_authorization_matrix_holds_for_every_role_relationship_type_and_int
             && e.policy
                 .as_deref()
                 .is_some_and(|p| p.contains("break-the-glass"))));
-    let _ = &world.hospital;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -108,13 +108,18 @@ impl Gate {
                     let exhausted = page.len() < query.limit as usize;
                     query.after = page.last().map(|r| (r.resource_type, r.id.clone()));
                     for record in &page {
-                        let body = self.unseal(record).await?;
-                        if let Some(clean) = body
-                            .as_ref()
-                            .and_then(|b| deidentify::safe_harbor(b, self, this_year))
-                        {
-                            resources.push(clean);
-                        }
+                        // A record that fails its integrity check stops the export rather
+                        // than leaving a silent gap in it.
+                        let Some(body) = self.unseal(record).await? else {
+                            tracing::error!(resource_type = %record.resource_type, id = %record.id,
+                                "a stored record failed its integrity check");
+                            return Err(OperationOutcome::new(
+                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                "exception",
+                                "a stored record failed its integrity check",
+                            ));
+                        };
+                        resources.extend(deidentify::safe_harbor(&body, self, this_year));
                     }
                     if exhausted {
                         break;
