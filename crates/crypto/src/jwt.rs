@@ -117,9 +117,19 @@ impl SigningKey {
 
     /// A compact JWS of `claims` with `typ: at+jwt` (RFC 9068) and this key's `kid`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> String {
+        self.sign_typed(claims, "at+jwt")
+    }
+
+    /// A compact JWS of an OpenID Connect ID token (`typ: JWT`), so it can never pass for
+    /// an access token by its type either.
+    pub fn sign_id_token<T: Serialize>(&self, claims: &T) -> String {
+        self.sign_typed(claims, "JWT")
+    }
+
+    fn sign_typed<T: Serialize>(&self, claims: &T, typ: &str) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        header.typ = Some("at+jwt".into());
+        header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, claims, &self.encoding)
             .expect("ES256 signing with a valid key")
     }

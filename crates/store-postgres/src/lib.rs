@@ -45,6 +45,11 @@ const MIGRATIONS: migrations::Embedded = &[
     ),
     (12, "oauth", include_str!("../migrations/0012_oauth.sql")),
     (13, "access", include_str!("../migrations/0013_access.sql")),
+    (
+        14,
+        "oauth_grants",
+        include_str!("../migrations/0014_oauth_grants.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -15,10 +15,12 @@ use crate::{
 mod access;
 mod erasure;
 mod mfa;
+mod oauth;
 mod records;
 pub use access::*;
 pub use erasure::*;
 pub use mfa::*;
+pub use oauth::*;
 pub use records::*;
 
 /// A fresh, empty store for one test case.
@@ -85,6 +87,7 @@ macro_rules! conformance_tests {
             the_outbox_leases_messages_and_retries_until_delivered,
             passkeys_are_unique_updated_by_compare_and_swap_and_ceremonies_spend_once,
             oauth_clients_round_trip_and_revoked_token_ids_are_remembered,
+            authorization_codes_spend_once_and_grants_and_consent_are_kept,
             key_shares_round_trip_resolve_subjects_and_are_destroyed,
             a_legal_hold_blocks_erasure_until_released,
             completing_an_erasure_deletes_that_patients_rows_only,

@@ -33,7 +33,9 @@ pub use error::{BoxError, StoreError};
 pub use keys::DataKeyStore;
 pub use meta::MetaStore;
 pub use mfa::{MfaChallengeRecord, MfaStore, TotpRecord};
-pub use oauth::{OAuthClient, OAuthClientStore};
+pub use oauth::{
+    AuthorizationCode, CodeRedemption, OAuthClient, OAuthClientStore, OAuthGrant, OAuthGrantStore,
+};
 #[cfg(feature = "sqlx")]
 pub use open::migrations;
 pub use open::OpenError;
@@ -62,6 +64,7 @@ pub trait Store:
     + ErasureStore
     + WebAuthnStore
     + OAuthClientStore
+    + OAuthGrantStore
     + AccessStore
     + Send
     + Sync

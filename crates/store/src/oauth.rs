@@ -1,7 +1,8 @@
 //! `OAuthClientStore`: registered OAuth clients (RFC 7591 metadata) and revoked
-//! self-contained access tokens (RFC 7009).
+//! self-contained access tokens (RFC 7009). `OAuthGrantStore`: authorization codes, the
+//! grants users make to clients, and remembered consent.
 
-use medvault_domain::UnixMillis;
+use medvault_domain::{PatientId, SessionId, UnixMillis, UserId};
 
 use crate::StoreError;
 
@@ -57,4 +58,94 @@ pub trait OAuthClientStore {
         id: &str,
         expires_at: UnixMillis,
     ) -> Result<bool, StoreError>;
+}
+
+/// A pending authorization code (RFC 6749 §4.1.2), by the digest of the code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub digest: [u8; 32],
+    pub client_id: String,
+    /// The server's own record of the request (JSON), opaque to the store.
+    pub details: String,
+    pub expires_at: UnixMillis,
+}
+
+impl std::fmt::Debug for AuthorizationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationCode")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What presenting a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// Live and unused until now: spent, and bound to the given session.
+    Redeemed { client_id: String, details: String },
+    /// Spent before: the session its tokens belong to, which a replay revokes.
+    Reused(Option<SessionId>),
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// What a user granted an OAuth client: the tokens of one session (its own refresh-token
+/// family), within the SSO session the user approved it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthGrant {
+    pub session_id: SessionId,
+    pub client_id: String,
+    pub sso_session_id: SessionId,
+    pub scope: String,
+    /// The SMART launch context's patient.
+    pub patient: Option<PatientId>,
+}
+
+#[async_trait::async_trait]
+pub trait OAuthGrantStore {
+    /// Stores a code (pruning codes expired a day ago: a replay within a day still revokes).
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+
+    /// Spends a live code exactly once, recording `session` as the session its tokens
+    /// belong to in the same statement.
+    async fn redeem_authorization_code(
+        &self,
+        digest: &[u8; 32],
+        session: SessionId,
+        at: UnixMillis,
+    ) -> Result<CodeRedemption, StoreError>;
+
+    /// Records a grant; written before its session, so no grant session lacks one.
+    async fn insert_oauth_grant(&self, grant: &OAuthGrant) -> Result<(), StoreError>;
+
+    /// The grant a session's tokens carry; `None` for first-party and SSO sessions.
+    async fn oauth_grant(&self, session: SessionId) -> Result<Option<OAuthGrant>, StoreError>;
+
+    /// The session a refresh token (by digest) belongs to, spent or not.
+    async fn refresh_token_session(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<SessionId>, StoreError>;
+
+    /// The grant sessions approved within an SSO session (ended with it).
+    async fn oauth_grants_within(
+        &self,
+        sso_session: SessionId,
+    ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// The scopes the user chose to remember approving for the client.
+    async fn remembered_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Remembers (or replaces) the scopes the user approved for the client.
+    async fn remember_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: &str,
+        at: UnixMillis,
+    ) -> Result<(), StoreError>;
 }

@@ -39,6 +39,8 @@ pub struct Identity {
     pub revoked: RevokedSessions,
     /// The WebAuthn relying party of the public URL.
     pub passkeys: crate::mfa::webauthn::Passkeys,
+    /// Signs browser cookies (the SSO session, CSRF tokens of the hosted pages).
+    pub cookies: medvault_crypto::mac::MessageSigner,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,8 @@ impl Identity {
         config: IdentityConfig,
     ) -> Result<Self, IdentityError> {
         let totp_key = medvault_crypto::totp::TotpSealKey::derive(&master);
+        let cookies =
+            medvault_crypto::mac::MessageSigner::new(&master, medvault_crypto::KeyPurpose::Cookie);
         let keys = SigningKeys::load(store, master, &config).await?;
         let revoked = RevokedSessions::new(
             IdentityConfig::MAX_ACCESS_TOKEN_TTL_SECS + CLOCK_SKEW_SECS as i64,
@@ -83,6 +87,7 @@ impl Identity {
             keys,
             revoked,
             totp_key,
+            cookies,
             passkeys: crate::mfa::webauthn::Passkeys::new(&config.issuer),
             config,
         })

@@ -58,6 +58,27 @@ impl Principal {
         )
     }
 
+    /// The user of a session, as a token of it would name them.
+    pub fn of(user: &medvault_domain::User, session: &medvault_domain::Session) -> Self {
+        let with_mfa = session.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
+        Self {
+            user_id: user.id,
+            session_id: session.id,
+            roles: user.roles.iter().collect(),
+            amr: session.amr.clone(),
+            acr: if with_mfa {
+                crate::mfa::ACR_MFA
+            } else {
+                crate::mfa::ACR_PASSWORD
+            }
+            .to_owned(),
+            auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
+            patient: user.patient_id,
+            practitioner: user.practitioner_id.clone(),
+            organization: user.organization_id.clone(),
+        }
+    }
+
     /// 403 unless the principal holds `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.roles.contains(&role) {
@@ -130,8 +151,21 @@ fn restricted(parts: &Parts, state: &AppState, allowed: &str) -> Result<Principa
 }
 
 /// Verifies the bearer token and refuses revoked sessions; returns the principal and the
-/// token's scope.
+/// token's scope. Tokens granted to OAuth clients are refused here: they serve the FHIR
+/// API and `userinfo` only, within their SMART scopes.
 fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), ApiError> {
+    let (principal, claims) = verified(parts, state)?;
+    if claims.client_id.is_some() {
+        return Err(ApiError::Forbidden);
+    }
+    Ok((principal, claims.scope))
+}
+
+/// The principal of a live access token and the token's claims.
+pub(crate) fn verified(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Principal, AccessClaims), ApiError> {
     let Some(header) = parts.headers.get(AUTHORIZATION) else {
         return Err(ApiError::Unauthorized {
             code: "missing_token",
@@ -166,9 +200,9 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), 
     let principal = Principal {
         user_id: claims.sub,
         session_id: claims.sid,
-        roles: claims.roles,
-        amr: claims.amr,
-        acr: claims.acr,
+        roles: claims.roles.clone(),
+        amr: claims.amr.clone(),
+        acr: claims.acr.clone(),
         auth_time: claims.auth_time,
         practitioner: claims
             .fhir_user
@@ -176,7 +210,10 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), 
             .and_then(|r| r.strip_prefix("Practitioner/"))
             .and_then(|id| id.parse().ok()),
         patient: claims.patient,
-        organization: claims.organization.and_then(|id| id.parse().ok()),
+        organization: claims
+            .organization
+            .as_deref()
+            .and_then(|id| id.parse().ok()),
     };
-    Ok((principal, claims.scope))
+    Ok((principal, claims))
 }

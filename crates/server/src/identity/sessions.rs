@@ -62,6 +62,40 @@ pub async fn login(
     password: Password,
     answer: Option<ChallengeAnswer>,
 ) -> Result<SignIn, ApiError> {
+    Ok(
+        match check_password(state, context, client, email, password, answer).await? {
+            PasswordChecked::SignedIn(user) => {
+                let amr = vec![crate::mfa::AMR_PASSWORD.into()];
+                SignIn::Tokens(start_session(state, context, &user, amr).await?)
+            }
+            PasswordChecked::SecondFactor { mfa_token, methods } => {
+                SignIn::SecondFactor { mfa_token, methods }
+            }
+        },
+    )
+}
+
+/// What a correct password leads to, before any session is opened.
+#[derive(Debug)]
+pub enum PasswordChecked {
+    SignedIn(User),
+    SecondFactor {
+        mfa_token: OpaqueToken,
+        methods: crate::mfa::Methods,
+    },
+}
+
+/// The first step of every sign-in (the JSON API and the hosted login page): throttles,
+/// the bot challenge, the password, breach and rehash bookkeeping, and whether a second
+/// factor must follow.
+pub async fn check_password(
+    state: &AppState,
+    context: &RequestContext,
+    client: ClientIp,
+    email: &str,
+    password: Password,
+    answer: Option<ChallengeAnswer>,
+) -> Result<PasswordChecked, ApiError> {
     let email: Email = email.parse().map_err(|_| ApiError::Unprocessable {
         detail: "email is not a valid address".into(),
     })?;
@@ -143,12 +177,9 @@ pub async fn login(
     let methods = crate::mfa::Methods::of(store, user.id).await?;
     if methods.any() {
         let mfa_token = crate::mfa::signin::challenge(state, &user).await?;
-        return Ok(SignIn::SecondFactor { mfa_token, methods });
+        return Ok(PasswordChecked::SecondFactor { mfa_token, methods });
     }
-    let amr = vec![crate::mfa::AMR_PASSWORD.into()];
-    Ok(SignIn::Tokens(
-        start_session(state, context, &user, amr).await?,
-    ))
+    Ok(PasswordChecked::SignedIn(user))
 }
 
 /// A lockout or a blocked address is a security event, recorded in the audit trail.
@@ -182,18 +213,41 @@ pub(crate) async fn record_security_events(
     Ok(())
 }
 
-/// Opens a session for a signed-in user; a second factor in `amr` counts as verified now.
+/// Opens a session for a signed-in user and hands out its first token pair; a second
+/// factor in `amr` counts as verified now.
 pub(crate) async fn start_session(
     state: &AppState,
     context: &RequestContext,
     user: &User,
     amr: Vec<String>,
 ) -> Result<TokenPair, ApiError> {
+    let (session, refresh_token) =
+        open_session(state, context, user, amr, SessionId::new()).await?;
+    let standing = Standing::of(state.store.as_ref(), user.id).await?;
+    let (access_token, expires_in) =
+        state
+            .identity
+            .access_token(user, &session, session.created_at, standing);
+    Ok(TokenPair {
+        access_token,
+        expires_in,
+        refresh_token,
+    })
+}
+
+/// Opens session `id` (audited as a sign-in) and returns it with its first refresh token.
+pub(crate) async fn open_session(
+    state: &AppState,
+    context: &RequestContext,
+    user: &User,
+    amr: Vec<String>,
+    id: SessionId,
+) -> Result<(Session, OpaqueToken), ApiError> {
     let config = &state.identity.config;
     let at = now();
     let mfa_at = amr.iter().any(|m| m == crate::mfa::AMR_MFA).then_some(at);
     let session = Session {
-        id: SessionId::new(),
+        id,
         user_id: user.id,
         created_at: at,
         last_seen_at: at,
@@ -220,13 +274,7 @@ pub(crate) async fn start_session(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let standing = Standing::of(state.store.as_ref(), user.id).await?;
-    let (access_token, expires_in) = state.identity.access_token(user, &session, at, standing);
-    Ok(TokenPair {
-        access_token,
-        expires_in,
-        refresh_token,
-    })
+    Ok((session, refresh_token))
 }
 
 /// Spends a refresh token for a new pair. Presenting a spent token means a copy exists:
@@ -238,6 +286,32 @@ pub async fn refresh(
     client: ClientIp,
     presented: OpaqueToken,
 ) -> Result<TokenPair, ApiError> {
+    let (session, user, next) = rotate(state, context, client, presented).await?;
+    // A grant to an OAuth client refreshes at the token endpoint, within its scopes only.
+    if state.store.oauth_grant(session.id).await?.is_some() {
+        revoke(state, session.id).await?;
+        return Err(INVALID_GRANT);
+    }
+    let standing = Standing::of(state.store.as_ref(), user.id).await?;
+    let (access_token, expires_in) =
+        state
+            .identity
+            .access_token(&user, &session, session.last_seen_at, standing);
+    Ok(TokenPair {
+        access_token,
+        expires_in,
+        refresh_token: next,
+    })
+}
+
+/// Spends a refresh token (see [`refresh`]) and audits the refresh: the live session, its
+/// active user, and the next refresh token of the family.
+pub(crate) async fn rotate(
+    state: &AppState,
+    context: &RequestContext,
+    client: ClientIp,
+    presented: OpaqueToken,
+) -> Result<(Session, User, OpaqueToken), ApiError> {
     // Guessing refresh tokens spends the same per-address allowance as guessing passwords.
     let address = state.protect.address_key(client);
     let limits = &state.protect.limits;
@@ -245,7 +319,7 @@ pub async fn refresh(
     let invalid_grant = || async move {
         let effect = limits.failed(None, address, now()).await?;
         record_security_events(state, context, &None, effect).await?;
-        Err::<TokenPair, ApiError>(INVALID_GRANT)
+        Err::<(Session, User, OpaqueToken), ApiError>(INVALID_GRANT)
     };
     let store = state.store.as_ref();
     let at = now();
@@ -288,13 +362,7 @@ pub async fn refresh(
         Outcome::Success,
     );
     audit::record(&state.audit, audit::with_session(event, session.id)).await?;
-    let standing = Standing::of(store, user.id).await?;
-    let (access_token, expires_in) = state.identity.access_token(&user, &session, at, standing);
-    Ok(TokenPair {
-        access_token,
-        expires_in,
-        refresh_token: next,
-    })
+    Ok((session, user, next))
 }
 
 /// Ends one of the principal's sessions: its access tokens fail from the next request on,

@@ -37,6 +37,15 @@ pub struct AccessClaims {
     /// The FHIR Organization a staff user works for (access policies read it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    /// The OAuth client a user granted this token to (RFC 9068 `client_id`); its `scope`
+    /// then holds SMART scopes and `patient` the launch context. Absent for first-party
+    /// tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The patient a SMART launch chose (for a clinician, not the user themself: `patient`
+    /// stays the user's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_patient: Option<PatientId>,
 }
 
 /// What first-party clients may do with an access token. SMART scopes arrive with OAuth.
@@ -85,22 +94,40 @@ impl Identity {
         now: UnixMillis,
         standing: Standing,
     ) -> (String, i64) {
-        use crate::mfa::{ACR_MFA, ACR_PASSWORD, AMR_MFA};
-        let must_enroll = !standing.mfa_enrolled && self.config.mfa.requires(user.roles.iter());
         let scope = if standing.password_change_required {
             PASSWORD_CHANGE_SCOPE
-        } else if must_enroll {
+        } else if self.must_enroll(user, standing) {
             ENROLL_SCOPE
         } else {
             FIRST_PARTY_SCOPE
         };
+        let claims = self.claims(user, session, now, scope.to_owned());
+        let lifetime = claims.exp - claims.iat;
+        (self.keys.signer().sign(&claims), lifetime.max(0))
+    }
+
+    /// Whether the user's role requires a second factor they have not enrolled.
+    pub fn must_enroll(&self, user: &User, standing: Standing) -> bool {
+        !standing.mfa_enrolled && self.config.mfa.requires(user.roles.iter())
+    }
+
+    /// The claims of an access token for `user` in `session` with `scope`, expiring with
+    /// the session at the latest.
+    pub fn claims(
+        &self,
+        user: &User,
+        session: &Session,
+        now: UnixMillis,
+        scope: String,
+    ) -> AccessClaims {
+        use crate::mfa::{ACR_MFA, ACR_PASSWORD, AMR_MFA};
         let with_mfa = session.amr.iter().any(|m| m == AMR_MFA);
         let iat = now.as_secs();
         let exp = iat
             .saturating_add(self.config.access_token_ttl_secs)
             .min(session.idle_expires_at.as_secs())
             .min(session.absolute_expires_at.as_secs());
-        let claims = AccessClaims {
+        AccessClaims {
             iss: self.config.issuer.clone(),
             sub: user.id,
             aud: self.config.audience.clone(),
@@ -110,20 +137,21 @@ impl Identity {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session.id,
             roles: user.roles.iter().collect(),
-            scope: scope.to_owned(),
+            scope,
             amr: session.amr.clone(),
             acr: if with_mfa { ACR_MFA } else { ACR_PASSWORD }.to_owned(),
             auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
             patient: user.patient_id,
             fhir_user: fhir_user(user),
             organization: user.organization_id.as_ref().map(ToString::to_string),
-        };
-        (self.keys.signer().sign(&claims), (exp - iat).max(0))
+            client_id: None,
+            launch_patient: None,
+        }
     }
 }
 
 /// `Practitioner/<id>` for clinicians, `Patient/<id>` for patients.
-fn fhir_user(user: &User) -> Option<String> {
+pub fn fhir_user(user: &User) -> Option<String> {
     match (&user.practitioner_id, user.patient_id) {
         (Some(practitioner), _) => Some(format!("Practitioner/{practitioner}")),
         (None, Some(patient)) => Some(format!("Patient/{patient}")),

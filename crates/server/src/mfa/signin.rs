@@ -42,6 +42,19 @@ pub async fn complete(
     presented: OpaqueToken,
     answer: Answer,
 ) -> Result<TokenPair, ApiError> {
+    let (user, amr) = verify(state, context, client, presented, answer).await?;
+    sessions::start_session(state, context, &user, amr).await
+}
+
+/// Checks the second factor of a sign-in and spends its challenge: the user and the
+/// authentication methods their session is opened with.
+pub async fn verify(
+    state: &AppState,
+    context: &RequestContext,
+    client: ClientIp,
+    presented: OpaqueToken,
+    answer: Answer,
+) -> Result<(User, Vec<String>), ApiError> {
     let limits = &state.protect.limits;
     let address = state.protect.address_key(client);
     limits.check(None, address, now()).await?;
@@ -87,7 +100,7 @@ pub async fn complete(
     let mut amr = vec![AMR_PASSWORD.to_owned()];
     amr.extend(verified.methods().iter().map(|m| (*m).to_owned()));
     amr.push(AMR_MFA.to_owned());
-    sessions::start_session(state, context, &user, amr).await
+    Ok((user, amr))
 }
 
 pub async fn record(

@@ -1,5 +1,6 @@
-//! Who calls the FHIR API: a signed-in user, or a machine client with a live
-//! client-credentials token (not revoked, its client still registered).
+//! Who calls the FHIR API: a signed-in user, an app the user granted SMART scopes to
+//! (authorization code), or a machine client with a live client-credentials token (not
+//! revoked, its client still registered).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -8,7 +9,7 @@ use medvault_store::StoreError;
 
 use super::scopes::{self, Scope};
 use super::ClientClaims;
-use crate::fhir::gate::access::{Accessor, ClientGrant};
+use crate::fhir::gate::access::{Accessor, ClientGrant, DelegatedGrant};
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
@@ -27,6 +28,20 @@ impl FromRequestParts<AppState> for RecordCaller {
             Ok(principal) => return Ok(Self(Ok(principal.into()))),
             Err(err) => err,
         };
+        if let Ok((principal, claims)) = crate::identity::principal::verified(parts, state) {
+            if let Some(client_id) = claims.client_id {
+                return Ok(Self(
+                    delegated(
+                        state,
+                        principal,
+                        client_id,
+                        &claims.scope,
+                        claims.launch_patient,
+                    )
+                    .await,
+                ));
+            }
+        }
         let bearer = parts
             .headers
             .get(AUTHORIZATION)
@@ -49,30 +64,60 @@ impl FromRequestParts<AppState> for RecordCaller {
     }
 }
 
-async fn client(state: &AppState, claims: ClientClaims) -> Result<Accessor, ApiError> {
-    let dead = || ApiError::Unauthorized {
+fn dead() -> ApiError {
+    ApiError::Unauthorized {
         code: "invalid_token",
         bearer: true,
-    };
-    if state.store.token_id_revoked(&claims.jti).await? {
-        return Err(dead());
     }
-    // A removed client's tokens die with it.
-    match state.store.oauth_client(&claims.client_id).await {
+}
+
+/// The resource scopes of a live token whose client is still registered: a removed
+/// client's tokens die with it.
+async fn live_scopes(
+    state: &AppState,
+    client_id: &str,
+    scope: &str,
+) -> Result<Vec<scopes::ResourceScope>, ApiError> {
+    match state.store.oauth_client(client_id).await {
         Ok(_) => {}
         Err(StoreError::NotFound) => return Err(dead()),
         Err(err) => return Err(err.into()),
     }
-    let scopes = scopes::parse_all(&claims.scope)
+    Ok(scopes::parse_all(scope)
         .map_err(|_| dead())?
         .into_iter()
         .filter_map(|scope| match scope {
             Scope::Resource(r) => Some(r),
             Scope::Other(_) => None,
         })
-        .collect();
+        .collect())
+}
+
+async fn client(state: &AppState, claims: ClientClaims) -> Result<Accessor, ApiError> {
+    if state.store.token_id_revoked(&claims.jti).await? {
+        return Err(dead());
+    }
+    let scopes = live_scopes(state, &claims.client_id, &claims.scope).await?;
     Ok(Accessor::client(ClientGrant {
         client_id: claims.client_id,
         scopes,
     }))
+}
+
+/// A user's token granted to a client: the user, narrowed to the granted scopes.
+async fn delegated(
+    state: &AppState,
+    principal: Principal,
+    client_id: String,
+    scope: &str,
+    patient: Option<medvault_domain::PatientId>,
+) -> Result<Accessor, ApiError> {
+    let scopes = live_scopes(state, &client_id, scope).await?;
+    let mut accessor = Accessor::from(principal);
+    accessor.delegated = Some(DelegatedGrant {
+        client_id,
+        scopes,
+        patient,
+    });
+    Ok(accessor)
 }

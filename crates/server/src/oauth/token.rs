@@ -37,7 +37,7 @@ pub struct ClientClaims {
     pub scope: String,
 }
 
-type Params = Vec<(String, String)>;
+pub(super) type Params = Vec<(String, String)>;
 
 /// The form body, or `invalid_request` in OAuth's format when it is not one.
 fn form_params(form: Result<Form<Params>, FormRejection>) -> Result<Params, OAuthError> {
@@ -47,7 +47,10 @@ fn form_params(form: Result<Form<Params>, FormRejection>) -> Result<Params, OAut
 }
 
 /// The one value of `name`; a parameter sent twice is refused (RFC 6749 §3.2).
-fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
+pub(super) fn param<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, OAuthError> {
     let mut values = params
         .iter()
         .filter(|(k, _)| k == name)
@@ -100,6 +103,10 @@ async fn authenticate(
                 "client_secret_post"
             };
             let verified = client.filter(|c| {
+                // A public client (PKCE) only names itself (RFC 6749 §2.3, §3.2.1).
+                if c.token_endpoint_auth_method == "none" {
+                    return !basic && secret.is_none();
+                }
                 c.token_endpoint_auth_method == method
                     && match (&c.secret_digest, &secret) {
                         (Some(stored), Some(presented)) => medvault_crypto::mac::digests_equal(
@@ -207,7 +214,10 @@ fn is_client_id(id: &str) -> bool {
     uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == id)
 }
 
-async fn registered(state: &AppState, id: &str) -> Result<Option<OAuthClient>, OAuthError> {
+pub(super) async fn registered(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<OAuthClient>, OAuthError> {
     if !is_client_id(id) {
         return Ok(None);
     }
@@ -302,10 +312,33 @@ pub async fn token(
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?
         .to_owned();
     let client = authenticate(&state, &context, client_ip, &headers, &params).await?;
-    if grant != "client_credentials" {
+    let no_store = [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")];
+    match grant.as_str() {
+        "client_credentials" => {}
+        "authorization_code" => {
+            let body =
+                super::grants::authorization_code(&state, &context, &client, &params).await?;
+            return Ok((no_store, Json(body)));
+        }
+        "refresh_token" => {
+            let body =
+                super::grants::refresh_token(&state, &context, client_ip, &client, &params).await?;
+            return Ok((no_store, Json(body)));
+        }
+        _ => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!(
+                    "{grant:?} is not supported (authorization_code, refresh_token and \
+                     client_credentials are)"
+                ),
+            ))
+        }
+    }
+    if client.token_endpoint_auth_method == "none" {
         return Err(OAuthError::new(
-            "unsupported_grant_type",
-            format!("{grant:?} is not supported here (client_credentials is)"),
+            "unauthorized_client",
+            "a public client cannot use client_credentials",
         ));
     }
     if !client.grant_types.iter().any(|g| g == "client_credentials") {
@@ -371,7 +404,7 @@ pub async fn token(
     crate::audit::record(&state.audit, event).await?;
     let access_token = state.identity.keys.signer().sign(&claims);
     Ok((
-        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        no_store,
         Json(json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -436,7 +469,13 @@ pub async fn introspect(
                 "iss": c.iss, "aud": c.aud, "jti": c.jti,
             })
         }
-        _ => json!({"active": false}),
+        Some(_) => json!({"active": false}),
+        None => match super::grants::grant_token(&state, &token).await? {
+            Some(found) if found.grant.client_id == caller.client_id && found.live => {
+                super::grants::introspection(&state, &found)
+            }
+            _ => json!({"active": false}),
+        },
     };
     Ok((
         [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
@@ -482,6 +521,27 @@ pub async fn revoke(
             ),
             "AccessToken",
             &claims.jti,
+        );
+        crate::audit::record(&state.audit, event).await?;
+    } else if let Some(found) = super::grants::grant_token(&state, &token).await? {
+        if found.grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_request(
+                "the token was not issued to this client",
+            ));
+        }
+        // Either token of a user's grant ends the grant: its refresh family and every
+        // access token of its session (RFC 7009 §2.1).
+        crate::identity::sessions::revoke(&state, found.grant.session_id).await?;
+        let event = crate::audit::with_session(
+            crate::audit::event(
+                &context,
+                Actor::Client {
+                    id: client.client_id.clone(),
+                },
+                AuditAction::SessionEnd,
+                Outcome::Success,
+            ),
+            found.grant.session_id,
         );
         crate::audit::record(&state.audit, event).await?;
     }

@@ -185,7 +185,7 @@ async fn a_partner_system_gets_scoped_tokens_that_introspect_and_revoke() {
         .unwrap();
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert!(metadata["token_endpoint"]
         .as_str()

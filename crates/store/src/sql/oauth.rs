@@ -1,4 +1,4 @@
-//! `OAuthClientStore` statements.
+//! `OAuthClientStore` and `OAuthGrantStore` statements.
 
 #[doc(hidden)]
 #[macro_export]
@@ -116,6 +116,172 @@ macro_rules! __impl_sql_oauth {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(found.is_some())
+            }
+        }
+
+        #[$crate::sql::__async_trait]
+        impl $crate::OAuthGrantStore for $store {
+            async fn insert_authorization_code(
+                &self,
+                code: &$crate::AuthorizationCode,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+                    .bind($crate::sql::now_millis() - 86_400_000)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO oauth_codes (digest, client_id, details, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(code.digest.to_vec())
+                .bind(&code.client_id)
+                .bind(&code.details)
+                .bind(code.expires_at.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn redeem_authorization_code(
+                &self,
+                digest: &[u8; 32],
+                session: medvault_domain::SessionId,
+                at: medvault_domain::UnixMillis,
+            ) -> Result<$crate::CodeRedemption, $crate::StoreError> {
+                let redeemed: Option<(String, String)> = sqlx::query_as(
+                    "UPDATE oauth_codes SET used_at = $1, session_id = $2
+                     WHERE digest = $3 AND used_at IS NULL AND expires_at > $1
+                     RETURNING client_id, details",
+                )
+                .bind(at.0)
+                .bind(session.to_string())
+                .bind(digest.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some((client_id, details)) = redeemed {
+                    return Ok($crate::CodeRedemption::Redeemed { client_id, details });
+                }
+                let spent: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT session_id FROM oauth_codes WHERE digest = $1 AND used_at IS NOT NULL",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match spent {
+                    Some(session) => $crate::CodeRedemption::Reused(
+                        session
+                            .map(|s| s.parse().map_err(|_| $crate::sql::rows::corrupt("oauth code")))
+                            .transpose()?,
+                    ),
+                    None => $crate::CodeRedemption::Unknown,
+                })
+            }
+
+            async fn insert_oauth_grant(
+                &self,
+                grant: &$crate::OAuthGrant,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth_grants (session_id, client_id, sso_session_id, scope, patient_id)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(grant.session_id.to_string())
+                .bind(&grant.client_id)
+                .bind(grant.sso_session_id.to_string())
+                .bind(&grant.scope)
+                .bind(grant.patient.map(|p| p.to_string()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn oauth_grant(
+                &self,
+                session: medvault_domain::SessionId,
+            ) -> Result<Option<$crate::OAuthGrant>, $crate::StoreError> {
+                let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT client_id, sso_session_id, scope, patient_id FROM oauth_grants
+                     WHERE session_id = $1",
+                )
+                .bind(session.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((client_id, sso, scope, patient)) = row else {
+                    return Ok(None);
+                };
+                let corrupt = || $crate::sql::rows::corrupt("oauth grant");
+                Ok(Some($crate::OAuthGrant {
+                    session_id: session,
+                    client_id,
+                    sso_session_id: sso.parse().map_err(|_| corrupt())?,
+                    scope,
+                    patient: patient
+                        .map(|p| p.parse().map_err(|_| corrupt()))
+                        .transpose()?,
+                }))
+            }
+
+            async fn refresh_token_session(
+                &self,
+                digest: &[u8; 32],
+            ) -> Result<Option<medvault_domain::SessionId>, $crate::StoreError> {
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(digest.to_vec())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok($crate::sql::session_ids(id.into_iter().collect())?.pop())
+            }
+
+            async fn oauth_grants_within(
+                &self,
+                sso_session: medvault_domain::SessionId,
+            ) -> Result<Vec<medvault_domain::SessionId>, $crate::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT session_id FROM oauth_grants WHERE sso_session_id = $1 ORDER BY session_id",
+                )
+                .bind(sso_session.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::sql::session_ids(ids)
+            }
+
+            async fn remembered_consent(
+                &self,
+                user: medvault_domain::UserId,
+                client_id: &str,
+            ) -> Result<Option<String>, $crate::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2",
+                )
+                .bind(user.to_string())
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn remember_consent(
+                &self,
+                user: medvault_domain::UserId,
+                client_id: &str,
+                scope: &str,
+                at: medvault_domain::UnixMillis,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth_consents (user_id, client_id, scope, granted_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, client_id)
+                     DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                )
+                .bind(user.to_string())
+                .bind(client_id)
+                .bind(scope)
+                .bind(at.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
         }
     };

@@ -106,6 +106,7 @@ async fn commit(
         organization: who.organization_id.clone(),
         operator: false,
         client: None,
+        delegated: None,
     };
     Ok(state
         .fhir

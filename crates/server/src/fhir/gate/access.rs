@@ -28,6 +28,18 @@ pub struct Accessor {
     /// An OAuth client acting for itself (client credentials), with its `system/` scopes.
     /// `user_id` and `session_id` are then nil.
     pub client: Option<ClientGrant>,
+    /// An OAuth client acting for this user (authorization code): the user's access,
+    /// narrowed to the SMART scopes the user granted it (scope AND policy).
+    pub delegated: Option<DelegatedGrant>,
+}
+
+/// What a user granted an OAuth client: `patient/` scopes reach the launch patient only,
+/// `user/` scopes whatever the user may reach.
+#[derive(Debug, Clone)]
+pub struct DelegatedGrant {
+    pub client_id: String,
+    pub scopes: Vec<crate::oauth::scopes::ResourceScope>,
+    pub patient: Option<PatientId>,
 }
 
 /// A machine client's token: who it is and what its scopes allow.
@@ -37,9 +49,26 @@ pub struct ClientGrant {
     pub scopes: Vec<crate::oauth::scopes::ResourceScope>,
 }
 
-/// The SMART permissions a client's scope may grant, by their place in `cruds`.
+/// The SMART permissions a scope may grant, by their place in `cruds`.
+const CREATE: usize = 0;
 const READ: usize = 1;
+const UPDATE: usize = 2;
+const DELETE: usize = 3;
 const SEARCH: usize = 4;
+
+/// Whether one of `scopes` in a context `within` accepts grants `permission` on the type.
+fn granted(
+    scopes: &[crate::oauth::scopes::ResourceScope],
+    permission: usize,
+    resource_type: ResourceType,
+    within: impl Fn(crate::oauth::scopes::Context) -> bool,
+) -> bool {
+    scopes.iter().any(|scope| {
+        within(scope.context)
+            && scope.resource.is_none_or(|r| r == resource_type)
+            && scope.permissions[permission]
+    })
+}
 
 impl ClientGrant {
     /// What the client's `system/` scopes allow; the policies must permit it as well
@@ -54,11 +83,55 @@ impl ClientGrant {
 
     fn grants(&self, permission: usize, resource_type: ResourceType) -> bool {
         use crate::oauth::scopes::Context;
-        self.scopes.iter().any(|scope| {
-            scope.context == Context::System
-                && scope.resource.is_none_or(|r| r == resource_type)
-                && scope.permissions[permission]
+        granted(&self.scopes, permission, resource_type, |c| {
+            c == Context::System
         })
+    }
+}
+
+impl DelegatedGrant {
+    /// What the granted scopes allow on a record of `compartment`; the user's policies
+    /// must permit it as well.
+    pub fn allows(
+        &self,
+        action: Action,
+        resource_type: ResourceType,
+        compartment: Compartment,
+    ) -> bool {
+        use crate::oauth::scopes::Context;
+        let permission = match action {
+            Action::Create => CREATE,
+            Action::Read => READ,
+            Action::Update => UPDATE,
+            Action::Delete => DELETE,
+            // A de-identified research export is no app's business.
+            Action::Research => return false,
+        };
+        let launched = self
+            .patient
+            .is_some_and(|p| compartment == Compartment::Patient(p));
+        granted(&self.scopes, permission, resource_type, |c| match c {
+            Context::User => true,
+            Context::Patient => launched,
+            Context::System => false,
+        })
+    }
+
+    /// Whether the scopes allow searching the type at all, and if so whether only within
+    /// the launch patient's compartment (`patient/` scopes alone).
+    pub fn searches(&self, resource_type: ResourceType) -> Option<bool> {
+        use crate::oauth::scopes::Context;
+        if granted(&self.scopes, SEARCH, resource_type, |c| c == Context::User) {
+            Some(false)
+        } else if self.patient.is_some()
+            && granted(&self.scopes, SEARCH, resource_type, |c| {
+                c == Context::Patient
+            })
+        {
+            Some(true)
+        } else {
+            None
+        }
     }
 }
 
@@ -73,6 +146,7 @@ impl From<Principal> for Accessor {
             organization: p.organization,
             operator: false,
             client: None,
+            delegated: None,
         }
     }
 }
@@ -89,6 +163,7 @@ impl Accessor {
             organization: None,
             operator: true,
             client: None,
+            delegated: None,
         }
     }
 

@@ -80,6 +80,10 @@ impl Gate {
                 .client
                 .as_ref()
                 .is_some_and(|g| !g.allows(action, resource_type))
+            || who
+                .delegated
+                .as_ref()
+                .is_some_and(|g| !g.allows(action, resource_type, compartment))
         {
             return Ok(Decided {
                 permit: false,
@@ -244,6 +248,22 @@ impl Gate {
                 return Err(refused());
             }
         }
+        // `patient/` scopes alone reach the launch patient, however far the user reaches.
+        if let Some(grant) = &who.delegated {
+            match grant.searches(resource_type) {
+                None => return Err(refused()),
+                Some(false) => {}
+                Some(true) => {
+                    return match (asked, grant.patient) {
+                        (Some(other), Some(launched)) if other != launched => {
+                            Ok(Reach::Within(Vec::new()))
+                        }
+                        (_, Some(launched)) => self.reach_one(who, resource_type, launched).await,
+                        (_, None) => Ok(Reach::Within(Vec::new())),
+                    };
+                }
+            }
+        }
         if resource_type.is_directory() {
             return match self
                 .ask(who, Action::Read, resource_type, Facts::default())
@@ -272,22 +292,7 @@ impl Gate {
             return Err(refused());
         }
         if let Some(patient) = asked {
-            let compartment = Compartment::Patient(patient);
-            let decided = self
-                .decide(
-                    who,
-                    Action::Read,
-                    resource_type,
-                    compartment,
-                    Detail::default(),
-                    &mut Memo::new(),
-                )
-                .await?;
-            return Ok(Reach::Within(if decided.permit {
-                vec![patient]
-            } else {
-                Vec::new()
-            }));
+            return self.reach_one(who, resource_type, patient).await;
         }
         // The related patients are a superset of the permitted ones; each record found is
         // still decided (with the epoch read alongside it), which is cheaper than deciding
@@ -296,6 +301,30 @@ impl Gate {
             Some(patients) => Reach::Within(patients.into_iter().collect()),
             None => Reach::Everywhere,
         })
+    }
+
+    /// The reach of a search that names its patient: that patient, if permitted.
+    async fn reach_one(
+        &self,
+        who: &Accessor,
+        resource_type: ResourceType,
+        patient: PatientId,
+    ) -> Result<Reach, OperationOutcome> {
+        let decided = self
+            .decide(
+                who,
+                Action::Read,
+                resource_type,
+                Compartment::Patient(patient),
+                Detail::default(),
+                &mut Memo::new(),
+            )
+            .await?;
+        Ok(Reach::Within(if decided.permit {
+            vec![patient]
+        } else {
+            Vec::new()
+        }))
     }
 
     /// Every patient the caller has some relationship with: themself, care teams and
