@@ -3,7 +3,8 @@
 //! Handlers attach a [`Problem`] through `ApiError`. Error responses made by the framework
 //! itself (unknown route, wrong method, timeout, body limit) arrive bare and are given a
 //! problem built from their status. Responses that already speak their protocol's error
-//! format (OAuth JSON, FHIR OperationOutcome) carry a JSON content type and pass unchanged.
+//! format (OAuth JSON, FHIR OperationOutcome) carry a JSON content type and pass unchanged,
+//! as do the hosted pages' HTML error pages.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -47,7 +48,7 @@ pub async fn render(request: Request, next: Next) -> Response {
     let (mut parts, body) = response.into_parts();
     let problem = match parts.extensions.remove::<Problem>() {
         Some(problem) => problem,
-        None if speaks_json(&parts.headers) => return Response::from_parts(parts, body),
+        None if speaks_its_protocol(&parts.headers) => return Response::from_parts(parts, body),
         None => Problem::from_status(status),
     };
     if fhir {
@@ -84,10 +85,12 @@ pub async fn render(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(rendered))
 }
 
-fn speaks_json(headers: &axum::http::HeaderMap) -> bool {
+/// JSON in its protocol's error format, or an error page of the hosted sign-in pages,
+/// which speak to a person in a browser.
+fn speaks_its_protocol(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().ends_with("json"))
+        .is_some_and(|mime| mime.trim().ends_with("json") || mime.trim() == "text/html")
 }

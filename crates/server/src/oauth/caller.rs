@@ -49,14 +49,7 @@ impl FromRequestParts<AppState> for RecordCaller {
             .and_then(|h| h.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        let claims = bearer.and_then(|token| {
-            state
-                .identity
-                .keys
-                .verifier()
-                .verify::<ClientClaims>(token)
-                .ok()
-        });
+        let claims = bearer.and_then(|token| super::token::client_claims(state, token));
         Ok(Self(match claims {
             Some(claims) => client(state, claims).await,
             None => Err(user),

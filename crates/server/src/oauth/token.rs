@@ -414,15 +414,17 @@ pub async fn token(
     ))
 }
 
-/// The claims of a live client token, if `token` is one of medvault's. User tokens are
-/// not: clients learn nothing about them.
-fn client_claims(state: &AppState, token: &str) -> Option<ClientClaims> {
+/// The claims of a client-credentials token, if `token` is one of medvault's. A token a
+/// user granted a client also names the client, but its subject is the user: it is not
+/// one of these.
+pub(super) fn client_claims(state: &AppState, token: &str) -> Option<ClientClaims> {
     state
         .identity
         .keys
         .verifier()
         .verify::<ClientClaims>(token)
         .ok()
+        .filter(|c| c.sub == c.client_id)
 }
 
 /// The authenticated client and the `token` it asks about (introspection, revocation).

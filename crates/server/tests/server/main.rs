@@ -29,6 +29,7 @@ mod identity_tokens;
 mod logs;
 mod mfa;
 mod oauth;
+mod oauth_flows;
 mod ops;
 mod passkeys;
 mod postgres;
