@@ -36,6 +36,7 @@ class Report:
         self.name = name
         self.passed = 0
         self.failures = []
+        self.notes = []
 
     @contextmanager
     def step(self, what, fatal=True):
@@ -54,6 +55,12 @@ class Report:
         self.passed += 1
         print(f"  ok   {what}", flush=True)
 
+    def note(self, text):
+        """Something a SHOULD of a spec asks that the server does not do: printed, not
+        counted as a failure."""
+        self.notes.append(text)
+        print(f"  note {text}", flush=True)
+
     def check(self, what):
         """A step whose failure does not stop its flow."""
         return self.step(what, fatal=False)
@@ -71,7 +78,10 @@ class Report:
 
     def finish(self):
         failed = len(self.failures)
-        print(f"[{self.name}] {self.passed} passed, {failed} failed", flush=True)
+        print(f"[{self.name}] {self.passed} passed, {failed} failed, {len(self.notes)} notes",
+              flush=True)
+        for note in self.notes:
+            print(f"[{self.name}]   note: {note}", flush=True)
         for failure in self.failures:
             print(f"[{self.name}]   failed: {failure}", flush=True)
         return 1 if failed else 0
@@ -85,6 +95,14 @@ def expect(condition, message):
 def expect_equal(actual, wanted, what):
     if actual != wanted:
         raise AssertionError(f"{what}: got {actual!r}, want {wanted!r}")
+
+
+def expect_all(*comparisons):
+    """Every (actual, wanted, what) must match; the error lists each that does not."""
+    wrong = [f"{what}: got {actual!r}, want {wanted!r}"
+             for actual, wanted, what in comparisons if actual != wanted]
+    if wrong:
+        raise AssertionError("; ".join(wrong))
 
 
 class _Forms(HTMLParser):

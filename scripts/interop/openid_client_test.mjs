@@ -28,6 +28,13 @@ const NAME = 'openid-client'
 class FlowAborted extends Error {}
 let passed = 0
 const failures = []
+const notes = []
+
+/** Something a SHOULD of a spec asks that the server does not do: printed, not failed. */
+function note(text) {
+  notes.push(text)
+  console.log(`  note ${text}`)
+}
 
 function describe(err) {
   let text = `${err?.name ?? 'Error'}: ${err?.message ?? err}`
@@ -81,6 +88,13 @@ function expectEqual(actual, wanted, what) {
   if (actual !== wanted) {
     throw new Error(`${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(wanted)}`)
   }
+}
+
+/** Every [actual, wanted, what] must match; the error lists each that does not. */
+function expectAll(...comparisons) {
+  const wrong = comparisons.filter(([actual, wanted]) => actual !== wanted)
+    .map(([actual, wanted, what]) => `${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(wanted)}`)
+  if (wrong.length) throw new Error(wrong.join('; '))
 }
 
 // ---------------------------------------------------------------- the user agent
@@ -280,6 +294,19 @@ async function fhirStatus(config, accessToken) {
   return response
 }
 
+/** The HTTP status a protected-resource call ended with (openid-client throws on a
+ * 401 with a WWW-Authenticate challenge; the response rides along on the error). */
+async function statusOf(promise) {
+  try {
+    const result = await promise
+    return result instanceof Response ? result.status : 200
+  } catch (err) {
+    const status = err?.response?.status ?? err?.status
+    if (status === undefined) throw err
+    return status
+  }
+}
+
 async function readObservations(kind, config, accessToken) {
   await step(`${kind}: fetchProtectedResource reads the patient's Observations`, async () => {
     const response = await fhirStatus(config, accessToken)
@@ -344,35 +371,33 @@ async function confidentialClient(state) {
     expectEqual(body.scope, next.scope, 'scope')
     return body
   })
-  await check('confidential: introspection carries the SMART launch context and fhirUser '
-    + '(SMART App Launch 2.x token introspection, conditional fields)', () => {
-    expectEqual(introspected.patient, PATIENT.patient_id, 'patient')
-    expectEqual(introspected.fhirUser, claims.fhirUser, 'fhirUser')
-  })
+  await check('confidential: introspection carries the launch context `patient` '
+    + '(SMART App Launch 2.x token introspection: SHALL)', () =>
+    expectEqual(introspected.patient, PATIENT.patient_id, 'patient'))
+  if (introspected.fhirUser !== claims.fhirUser) {
+    note(`introspection of the access token has fhirUser ${JSON.stringify(introspected.fhirUser)}, `
+      + `the ID token ${JSON.stringify(claims.fhirUser)} (SMART token introspection: the ID token's `
+      + 'fhirUser SHOULD be included)')
+  }
   await step('confidential: tokenIntrospection of the refresh token', async () => {
     const body = await client.tokenIntrospection(config, next.refresh_token)
     expectEqual(body.active, true, 'active')
   })
-  await step('confidential: tokenRevocation of the refresh token ends the grant', async () => {
+  await step('confidential: tokenRevocation of the refresh token; it is inactive and refused', async () => {
     await client.tokenRevocation(config, next.refresh_token, { token_type_hint: 'refresh_token' })
-    for (const token of [next.refresh_token, next.access_token]) {
-      const body = await client.tokenIntrospection(config, token)
-      expectEqual(body.active, false, 'active after revocation')
-    }
+    const body = await client.tokenIntrospection(config, next.refresh_token)
+    expectEqual(body.active, false, 'refresh token active after revocation')
     await expectInvalidGrant(client.refreshTokenGrant(config, next.refresh_token), 'refresh after revocation')
   })
-  await check('confidential: after the grant is revoked its access token is refused (401)', async () => {
-    let status
-    try {
-      await client.fetchUserInfo(config, next.access_token, claims.sub)
-      status = 200
-    } catch (err) {
-      status = err.status ?? err.response?.status ?? err.cause?.status
-      if (status === undefined) throw err
-    }
-    expectEqual(status, 401, 'userinfo status')
-    const response = await fhirStatus(config, next.access_token)
-    expectEqual(response.status, 401, 'FHIR search status')
+  await check('confidential: introspection says the access token of the revoked grant is inactive', async () => {
+    const body = await client.tokenIntrospection(config, next.access_token)
+    expectEqual(body.active, false, 'access token active after its grant was revoked')
+  })
+  await check('confidential: the access token of the revoked grant is refused (401)', async () => {
+    expectAll(
+      [await statusOf(client.fetchUserInfo(config, next.access_token, claims.sub)), 401, 'GET /oauth2/userinfo'],
+      [await statusOf(fhirStatus(config, next.access_token)), 401, 'GET /fhir/Observation'],
+    )
   })
 }
 
@@ -399,8 +424,7 @@ async function clientCredentials() {
     expectEqual(body.active, false, 'active after revocation')
   })
   await check('machine: the revoked token is refused by the FHIR API', async () => {
-    const response = await fhirStatus(config, tokens.access_token)
-    expectEqual(response.status, 401, 'FHIR search status')
+    expectEqual(await statusOf(fhirStatus(config, tokens.access_token)), 401, 'FHIR search status')
   })
 }
 
@@ -408,6 +432,7 @@ const state = {}
 await flow('public client (token_endpoint_auth_method none)', () => publicClient(state))
 await flow('confidential client (client_secret_basic)', () => confidentialClient(state))
 await flow('client credentials', clientCredentials)
-console.log(`[${NAME}] ${passed} passed, ${failures.length} failed`)
+console.log(`[${NAME}] ${passed} passed, ${failures.length} failed, ${notes.length} notes`)
 for (const failure of failures) console.log(`[${NAME}]   failed: ${failure}`)
+for (const text of notes) console.log(`[${NAME}]   note: ${text}`)
 process.exitCode = failures.length ? 1 : 0

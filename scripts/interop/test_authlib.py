@@ -19,14 +19,15 @@ from authlib.common.security import generate_token  # noqa: E402
 from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
 from authlib.integrations.requests_client import OAuthError  # noqa: E402
 
-with warnings.catch_warnings():
-    # authlib.jose announces its move to joserfc; it is still Authlib's documented API.
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebKey, jwt  # noqa: E402
-    from authlib.oidc.core import CodeIDToken  # noqa: E402
+from authlib.deprecate import AuthlibDeprecationWarning  # noqa: E402
 
-from interop_common import (TIMEOUT, Report, UserAgent, expect, expect_equal,  # noqa: E402
-                            load_env)
+# authlib.jose announces its move to joserfc; it is still Authlib's documented API.
+warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+from authlib.jose import JsonWebKey, jwt  # noqa: E402
+from authlib.oidc.core import CodeIDToken  # noqa: E402
+
+from interop_common import (TIMEOUT, Report, UserAgent, expect, expect_all,  # noqa: E402
+                            expect_equal, load_env)
 
 ENV = load_env()
 ISSUER = ENV["issuer"]
@@ -166,12 +167,12 @@ def public_client():
             expect_equal(err.error, "invalid_grant", "refresh after revocation")
         else:
             raise AssertionError("a revoked refresh token still refreshed")
-    with report.check("public: after revoking the refresh token its access token is refused"):
-        response = oauth.get(metadata()["userinfo_endpoint"], timeout=TIMEOUT)
-        expect_equal(response.status_code, 401, "userinfo after the grant was revoked")
-        response = oauth.get(f"{FHIR}/Observation", params={"patient": PATIENT["patient_id"]},
-                             headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT)
-        expect_equal(response.status_code, 401, "FHIR search after the grant was revoked")
+    with report.check("public: after revoking the refresh token its access token is refused (401)"):
+        info = oauth.get(metadata()["userinfo_endpoint"], timeout=TIMEOUT)
+        search = oauth.get(f"{FHIR}/Observation", params={"patient": PATIENT["patient_id"]},
+                           headers={"Accept": "application/fhir+json"}, timeout=TIMEOUT)
+        expect_all((info.status_code, 401, "GET /oauth2/userinfo"),
+                   (search.status_code, 401, f"GET /fhir/Observation ({search.text[:120]})"))
     state["public_agent"] = agent
 
 
@@ -179,11 +180,12 @@ def confidential_client():
     # The same browser: its SSO session should skip the sign-in page.
     agent = state.get("public_agent") or UserAgent(ISSUER)
     oauth, token, claims = code_flow("confidential", agent)
-    with report.step("confidential: the SSO session skipped the sign-in page"):
+    with report.check("confidential: the SSO session skipped the sign-in page"):
         expect("login" not in agent.walked, f"signed in again: {agent.walked}")
     userinfo("confidential", oauth, claims)
     token = refresh("confidential", oauth, token, CLIENTS["confidential"]["client_id"])
     endpoint = metadata()["introspection_endpoint"]
+    body = {}
     with report.step("confidential: introspect_token (client_secret_basic) on the access token"):
         response = oauth.introspect_token(endpoint, token=token["access_token"],
                                           token_type_hint="access_token")
@@ -193,12 +195,13 @@ def confidential_client():
         expect_equal(body.get("client_id"), CLIENTS["confidential"]["client_id"], "client_id")
         expect_equal(body.get("sub"), claims["sub"], "sub")
         expect_equal(body.get("scope"), token["scope"], "scope")
-        state["introspected"] = body
-    with report.check("confidential: introspection carries the SMART launch context and "
-                      "fhirUser (SMART App Launch 2.x token introspection, conditional fields)"):
-        body = state.pop("introspected", {})
+    with report.check("confidential: introspection carries the launch context `patient` "
+                      "(SMART App Launch 2.x token introspection: SHALL)"):
         expect_equal(body.get("patient"), PATIENT["patient_id"], "patient")
-        expect_equal(body.get("fhirUser"), claims.get("fhirUser"), "fhirUser")
+    if body.get("fhirUser") != claims.get("fhirUser"):
+        report.note(f"introspection of the access token has fhirUser {body.get('fhirUser')!r}, "
+                    f"the ID token {claims.get('fhirUser')!r} (SMART token introspection: "
+                    "the ID token's fhirUser SHOULD be included)")
     with report.step("confidential: introspect_token on the refresh token"):
         body = oauth.introspect_token(endpoint, token=token["refresh_token"],
                                       token_type_hint="refresh_token").json()

@@ -129,9 +129,9 @@ mod tests {
             kty: public.kty.clone(),
             kid: Some(public.kid.clone()),
             alg: Some(public.alg.clone()),
-            crv: Some(public.crv.clone()),
-            x: Some(public.x.clone()),
-            y: Some(public.y.clone()),
+            crv: public.crv.clone(),
+            x: public.x.clone(),
+            y: public.y.clone(),
             n: None,
             e: None,
         }

@@ -1,4 +1,5 @@
-//! JWS access tokens (RFC 7519) signed with ES256, and their verification (DESIGN.md §2.3).
+//! JWS access tokens (RFC 7519) signed with ES256, and their verification (DESIGN.md §2.3);
+//! ID tokens signed with ES256, or RS256 for clients that ask for it.
 //!
 //! The verifier picks the algorithm from its own key table by `kid`, never from the token
 //! header, so `alg: none`, HMAC "confusion" and unknown keys are all refused.
@@ -10,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -20,18 +21,29 @@ use crate::{envelope, MasterKey};
 /// RFC 7519 §4.1.4 leeway, the most DESIGN.md §2.3 allows.
 pub const CLOCK_SKEW_SECS: u64 = 60;
 
-/// A public key as published in the JWKS (RFC 7517 / RFC 7518 §6.2).
+/// A public key as published in the JWKS (RFC 7517): an EC P-256 key (RFC 7518 §6.2) or
+/// an RSA key (§6.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
     pub kty: String,
-    pub crv: String,
-    pub x: String,
-    pub y: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     pub kid: String,
     pub alg: String,
     #[serde(rename = "use")]
     pub use_: String,
 }
+
+/// The size of generated RSA keys (NIST SP 800-57: 112-bit security).
+const RSA_BITS: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
@@ -43,11 +55,14 @@ pub enum SigningKeyError {
     Malformed,
 }
 
-/// An ES256 private key with its id. Only this crate sees the key bytes.
+/// An ES256 (or, for ID tokens of clients that ask for it, RS256) private key with its
+/// id. Only this crate sees the key bytes.
 pub struct SigningKey {
     kid: String,
+    alg: Algorithm,
     encoding: EncodingKey,
-    pkcs8: Zeroizing<Vec<u8>>,
+    /// PKCS#8 for EC keys, PKCS#1 for RSA keys: the form each is sealed in.
+    der: Zeroizing<Vec<u8>>,
     public: PublicJwk,
 }
 
@@ -64,34 +79,71 @@ impl SigningKey {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .map_err(|_| SigningKeyError::Generate)?;
-        Self::from_pkcs8(kid, Zeroizing::new(pkcs8.as_ref().to_vec()))
+        Self::from_der(kid, Zeroizing::new(pkcs8.as_ref().to_vec()))
     }
 
-    fn from_pkcs8(kid: String, pkcs8: Zeroizing<Vec<u8>>) -> Result<Self, SigningKeyError> {
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &pkcs8,
-            &SystemRandom::new(),
-        )
-        .map_err(|_| SigningKeyError::Malformed)?;
-        // SEC 1 uncompressed point: 0x04 || x (32 bytes) || y (32 bytes).
-        let point = pair.public_key().as_ref();
-        if point.len() != 65 || point[0] != 0x04 {
-            return Err(SigningKeyError::Malformed);
+    /// A new RSA key for RS256 (RustCrypto `rsa` generates it; `ring` signs with it).
+    pub fn generate_rs256(kid: String) -> Result<Self, SigningKeyError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let key =
+            rsa::RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|_| SigningKeyError::Generate)?;
+        let der = key.to_pkcs1_der().map_err(|_| SigningKeyError::Generate)?;
+        Self::from_der(kid, Zeroizing::new(der.as_bytes().to_vec()))
+    }
+
+    /// The algorithm this key signs with: `ES256` or `RS256`.
+    pub fn alg(&self) -> &str {
+        &self.public.alg
+    }
+
+    /// An EC key in PKCS#8, or an RSA key in PKCS#1.
+    fn from_der(kid: String, der: Zeroizing<Vec<u8>>) -> Result<Self, SigningKeyError> {
+        if let Ok(pair) =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &SystemRandom::new())
+        {
+            // SEC 1 uncompressed point: 0x04 || x (32 bytes) || y (32 bytes).
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 || point[0] != 0x04 {
+                return Err(SigningKeyError::Malformed);
+            }
+            let public = PublicJwk {
+                kty: "EC".into(),
+                crv: Some("P-256".into()),
+                x: Some(URL_SAFE_NO_PAD.encode(&point[1..33])),
+                y: Some(URL_SAFE_NO_PAD.encode(&point[33..])),
+                n: None,
+                e: None,
+                kid: kid.clone(),
+                alg: "ES256".into(),
+                use_: "sig".into(),
+            };
+            return Ok(Self {
+                encoding: EncodingKey::from_ec_der(&der),
+                alg: Algorithm::ES256,
+                kid,
+                der,
+                public,
+            });
         }
+        let pair = RsaKeyPair::from_der(&der).map_err(|_| SigningKeyError::Malformed)?;
+        let components = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
         let public = PublicJwk {
-            kty: "EC".into(),
-            crv: "P-256".into(),
-            x: URL_SAFE_NO_PAD.encode(&point[1..33]),
-            y: URL_SAFE_NO_PAD.encode(&point[33..]),
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some(URL_SAFE_NO_PAD.encode(&components.n)),
+            e: Some(URL_SAFE_NO_PAD.encode(&components.e)),
             kid: kid.clone(),
-            alg: "ES256".into(),
+            alg: "RS256".into(),
             use_: "sig".into(),
         };
         Ok(Self {
-            encoding: EncodingKey::from_ec_der(&pkcs8),
+            encoding: EncodingKey::from_rsa_der(&der),
+            alg: Algorithm::RS256,
             kid,
-            pkcs8,
+            der,
             public,
         })
     }
@@ -106,13 +158,13 @@ impl SigningKey {
 
     /// The private key sealed under the master key, bound to its `kid`.
     pub fn seal(&self, master: &MasterKey) -> Vec<u8> {
-        envelope::seal(master.key_bytes(), &seal_context(&self.kid), &self.pkcs8)
+        envelope::seal(master.key_bytes(), &seal_context(&self.kid), &self.der)
     }
 
     pub fn unseal(master: &MasterKey, kid: String, sealed: &[u8]) -> Result<Self, SigningKeyError> {
-        let pkcs8 = envelope::open(master.key_bytes(), &seal_context(&kid), sealed)
+        let der = envelope::open(master.key_bytes(), &seal_context(&kid), sealed)
             .map_err(|_| SigningKeyError::Unseal)?;
-        Self::from_pkcs8(kid, pkcs8)
+        Self::from_der(kid, der)
     }
 
     /// A compact JWS of `claims` with `typ: at+jwt` (RFC 9068) and this key's `kid`.
@@ -127,11 +179,10 @@ impl SigningKey {
     }
 
     fn sign_typed<T: Serialize>(&self, claims: &T, typ: &str) -> String {
-        let mut header = Header::new(Algorithm::ES256);
+        let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.into());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .expect("ES256 signing with a valid key")
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing with a valid key")
     }
 }
 
@@ -184,9 +235,16 @@ impl TokenVerifier {
     ) -> Result<Self, SigningKeyError> {
         let keys = keys
             .into_iter()
-            .filter(|jwk| jwk.alg == "ES256" && jwk.kty == "EC" && jwk.crv == "P-256")
+            // Access tokens are ES256 only; RSA keys sign ID tokens, which clients verify.
+            .filter(|jwk| {
+                jwk.alg == "ES256" && jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-256")
+            })
             .map(|jwk| {
-                DecodingKey::from_ec_components(&jwk.x, &jwk.y)
+                let (x, y) = (
+                    jwk.x.as_deref().unwrap_or_default(),
+                    jwk.y.as_deref().unwrap_or_default(),
+                );
+                DecodingKey::from_ec_components(x, y)
                     .map(|key| (jwk.kid.clone(), key))
                     .map_err(|_| SigningKeyError::Malformed)
             })
@@ -287,7 +345,7 @@ mod tests {
                 ..Header::new(Algorithm::HS256)
             },
             &claims(600),
-            &EncodingKey::from_secret(key.public_jwk().x.as_bytes()),
+            &EncodingKey::from_secret(key.public_jwk().x.as_deref().unwrap().as_bytes()),
         )
         .unwrap();
         assert_eq!(
@@ -329,5 +387,33 @@ mod tests {
         assert_eq!(opened.public_jwk(), key.public_jwk());
         assert!(SigningKey::unseal(&MasterKey::generate(), "k1".into(), &sealed).is_err());
         assert!(SigningKey::unseal(&master, "k2".into(), &sealed).is_err());
+    }
+
+    #[test]
+    fn rs256_keys_seal_publish_and_sign_id_tokens_the_verifier_never_accepts() {
+        let master = MasterKey::generate();
+        let key = SigningKey::generate_rs256("r1".into()).unwrap();
+        let opened = SigningKey::unseal(&master, "r1".into(), &key.seal(&master)).unwrap();
+        let jwk = opened.public_jwk().clone();
+        assert_eq!(
+            (jwk.kty.as_str(), jwk.alg.as_str(), opened.alg()),
+            ("RSA", "RS256", "RS256")
+        );
+        let token = opened.sign_id_token(&claims(60));
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(
+            (header.alg, header.typ.as_deref()),
+            (Algorithm::RS256, Some("JWT"))
+        );
+        let public =
+            DecodingKey::from_rsa_components(jwk.n.as_deref().unwrap(), jwk.e.as_deref().unwrap())
+                .unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["https://mv"]);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &public, &validation).is_ok());
+        // Access tokens are ES256 only: an RSA key in the JWKS verifies nothing here.
+        let verifier =
+            TokenVerifier::new([&jwk], "https://mv".into(), "https://mv".into()).unwrap();
+        assert!(verifier.verify::<serde_json::Value>(&token).is_err());
     }
 }

@@ -160,6 +160,9 @@ pub enum ClientCommand {
         /// client_secret_basic, client_secret_post, or none (a public client).
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
+        /// How the client's ID tokens are signed: ES256 or RS256.
+        #[arg(long, default_value = "ES256")]
+        id_token_alg: String,
     },
     /// List clients.
     List,

@@ -50,6 +50,11 @@ const MIGRATIONS: migrations::Embedded = &[
         "oauth_grants",
         include_str!("../migrations/0014_oauth_grants.sql"),
     ),
+    (
+        15,
+        "id_token_keys",
+        include_str!("../migrations/0015_id_token_keys.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

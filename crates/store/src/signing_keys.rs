@@ -66,9 +66,9 @@ pub trait SigningKeyStore {
     /// Every key not yet retired.
     async fn published_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
 
-    /// One transaction: the active key starts retiring, published until `retiring_until`;
-    /// the next key becomes active; `new_next` becomes next. [`StoreError::Conflict`] when
-    /// another rotation got there first.
+    /// One transaction, among the keys of `new_next`'s algorithm: the active key starts
+    /// retiring, published until `retiring_until`; the next key becomes active; `new_next`
+    /// becomes next. [`StoreError::Conflict`] when another rotation got there first.
     async fn rotate_signing_keys(
         &self,
         new_next: &SigningKeyRecord,

@@ -17,7 +17,8 @@ const INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-pub fn statement(base: &str, software_version: &str) -> Value {
+/// `base` is the FHIR base URL; `issuer` the authorization server's.
+pub fn statement(base: &str, issuer: &str, software_version: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL
         .iter()
         .map(|t| {
@@ -65,7 +66,22 @@ pub fn statement(base: &str, software_version: &str) -> Value {
             "mode": "server",
             "security": {
                 "cors": false,
-                "description": "Bearer JWT access tokens from /api/v1/auth/login; every record is encrypted under its patient's key and every access is audited.",
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR",
+                }]}],
+                // SMART v1's way to find the endpoints, which clients such as fhirclient
+                // still use; v2 clients read /.well-known/smart-configuration.
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": format!("{issuer}/oauth2/authorize")},
+                        {"url": "token", "valueUri": format!("{issuer}/oauth2/token")},
+                        {"url": "introspect", "valueUri": format!("{issuer}/oauth2/introspect")},
+                        {"url": "revoke", "valueUri": format!("{issuer}/oauth2/revoke")},
+                    ],
+                }],
+                "description": "SMART on FHIR (OAuth 2.0 / OpenID Connect, see /.well-known/smart-configuration) or first-party bearer JWT access tokens; every record is encrypted under its patient's key and every access is audited.",
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],

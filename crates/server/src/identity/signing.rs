@@ -27,9 +27,16 @@ pub enum SigningKeysError {
 #[derive(Debug)]
 struct Loaded {
     signer: Arc<SigningKey>,
+    /// The RS256 key for the ID tokens of clients that ask for RS256, once one has.
+    rs256: Option<Arc<SigningKey>>,
     verifier: Arc<TokenVerifier>,
     jwks: Arc<Vec<PublicJwk>>,
 }
+
+/// The algorithm of access tokens and of ID tokens by default.
+pub const ES256: &str = "ES256";
+/// Offered for the ID tokens of clients that register for it (SMART requires it).
+pub const RS256: &str = "RS256";
 
 /// The keys this instance signs and verifies with, reloaded from the store periodically.
 #[derive(Debug)]
@@ -47,9 +54,7 @@ impl SigningKeys {
         master: Arc<MasterKey>,
         config: &IdentityConfig,
     ) -> Result<Self, SigningKeysError> {
-        if store.published_signing_keys().await?.is_empty() {
-            bootstrap(store, &master, crate::clock::now()).await?;
-        }
+        bootstrap(store, &master, ES256, crate::clock::now()).await?;
         let loaded = build(store, &master, &config.issuer, &config.audience).await?;
         Ok(Self {
             loaded: RwLock::new(Arc::new(loaded)),
@@ -83,19 +88,44 @@ impl SigningKeys {
     pub fn jwks(&self) -> Arc<Vec<PublicJwk>> {
         self.current().jwks.clone()
     }
+
+    /// The key that signs ID tokens with `alg`. RS256 keys are made on first demand (a
+    /// client registering for them): then published, and rotated with the ES256 keys.
+    pub async fn id_token_signer(
+        &self,
+        store: &dyn Store,
+        alg: &str,
+    ) -> Result<Arc<SigningKey>, SigningKeysError> {
+        if alg != RS256 {
+            return Ok(self.signer());
+        }
+        if let Some(key) = self.current().rs256.clone() {
+            return Ok(key);
+        }
+        bootstrap(store, &self.master, RS256, crate::clock::now()).await?;
+        self.reload(store).await?;
+        self.current()
+            .rs256
+            .clone()
+            .ok_or(SigningKeysError::NoActiveKey)
+    }
 }
 
 /// A fresh key record in `state`, its private half sealed under the master key.
 fn new_key(
     master: &MasterKey,
+    alg: &str,
     state: SigningKeyState,
     at: UnixMillis,
 ) -> Result<SigningKeyRecord, SigningKeysError> {
     let kid = uuid::Uuid::new_v4().simple().to_string();
-    let key = SigningKey::generate(kid.clone())?;
+    let key = match alg {
+        RS256 => SigningKey::generate_rs256(kid.clone())?,
+        _ => SigningKey::generate(kid.clone())?,
+    };
     Ok(SigningKeyRecord {
         kid,
-        alg: "ES256".into(),
+        alg: key.alg().to_owned(),
         sealed_private: key.seal(master),
         public_jwk: serde_json::to_string(key.public_jwk()).expect("a JWK serializes"),
         state,
@@ -105,13 +135,22 @@ fn new_key(
     })
 }
 
+/// Creates an active and a next key of `alg` unless some are published already.
 async fn bootstrap(
     store: &dyn Store,
     master: &MasterKey,
+    alg: &str,
     at: UnixMillis,
 ) -> Result<(), SigningKeysError> {
+    let published = store.published_signing_keys().await?;
+    if published.iter().any(|r| r.alg == alg) {
+        return Ok(());
+    }
     for state in [SigningKeyState::Active, SigningKeyState::Next] {
-        match store.insert_signing_key(&new_key(master, state, at)?).await {
+        match store
+            .insert_signing_key(&new_key(master, alg, state, at)?)
+            .await
+        {
             // Another instance bootstrapped concurrently; its key stands.
             Ok(()) | Err(StoreError::Conflict) => {}
             Err(err) => return Err(err.into()),
@@ -127,11 +166,14 @@ async fn build(
     audience: &str,
 ) -> Result<Loaded, SigningKeysError> {
     let records = store.published_signing_keys().await?;
-    let active = records
-        .iter()
-        .find(|r| r.state == SigningKeyState::Active)
-        .ok_or(SigningKeysError::NoActiveKey)?;
-    let signer = SigningKey::unseal(master, active.kid.clone(), &active.sealed_private)?;
+    let active = |alg: &str| {
+        records
+            .iter()
+            .find(|r| r.state == SigningKeyState::Active && r.alg == alg)
+    };
+    let open = |r: &SigningKeyRecord| SigningKey::unseal(master, r.kid.clone(), &r.sealed_private);
+    let signer = open(active(ES256).ok_or(SigningKeysError::NoActiveKey)?)?;
+    let rs256 = active(RS256).map(open).transpose()?.map(Arc::new);
     let jwks = records
         .iter()
         .map(|r| serde_json::from_str::<PublicJwk>(&r.public_jwk))
@@ -140,36 +182,40 @@ async fn build(
     let verifier = TokenVerifier::new(&jwks, issuer.to_owned(), audience.to_owned())?;
     Ok(Loaded {
         signer: Arc::new(signer),
+        rs256,
         verifier: Arc::new(verifier),
         jwks: Arc::new(jwks),
     })
 }
 
-/// `medvault keys rotate`: next becomes active, active starts retiring, a new next is
-/// published. Returns the kid of the key that now signs.
+/// `medvault keys rotate`: for each algorithm in use, next becomes active, active starts
+/// retiring, a new next is published. Returns the kid of the ES256 key that now signs.
 pub async fn rotate(
     store: &dyn Store,
     master: &MasterKey,
     at: UnixMillis,
 ) -> Result<String, SigningKeysError> {
-    if store.published_signing_keys().await?.is_empty() {
-        bootstrap(store, master, at).await?;
-    }
-    let promoted = store
-        .published_signing_keys()
-        .await?
-        .into_iter()
-        .find(|r| r.state == SigningKeyState::Next)
-        .ok_or(SigningKeysError::NoActiveKey)?;
-    // The retiring key signed tokens up to now; they live at most this much longer.
+    bootstrap(store, master, ES256, at).await?;
+    let published = store.published_signing_keys().await?;
+    let next = |alg: &str| {
+        published
+            .iter()
+            .find(|r| r.state == SigningKeyState::Next && r.alg == alg)
+    };
+    let promoted = next(ES256)
+        .ok_or(SigningKeysError::NoActiveKey)?
+        .kid
+        .clone();
+    // A retiring key signed tokens up to now; they live at most this much longer.
     let retiring_until =
         at.plus_secs(IdentityConfig::MAX_ACCESS_TOKEN_TTL_SECS + CLOCK_SKEW_SECS as i64);
-    store
-        .rotate_signing_keys(
-            &new_key(master, SigningKeyState::Next, at)?,
-            at,
-            retiring_until,
-        )
-        .await?;
-    Ok(promoted.kid)
+    for alg in [ES256, RS256] {
+        if next(alg).is_some() {
+            let replacement = new_key(master, alg, SigningKeyState::Next, at)?;
+            store
+                .rotate_signing_keys(&replacement, at, retiring_until)
+                .await?;
+        }
+    }
+    Ok(promoted)
 }

@@ -40,7 +40,18 @@ async fn register(
     let event = principal.event(&context, AuditAction::ClientCreate);
     Ok(
         match clients::register(state.store.as_ref(), &state.audit, metadata, event).await {
-            Ok(registered) => (StatusCode::CREATED, Json(registered)).into_response(),
+            Ok(registered) => {
+                // Publish the RS256 key now, so every instance's JWKS has it before the
+                // client's first ID token.
+                let alg = &registered.client.id_token_signed_response_alg;
+                state
+                    .identity
+                    .keys
+                    .id_token_signer(state.store.as_ref(), alg)
+                    .await
+                    .map_err(ApiError::internal)?;
+                (StatusCode::CREATED, Json(registered)).into_response()
+            }
             Err(err) => err.into_response(),
         },
     )

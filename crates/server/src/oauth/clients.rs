@@ -21,6 +21,9 @@ pub const AUTH_METHODS: [&str; 4] = [
     "none",
 ];
 
+/// How ID tokens may be signed (SMART requires RS256 to be available).
+pub const ID_TOKEN_ALGS: [&str; 2] = ["ES256", "RS256"];
+
 /// RFC 7591 §2 client metadata, as registered (unknown members are ignored, §2).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct Metadata {
@@ -40,6 +43,8 @@ pub struct Metadata {
     pub jwks: Option<serde_json::Value>,
     /// Not supported: register `jwks` instead.
     pub jwks_uri: Option<String>,
+    /// `ES256` (the default) or `RS256` (OpenID Connect Registration §2).
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -66,6 +71,7 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: String,
     pub scope: String,
+    pub id_token_signed_response_alg: String,
 }
 
 impl From<&OAuthClient> for ClientView {
@@ -77,6 +83,7 @@ impl From<&OAuthClient> for ClientView {
             grant_types: c.grant_types.clone(),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
             scope: c.scope.clone(),
+            id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
         }
     }
 }
@@ -194,6 +201,15 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
         ));
     }
     let scope: Vec<String> = requested.iter().map(ToString::to_string).collect();
+    let id_token_alg = metadata
+        .id_token_signed_response_alg
+        .unwrap_or_else(|| "ES256".into());
+    if !ID_TOKEN_ALGS.contains(&id_token_alg.as_str()) {
+        return Err(invalid_metadata(format!(
+            "id_token_signed_response_alg: one of {}",
+            ID_TOKEN_ALGS.join(", ")
+        )));
+    }
     Ok(OAuthClient {
         client_id: uuid::Uuid::new_v4().to_string(),
         client_name: name.to_owned(),
@@ -203,6 +219,7 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
         redirect_uris: metadata.redirect_uris,
         scope: scope.join(" "),
         jwks,
+        id_token_signed_response_alg: id_token_alg,
         created_at: crate::clock::now(),
     })
 }
@@ -267,6 +284,7 @@ pub async fn cli(
             redirect_uris,
             scope,
             auth_method,
+            id_token_alg,
         } => {
             let metadata = Metadata {
                 client_name: name.clone(),
@@ -276,6 +294,7 @@ pub async fn cli(
                 scope: scope.clone(),
                 jwks: None,
                 jwks_uri: None,
+                id_token_signed_response_alg: Some(id_token_alg.clone()),
             };
             let event = crate::audit::system_event(AuditAction::ClientCreate, None);
             let registered = register(store, &operator.trail, metadata, event)

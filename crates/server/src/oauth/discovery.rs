@@ -74,7 +74,7 @@ fn provider_metadata(state: &AppState) -> Value {
     let extra = json!({
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "RS384"],
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -95,6 +95,18 @@ fn provider_metadata(state: &AppState) -> Value {
     (status = 200, description = "SMART configuration", body = Object),
 ))]
 pub async fn smart_configuration(State(state): State<AppState>) -> Json<Value> {
+    smart_document(&state)
+}
+
+/// The same, where SMART requires it: relative to the FHIR base URL.
+#[utoipa::path(get, path = "/fhir/.well-known/smart-configuration", tag = "oauth", responses(
+    (status = 200, description = "SMART configuration", body = Object),
+))]
+pub async fn fhir_smart_configuration(State(state): State<AppState>) -> Json<Value> {
+    smart_document(&state)
+}
+
+fn smart_document(state: &AppState) -> Json<Value> {
     let issuer = &state.identity.config.issuer;
     let mut config = endpoints(issuer);
     merge(

@@ -138,8 +138,10 @@ pub async fn authorization_code(
     state.store.insert_oauth_grant(&grant).await?;
     let (session, refresh) =
         sessions::open_session(state, context, &user, sso.amr.clone(), session_id).await?;
+    let id_signer = id_token_signer(state, client).await?;
     Ok(respond(
         state,
+        &id_signer,
         client,
         &user,
         &sso,
@@ -212,9 +214,23 @@ pub async fn refresh_token(
         }
     };
     let sso = state.store.session(grant.sso_session_id).await?;
+    let id_signer = id_token_signer(state, client).await?;
     Ok(respond(
-        state, client, &user, &sso, &session, &grant, &scope, next, None,
+        state, &id_signer, client, &user, &sso, &session, &grant, &scope, next, None,
     ))
+}
+
+/// The key for the client's ID tokens: ES256, or RS256 if it registered for that.
+async fn id_token_signer(
+    state: &AppState,
+    client: &OAuthClient,
+) -> Result<std::sync::Arc<medvault_crypto::jwt::SigningKey>, OAuthError> {
+    state
+        .identity
+        .keys
+        .id_token_signer(state.store.as_ref(), &client.id_token_signed_response_alg)
+        .await
+        .map_err(OAuthError::server_error)
 }
 
 /// The claims of an OpenID Connect ID token (Core §2).
@@ -241,6 +257,7 @@ struct IdClaims<'a> {
 #[allow(clippy::too_many_arguments)]
 fn respond(
     state: &AppState,
+    id_signer: &medvault_crypto::jwt::SigningKey,
     client: &OAuthClient,
     user: &User,
     sso: &Session,
@@ -286,7 +303,7 @@ fn respond(
             sid: sso.id.to_string(),
             fhir_user,
         };
-        body["id_token"] = json!(identity.keys.signer().sign_id_token(&id));
+        body["id_token"] = json!(id_signer.sign_id_token(&id));
     }
     let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token")
         && (has("offline_access") || has("online_access"));
@@ -361,6 +378,10 @@ pub fn introspection(state: &AppState, found: &GrantToken) -> Value {
                 ("jti", json!(c.jti)),
             ] {
                 body[name] = value;
+            }
+            let asked = c.scope.split_whitespace().any(|s| s == "fhirUser");
+            if let (true, Some(user)) = (asked, &c.fhir_user) {
+                body["fhirUser"] = json!(format!("{}/{user}", state.fhir.base));
             }
         }
         None => body["token_type"] = json!("refresh_token"),

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(discovery::openid_configuration))
         .routes(routes!(discovery::oauth_metadata))
         .routes(routes!(discovery::smart_configuration))
+        .routes(routes!(discovery::fhir_smart_configuration))
         .routes(routes!(token::token))
         .routes(routes!(token::introspect))
         .routes(routes!(token::revoke))

@@ -41,7 +41,7 @@ async fn forged_tokens_are_refused_and_a_faithful_forgery_proves_the_harness() {
             ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
         },
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.public_jwk().x.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(key.public_jwk().x.as_deref().unwrap().as_bytes()),
     )
     .unwrap();
     let stranger = medvault_crypto::jwt::SigningKey::generate(kid.clone()).unwrap();

@@ -163,6 +163,7 @@ impl Browser {
 struct App {
     id: String,
     secret: Option<String>,
+    id_token_alg: jsonwebtoken::Algorithm,
 }
 
 async fn register(realm: &Realm, admin: &str, metadata: Value) -> App {
@@ -179,6 +180,10 @@ async fn register(realm: &Realm, admin: &str, metadata: Value) -> App {
     App {
         id: body["client_id"].as_str().unwrap().to_owned(),
         secret: body["client_secret"].as_str().map(str::to_owned),
+        id_token_alg: match body["id_token_signed_response_alg"].as_str() {
+            Some("RS256") => jsonwebtoken::Algorithm::RS256,
+            _ => jsonwebtoken::Algorithm::ES256,
+        },
     }
 }
 
@@ -266,12 +271,12 @@ async fn verified_id_token(realm: &Realm, app: &App, id_token: &str) -> Value {
         .await
         .unwrap();
     let header = jsonwebtoken::decode_header(id_token).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(header.alg, app.id_token_alg);
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
         .expect("the signing key is published");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    let mut validation = jsonwebtoken::Validation::new(app.id_token_alg);
     validation.set_audience(&[&app.id]);
     validation.set_issuer(&[issuer]);
     jsonwebtoken::decode::<Value>(id_token, &key, &validation)
@@ -570,6 +575,7 @@ async fn bad_authorization_and_token_requests_get_the_exact_errors() {
     let unknown = App {
         id: uuid_like(),
         secret: None,
+        id_token_alg: jsonwebtoken::Algorithm::ES256,
     };
     for url in [
         authorize_url(realm, &unknown, scope, &[]),
@@ -810,7 +816,7 @@ async fn discovery_and_the_smart_configuration_say_what_is_supported() {
     assert_eq!(oidc["response_types_supported"], json!(["code"]));
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
-        json!(["ES256"])
+        json!(["ES256", "RS256"])
     );
     let smart =
         crate::support::get_json(&realm.client, realm.url("/.well-known/smart-configuration"))
@@ -849,4 +855,77 @@ async fn discovery_and_the_smart_configuration_say_what_is_supported() {
         .to_str()
         .unwrap()
         .starts_with("text/javascript"));
+}
+
+#[tokio::test]
+async fn a_confidential_app_registered_for_rs256_gets_rs256_id_tokens_across_rotations() {
+    let clinic = Clinic::start(&[]).await;
+    let realm = &clinic.realm;
+    let scope = "openid fhirUser user/Patient.rs";
+    let app = register(
+        realm,
+        &clinic.registrar,
+        json!({"client_name": "Hospital portal", "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code"], "scope": scope,
+            "token_endpoint_auth_method": "client_secret_basic",
+            "id_token_signed_response_alg": "RS256"}),
+    )
+    .await;
+    assert_eq!(app.id_token_alg, jsonwebtoken::Algorithm::RS256);
+    let jwks = crate::support::get_json(&realm.client, realm.url("/.well-known/jwks.json")).await;
+    let rsa = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["kty"] == "RSA" && k["alg"] == "RS256")
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        rsa(&jwks).len(),
+        2,
+        "the active and the next RSA key: {jwks}"
+    );
+
+    let mut browser = Browser::new();
+    let params = approve(
+        &mut browser,
+        realm,
+        authorize_url(realm, &app, scope, &[]),
+        "doctor@example.org",
+        &[],
+    )
+    .await;
+    let (status, tokens) = exchange(realm, &app, &params["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = verified_id_token(realm, &app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["aud"], app.id.as_str());
+    // Access tokens stay ES256 whatever the client's ID tokens use.
+    let header = jsonwebtoken::decode_header(tokens["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+
+    // A rotation rotates the RSA keys too, and new ID tokens verify against the new JWKS.
+    let (ok, _, stderr) = realm.run_cli(&["keys", "rotate"], "");
+    assert!(ok, "{stderr}");
+    let mut realm_restarted = clinic.realm;
+    realm_restarted.restart().await;
+    let after = crate::support::get_json(
+        &realm_restarted.client,
+        realm_restarted.url("/.well-known/jwks.json"),
+    )
+    .await;
+    assert_eq!(rsa(&after).len(), 3, "retiring, active and next: {after}");
+    let mut browser = Browser::new();
+    let params = approve(
+        &mut browser,
+        &realm_restarted,
+        authorize_url(&realm_restarted, &app, scope, &[]),
+        "doctor@example.org",
+        &[],
+    )
+    .await;
+    let (status, tokens) = exchange(&realm_restarted, &app, &params["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    verified_id_token(&realm_restarted, &app, tokens["id_token"].as_str().unwrap()).await;
 }

@@ -415,18 +415,22 @@ macro_rules! __impl_sql_signing_keys {
                 retiring_until: medvault_domain::UnixMillis,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
+                // Each algorithm rotates on its own.
                 let retiring = sqlx::query(
                     "UPDATE signing_keys SET state = 'retiring', state_since = $1, publish_until = $2
-                      WHERE state = 'active'",
+                      WHERE state = 'active' AND alg = $3",
                 )
                 .bind(at.0)
                 .bind(retiring_until.0)
+                .bind(&new_next.alg)
                 .execute(&mut *tx)
                 .await?;
                 let promoted = sqlx::query(
-                    "UPDATE signing_keys SET state = 'active', state_since = $1 WHERE state = 'next'",
+                    "UPDATE signing_keys SET state = 'active', state_since = $1
+                      WHERE state = 'next' AND alg = $2",
                 )
                 .bind(at.0)
+                .bind(&new_next.alg)
                 .execute(&mut *tx)
                 .await?;
                 if retiring.rows_affected() != 1 || promoted.rows_affected() != 1 {

@@ -434,7 +434,8 @@ pub fn webauthn(row: WebAuthnRow) -> Result<crate::WebAuthnCredential, StoreErro
 }
 
 pub const OAUTH_CLIENT_COLUMNS: &str = "client_id, client_name, secret_hash, \
-     token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks, created_at";
+     token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks, created_at, \
+     id_token_signed_response_alg";
 
 pub type OAuthClientRow = (
     String,
@@ -446,10 +447,12 @@ pub type OAuthClientRow = (
     String,
     Option<String>,
     i64,
+    String,
 );
 
 pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreError> {
-    let (client_id, client_name, secret, method, grants, uris, scope, jwks, created_at) = row;
+    let (client_id, client_name, secret, method, grants, uris, scope, jwks, created_at, id_alg) =
+        row;
     let words = |s: String| s.split_whitespace().map(str::to_owned).collect();
     Ok(crate::OAuthClient {
         client_id,
@@ -460,6 +463,7 @@ pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreErro
         redirect_uris: words(uris),
         scope,
         jwks,
+        id_token_signed_response_alg: id_alg,
         created_at: UnixMillis(created_at),
     })
 }

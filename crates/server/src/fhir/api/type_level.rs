@@ -19,7 +19,11 @@ use crate::AppState;
     (status = 200, description = "CapabilityStatement", content_type = "application/fhir+json"),
 ))]
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
-    let statement = capability::statement(&state.fhir.base, env!("CARGO_PKG_VERSION"));
+    let statement = capability::statement(
+        &state.fhir.base,
+        &state.identity.config.issuer,
+        env!("CARGO_PKG_VERSION"),
+    );
     fhir_json(StatusCode::OK, HeaderMap::new(), &statement)
 }
 
