@@ -108,7 +108,8 @@ async function main() {
   const authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
   const body = new URLSearchParams({ grant_type: 'client_credentials', scope: SCOPE }).toString();
 
-  // Check that a grant really yields an ES256 JWT before measuring anything.
+  // Check that a grant really yields a verifiable ES256 JWT, and that a wrong secret is refused,
+  // before measuring anything.
   const check = await fetch(tokenUrl, {
     method: 'POST',
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
@@ -120,6 +121,16 @@ async function main() {
   if (check.status !== 200 || header.alg !== 'ES256') {
     fail(`token response is not an ES256 JWT (HTTP ${check.status}): ${JSON.stringify(checked)}`);
   }
+  const signed = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`),
+    { key: privateKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
+  if (!signed) fail('the access token\'s ES256 signature does not verify');
+  const wrong = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${clientId}:wrong`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
+  if (wrong.status !== 401) fail(`a wrong client secret got HTTP ${wrong.status}, not 401`);
   const claims = JSON.parse(Buffer.from(parts[1], 'base64url'));
   console.error(`oidc-provider ${version} at ${issuer}; token header ${JSON.stringify(header)}, `
     + `scope "${claims.scope}", aud ${claims.aud}`);

@@ -23,7 +23,7 @@ fn decode_base32(text: &str) -> Vec<u8> {
 }
 
 /// The 6-digit TOTP code of `secret` for time step `step` (RFC 6238 / RFC 4226).
-fn totp(secret: &str, step: u64) -> String {
+pub(crate) fn totp(secret: &str, step: u64) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&decode_base32(secret)).unwrap();
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -32,7 +32,7 @@ fn totp(secret: &str, step: u64) -> String {
     format!("{:06}", value % 1_000_000)
 }
 
-fn step_now() -> u64 {
+pub(crate) fn step_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -61,7 +61,7 @@ async fn post(
 }
 
 /// Enrolls TOTP for a signed-in user; returns (secret, recovery codes).
-async fn enroll(realm: &Realm, token: &str) -> (String, Vec<String>) {
+pub(crate) async fn enroll(realm: &Realm, token: &str) -> (String, Vec<String>) {
     let (status, started, _) = post(realm, "/api/v1/me/mfa/totp", Some(token), json!({})).await;
     assert_eq!(status, 200, "{started}");
     let secret = started["secret"].as_str().unwrap().to_owned();

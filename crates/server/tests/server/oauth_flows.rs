@@ -138,7 +138,9 @@ impl Browser {
             page.status,
             page.body
         );
+        // Filled-in fields replace hidden ones of the same name, as a page's script does.
         let mut form = page.hidden();
+        form.retain(|(name, _)| !fields.iter().any(|(k, _)| k == name));
         form.extend(
             fields
                 .iter()
@@ -196,6 +198,13 @@ async fn public_app(realm: &Realm, admin: &str, scope: &str) -> App {
             "token_endpoint_auth_method": "none", "scope": scope}),
     )
     .await
+}
+
+/// A clinic with a public app registered for `scope`.
+async fn clinic_with_app(scope: &str) -> (Clinic, App) {
+    let clinic = Clinic::start(&[]).await;
+    let app = public_app(&clinic.realm, &clinic.registrar, scope).await;
+    (clinic, app)
 }
 
 fn authorize_url(realm: &Realm, app: &App, scope: &str, extra: &[(&str, &str)]) -> String {
@@ -564,10 +573,9 @@ async fn a_clinician_picks_a_patient_they_may_see_and_no_other() {
 
 #[tokio::test]
 async fn bad_authorization_and_token_requests_get_the_exact_errors() {
-    let clinic = Clinic::start(&[]).await;
-    let realm = &clinic.realm;
     let scope = "openid patient/Observation.rs";
-    let app = public_app(realm, &clinic.registrar, scope).await;
+    let (clinic, app) = clinic_with_app(scope).await;
+    let realm = &clinic.realm;
     let other = public_app(realm, &clinic.registrar, scope).await;
     let mut browser = Browser::new();
 
@@ -731,10 +739,9 @@ fn uuid_like() -> String {
 
 #[tokio::test]
 async fn signing_out_ends_the_sso_session_and_every_grant_made_in_it() {
-    let clinic = Clinic::start(&[]).await;
-    let realm = &clinic.realm;
     let scope = "openid offline_access user/Patient.rs";
-    let app = public_app(realm, &clinic.registrar, scope).await;
+    let (clinic, app) = clinic_with_app(scope).await;
+    let realm = &clinic.realm;
     let mut browser = Browser::new();
     let params = approve(
         &mut browser,
@@ -928,4 +935,188 @@ async fn a_confidential_app_registered_for_rs256_gets_rs256_id_tokens_across_rot
     let (status, tokens) = exchange(&realm_restarted, &app, &params["code"]).await;
     assert_eq!(status, 200, "{tokens}");
     verified_id_token(&realm_restarted, &app, tokens["id_token"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_hosted_second_factor_takes_a_totp_code_or_a_passkey() {
+    use crate::passkeys::{origin, register as register_passkey, Authenticator};
+    let scope = "openid user/Patient.rs";
+    let (clinic, app) = clinic_with_app(scope).await;
+    let realm = &clinic.realm;
+
+    // An authenticator app.
+    let token = clinic.user("nurse.totp@example.org", "nurse").await;
+    let (secret, _) = crate::mfa::enroll(realm, &token).await;
+    let mut browser = Browser::new();
+    let page = browser.get(authorize_url(realm, &app, scope, &[])).await;
+    let second = browser
+        .sign_in(realm, &page, "nurse.totp@example.org")
+        .await;
+    assert!(second.is_form("/oauth2/authorize/mfa"), "{}", second.body);
+    assert!(!second.body.contains("use-passkey"), "no passkey to offer");
+    let wrong = browser
+        .submit(
+            realm,
+            &second,
+            "/oauth2/authorize/mfa",
+            &[("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.is_form("/oauth2/authorize/mfa") && !browser.cookies.contains_key("medvault_sso")
+    );
+    let code = crate::mfa::totp(&secret, crate::mfa::step_now() + 1);
+    let consent = browser
+        .submit(realm, &wrong, "/oauth2/authorize/mfa", &[("code", &code)])
+        .await;
+    assert!(
+        consent.is_form("/oauth2/authorize/consent"),
+        "{}",
+        consent.body
+    );
+    let done = browser
+        .submit(
+            realm,
+            &consent,
+            "/oauth2/authorize/consent",
+            &[("decision", "allow")],
+        )
+        .await;
+    let (status, tokens) = exchange(realm, &app, &done.redirect_params()["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = verified_id_token(realm, &app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["acr"], "urn:medvault:acr:mfa");
+    assert!(
+        claims["amr"].as_array().unwrap().contains(&json!("otp")),
+        "{claims}"
+    );
+
+    // A passkey, through the page's script's two calls.
+    let token = clinic.user("nurse.key@example.org", "nurse").await;
+    let mut authenticator = Authenticator::new(&origin(realm));
+    let (status, registered) = register_passkey(realm, &token, &mut authenticator).await;
+    assert_eq!(status, 201, "{registered}");
+    let mut browser = Browser::new();
+    let page = browser.get(authorize_url(realm, &app, scope, &[])).await;
+    let second = browser.sign_in(realm, &page, "nurse.key@example.org").await;
+    assert!(
+        second.body.contains("id=\"use-passkey\"")
+            && second.body.contains("/oauth2/assets/passkey.js")
+    );
+    let mfa_token = second
+        .hidden()
+        .into_iter()
+        .find(|(name, _)| name == "mfa_token")
+        .unwrap()
+        .1;
+    let options: Value = realm
+        .post_json(
+            "/api/v1/auth/webauthn/start",
+            json!({"mfa_token": mfa_token}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = authenticator.get(&options, "localhost").to_string();
+    let consent = browser
+        .submit(
+            realm,
+            &second,
+            "/oauth2/authorize/mfa",
+            &[("passkey", &credential)],
+        )
+        .await;
+    assert!(
+        consent.is_form("/oauth2/authorize/consent"),
+        "{}",
+        consent.body
+    );
+    // The same assertion again is a replay: the ceremony is spent.
+    let mut other = Browser::new();
+    other.cookies = browser.cookies.clone();
+    other.cookies.remove("medvault_sso");
+    let replay = other
+        .submit(
+            realm,
+            &second,
+            "/oauth2/authorize/mfa",
+            &[("passkey", &credential)],
+        )
+        .await;
+    assert_ne!(replay.status, 200, "{}", replay.body);
+    assert!(!replay.is_form("/oauth2/authorize/consent"));
+    let script = realm
+        .client
+        .get(realm.url("/oauth2/assets/passkey.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+}
+
+/// What `sign-in.js` does: a nonce whose SHA-256 with the prefix starts with enough zeros.
+fn solve(prefix: &str, difficulty: u32) -> String {
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|nonce| {
+            let digest = Sha256::digest(format!("{prefix}{nonce}").as_bytes());
+            let mut zeros = 0;
+            for byte in digest {
+                zeros += byte.leading_zeros();
+                if byte != 0 {
+                    break;
+                }
+            }
+            zeros >= difficulty
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_account_under_attack_signs_in_on_the_page_only_after_the_bot_challenge() {
+    let scope = "openid user/Patient.rs";
+    let (clinic, app) = clinic_with_app(scope).await;
+    let realm = &clinic.realm;
+    let mut browser = Browser::new();
+    let mut page = browser.get(authorize_url(realm, &app, scope, &[])).await;
+    for _ in 0..3 {
+        page = browser
+            .submit(
+                realm,
+                &page,
+                "/oauth2/authorize/login",
+                &[
+                    ("email", "doctor@example.org"),
+                    ("password", "guess-guess-guess"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    // Even the right password now needs the challenge first.
+    let challenged = browser.sign_in(realm, &page, "doctor@example.org").await;
+    assert!(challenged.body.contains("/oauth2/assets/sign-in.js"));
+    let fields: HashMap<String, String> = challenged.hidden().into_iter().collect();
+    let difficulty: u32 = fields["challenge_difficulty"].parse().unwrap();
+    assert!(!browser.cookies.contains_key("medvault_sso"));
+    let solution = solve(&fields["challenge_prefix"], difficulty);
+    let consent = browser
+        .submit(
+            realm,
+            &challenged,
+            "/oauth2/authorize/login",
+            &[
+                ("email", "doctor@example.org"),
+                ("password", PASSWORD),
+                ("challenge_solution", &solution),
+            ],
+        )
+        .await;
+    assert!(
+        consent.is_form("/oauth2/authorize/consent"),
+        "{}",
+        consent.body
+    );
 }

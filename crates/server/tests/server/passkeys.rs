@@ -51,7 +51,7 @@ fn cbor_text(text: &str) -> Vec<u8> {
 
 /// A passkey authenticator in software: one ES256 key, a signature counter, and switches
 /// for what a hostile or broken one would do.
-struct Authenticator {
+pub(crate) struct Authenticator {
     key: SigningKey,
     credential_id: Vec<u8>,
     counter: u32,
@@ -65,7 +65,7 @@ const UV: u8 = 0x04;
 const AT: u8 = 0x40;
 
 impl Authenticator {
-    fn new(origin: &str) -> Self {
+    pub(crate) fn new(origin: &str) -> Self {
         let seed = Sha256::digest(uuid::Uuid::new_v4().as_bytes());
         Self {
             key: SigningKey::from_slice(&seed).unwrap(),
@@ -129,7 +129,7 @@ impl Authenticator {
     }
 
     /// `navigator.credentials.get()`: an assertion for `options`, counting up first.
-    fn get(&mut self, options: &Value, rp_id: &str) -> Value {
+    pub(crate) fn get(&mut self, options: &Value, rp_id: &str) -> Value {
         self.counter += 1;
         self.assert(options, rp_id, self.counter)
     }
@@ -152,7 +152,7 @@ impl Authenticator {
 }
 
 /// The relying party's origin: the default public URL, `http://localhost:<port>`.
-fn origin(realm: &Realm) -> String {
+pub(crate) fn origin(realm: &Realm) -> String {
     let url = realm.url("/");
     let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
     format!("http://localhost:{port}")
@@ -180,7 +180,11 @@ async fn post(realm: &Realm, path: &str, token: Option<&str>, body: Value) -> (u
 }
 
 /// Registers `authenticator` for the holder of `token`; returns the finish response.
-async fn register(realm: &Realm, token: &str, authenticator: &mut Authenticator) -> (u16, Value) {
+pub(crate) async fn register(
+    realm: &Realm,
+    token: &str,
+    authenticator: &mut Authenticator,
+) -> (u16, Value) {
     let (status, options) = post(
         realm,
         "/api/v1/me/webauthn/register/start",

@@ -616,11 +616,11 @@ pub async fn login(
             let amr = vec![crate::mfa::AMR_PASSWORD.to_owned()];
             signed_in_now(&state, &context, &headers, &request, &user, amr).await
         }
-        Ok(PasswordChecked::SecondFactor { mfa_token, .. }) => second_factor_page(
+        Ok(PasswordChecked::SecondFactor { mfa_token, methods }) => second_factor_page(
             &state,
             &headers,
             &request,
-            mfa_token.expose(),
+            (mfa_token.expose(), methods.passkeys > 0),
             StatusCode::OK,
             None,
         ),
@@ -648,16 +648,17 @@ pub async fn login(
     }
 }
 
+/// The second-factor page for `(mfa_token, whether the user has a passkey)`.
 fn second_factor_page(
     state: &AppState,
     headers: &HeaderMap,
     request: &AuthRequest,
-    mfa_token: &str,
+    (mfa_token, passkey): (&str, bool),
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
     let (csrf, cookie) = sso::csrf(state, headers);
-    let body = pages::second_factor(&csrf, &request.raw, mfa_token, error);
+    let body = pages::second_factor(&csrf, &request.raw, mfa_token, passkey, error);
     Page::new(status, "Verify it's you", body)
         .with_cookie(cookie)
         .into_response()
@@ -688,6 +689,11 @@ pub struct SecondFactorForm {
     mfa_token: String,
     #[serde(default)]
     code: String,
+    /// A passkey assertion (`PublicKeyCredential` JSON), from `passkey.js`.
+    #[serde(default)]
+    passkey: String,
+    /// Whether the page offered a passkey (so a retry offers it again).
+    passkey_offered: Option<String>,
 }
 
 impl AsRef<Carried> for SecondFactorForm {
@@ -711,27 +717,40 @@ pub async fn second_factor(
         Ok(ok) => ok,
         Err(response) => return response,
     };
+    let presented = OpaqueToken::presented(form.mfa_token.clone());
+    let offered = form.passkey_offered.as_deref() == Some("yes");
+    let again = |status, error| {
+        let token = (form.mfa_token.as_str(), offered);
+        second_factor_page(&state, &headers, &request, token, status, Some(error))
+    };
     let code = form.code.trim().to_owned();
-    // Authenticator codes are digits; recovery codes are not.
-    let answer = if code.bytes().all(|b| b.is_ascii_digit()) {
+    let answer = if !form.passkey.is_empty() {
+        match serde_json::from_str(&form.passkey) {
+            Ok(credential) => Answer::Passkey(crate::mfa::webauthn::Assertion {
+                ceremony: presented.digest(),
+                kind: medvault_store::CeremonyKind::SignIn,
+                session: None,
+                credential: Box::new(credential),
+            }),
+            Err(_) => {
+                return again(
+                    StatusCode::BAD_REQUEST,
+                    "The passkey's answer was malformed. Try again.",
+                )
+            }
+        }
+    } else if code.bytes().all(|b| b.is_ascii_digit()) {
+        // Authenticator codes are digits; recovery codes are not.
         Answer::Code(code)
     } else {
         Answer::RecoveryCode(code)
     };
-    let presented = OpaqueToken::presented(form.mfa_token.clone());
     match crate::mfa::signin::verify(&state, &context, client_ip, presented, answer).await {
         Ok((user, amr)) => signed_in_now(&state, &context, &headers, &request, &user, amr).await,
         Err(ApiError::Unauthorized {
             code: "invalid_code",
             ..
-        }) => second_factor_page(
-            &state,
-            &headers,
-            &request,
-            &form.mfa_token,
-            StatusCode::UNAUTHORIZED,
-            Some("That code is not right. Try again."),
-        ),
+        }) => again(StatusCode::UNAUTHORIZED, "That did not verify. Try again."),
         Err(ApiError::Unauthorized { .. }) => sign_in_page(
             &state,
             &headers,

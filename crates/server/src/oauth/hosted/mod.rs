@@ -24,6 +24,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             get(|| async { pages::asset("text/css; charset=utf-8", pages::STYLESHEET) }),
         )
         .route(
+            "/oauth2/assets/passkey.js",
+            get(|| async { pages::asset("text/javascript; charset=utf-8", pages::PASSKEY_SCRIPT) }),
+        )
+        .route(
             "/oauth2/assets/sign-in.js",
             get(|| async { pages::asset("text/javascript; charset=utf-8", pages::SIGN_IN_SCRIPT) }),
         )

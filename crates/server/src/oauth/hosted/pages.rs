@@ -10,6 +10,7 @@ use crate::oauth::scopes::{Context, ResourceScope, Scope};
 
 pub const STYLESHEET: &str = include_str!("assets/pages.css");
 pub const SIGN_IN_SCRIPT: &str = include_str!("assets/sign-in.js");
+pub const PASSKEY_SCRIPT: &str = include_str!("assets/passkey.js");
 
 /// Escapes text for HTML content and double-quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -164,22 +165,44 @@ pub fn sign_in(
         + "<script src=\"/oauth2/assets/sign-in.js\"></script>"
 }
 
-pub fn second_factor(csrf: &str, request: &str, mfa_token: &str, error: Option<&str>) -> String {
+/// The second step: a code, or the user's passkey (`passkey.js` runs the ceremony).
+pub fn second_factor(
+    csrf: &str,
+    request: &str,
+    mfa_token: &str,
+    offer_passkey: bool,
+    error: Option<&str>,
+) -> String {
+    let passkey = if offer_passkey {
+        format!(
+            "{}{}<p>Or use the passkey on this device or your security key.</p>\
+             <button type=\"button\" id=\"use-passkey\" class=\"secondary\">Use a passkey</button>",
+            hidden("passkey", ""),
+            hidden("passkey_offered", "yes"),
+        )
+    } else {
+        String::new()
+    };
     let fields = format!(
         "{alert}<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>\
          {token}<label for=\"code\">Code</label>\
          <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-         <button type=\"submit\">Verify</button>",
+         <button type=\"submit\">Verify</button>{passkey}",
         alert = alert(error),
         token = hidden("mfa_token", mfa_token),
     );
+    let script = if offer_passkey {
+        "<script src=\"/oauth2/assets/passkey.js\"></script>"
+    } else {
+        ""
+    };
     form(
         "/oauth2/authorize/mfa",
         csrf,
         request,
         &fields,
         "second-factor",
-    )
+    ) + script
 }
 
 pub fn consent(
