@@ -15,7 +15,7 @@ CREATE TABLE oauth_codes (
 CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
 
 -- What a user granted a client: one row per token session (its refresh-token family),
--- written before the session itself so no grant session exists without it.
+-- written in the same transaction as the session.
 CREATE TABLE oauth_grants (
     session_id     TEXT PRIMARY KEY NOT NULL,
     client_id      TEXT NOT NULL,

@@ -117,8 +117,14 @@ pub trait OAuthGrantStore {
         at: UnixMillis,
     ) -> Result<CodeRedemption, StoreError>;
 
-    /// Records a grant; written before its session, so no grant session lacks one.
-    async fn insert_oauth_grant(&self, grant: &OAuthGrant) -> Result<(), StoreError>;
+    /// Opens a grant's session (see `SessionStore::insert_session`) and records the grant,
+    /// in one transaction: no grant session lacks its scope.
+    async fn insert_grant_session(
+        &self,
+        grant: &OAuthGrant,
+        session: &medvault_domain::Session,
+        first: &crate::RefreshTokenRecord,
+    ) -> Result<(), StoreError>;
 
     /// The grant a session's tokens carry; `None` for first-party and SSO sessions.
     async fn oauth_grant(&self, session: SessionId) -> Result<Option<OAuthGrant>, StoreError>;

@@ -222,7 +222,7 @@ pub(crate) async fn start_session(
     amr: Vec<String>,
 ) -> Result<TokenPair, ApiError> {
     let (session, refresh_token) =
-        open_session(state, context, user, amr, SessionId::new()).await?;
+        open_session(state, context, user, amr, SessionId::new(), None).await?;
     let standing = Standing::of(state.store.as_ref(), user.id).await?;
     let (access_token, expires_in) =
         state
@@ -235,13 +235,15 @@ pub(crate) async fn start_session(
     })
 }
 
-/// Opens session `id` (audited as a sign-in) and returns it with its first refresh token.
+/// Opens session `id` (audited as a sign-in) and returns it with its first refresh token;
+/// with `grant`, the session is that grant to an OAuth client, recorded with it.
 pub(crate) async fn open_session(
     state: &AppState,
     context: &RequestContext,
     user: &User,
     amr: Vec<String>,
     id: SessionId,
+    grant: Option<&medvault_store::OAuthGrant>,
 ) -> Result<(Session, OpaqueToken), ApiError> {
     let config = &state.identity.config;
     let at = now();
@@ -266,7 +268,15 @@ pub(crate) async fn open_session(
         issued_at: at,
         expires_at: session.idle_expires_at,
     };
-    state.store.insert_session(&session, &record).await?;
+    match grant {
+        Some(grant) => {
+            state
+                .store
+                .insert_grant_session(grant, &session, &record)
+                .await?
+        }
+        None => state.store.insert_session(&session, &record).await?,
+    }
     let event = audit::event(
         context,
         actor(user),

@@ -134,10 +134,15 @@ pub async fn authorization_code(
         scope: details.scope,
         patient: details.patient,
     };
-    // The grant first: no grant session ever exists without the scope it is limited to.
-    state.store.insert_oauth_grant(&grant).await?;
-    let (session, refresh) =
-        sessions::open_session(state, context, &user, sso.amr.clone(), session_id).await?;
+    let (session, refresh) = sessions::open_session(
+        state,
+        context,
+        &user,
+        sso.amr.clone(),
+        session_id,
+        Some(&grant),
+    )
+    .await?;
     let id_signer = id_token_signer(state, client).await?;
     Ok(respond(
         state,

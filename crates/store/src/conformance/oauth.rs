@@ -63,6 +63,8 @@ pub async fn authorization_codes_spend_once_and_grants_and_consent_are_kept(stor
         );
     }
 
+    let user = super::user("consent@example.org", &[medvault_domain::Role::Patient]);
+    store.insert_user(&user, None).await.expect("user");
     let sso = SessionId::new();
     let grant = OAuthGrant {
         session_id: winner,
@@ -71,16 +73,36 @@ pub async fn authorization_codes_spend_once_and_grants_and_consent_are_kept(stor
         scope: "openid patient/Observation.rs".into(),
         patient: Some(PatientId::new()),
     };
-    store.insert_oauth_grant(&grant).await.expect("grant");
+    let session_with_id = |id: SessionId| medvault_domain::Session {
+        id,
+        ..super::session_of(&user, 600, 3600)
+    };
+    let (first, second) = (session_with_id(winner), session_with_id(SessionId::new()));
+    store
+        .insert_grant_session(&grant, &first, &super::token(&first, 41, 600))
+        .await
+        .expect("grant");
     let other = OAuthGrant {
-        session_id: SessionId::new(),
+        session_id: second.id,
         patient: None,
         ..grant.clone()
     };
-    store.insert_oauth_grant(&other).await.expect("grant");
+    store
+        .insert_grant_session(&other, &second, &super::token(&second, 42, 600))
+        .await
+        .expect("grant");
+    assert_eq!(store.session(winner).await.expect("session").id, winner);
     assert_eq!(store.oauth_grant(winner).await.expect("read"), Some(grant));
     assert_eq!(
         store.oauth_grant(SessionId::new()).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.refresh_token_session(&[42; 32]).await.expect("read"),
+        Some(second.id)
+    );
+    assert_eq!(
+        store.refresh_token_session(&[43; 32]).await.expect("read"),
         None
     );
     let mut within = vec![winner, other.session_id];
@@ -92,8 +114,6 @@ pub async fn authorization_codes_spend_once_and_grants_and_consent_are_kept(stor
         .expect("list")
         .is_empty());
 
-    let user = super::user("consent@example.org", &[medvault_domain::Role::Patient]);
-    store.insert_user(&user, None).await.expect("user");
     assert_eq!(
         store
             .remembered_consent(user.id, "client-a")

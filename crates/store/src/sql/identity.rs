@@ -193,6 +193,34 @@ macro_rules! __impl_sql_users {
     };
 }
 
+/// Inserts a session and its first refresh token within transaction `$tx`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_insert_session {
+    ($session:expr, $first:expr, $tx:ident) => {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_seen_at, idle_expires_at,
+                                   absolute_expires_at, ip, user_agent, amr, revoked_at,
+                                   mfa_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind($session.id.to_string())
+        .bind($session.user_id.to_string())
+        .bind($session.created_at.0)
+        .bind($session.last_seen_at.0)
+        .bind($session.idle_expires_at.0)
+        .bind($session.absolute_expires_at.0)
+        .bind($session.ip.as_deref())
+        .bind($session.user_agent.as_deref())
+        .bind($session.amr.join(" "))
+        .bind($session.revoked_at.map(|t| t.0))
+        .bind($session.mfa_at.map(|t| t.0))
+        .execute(&mut *$tx)
+        .await?;
+        $crate::__sql_insert_refresh_token!($first, &mut *$tx);
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_sql_sessions {
@@ -205,26 +233,7 @@ macro_rules! __impl_sql_sessions {
                 first: &$crate::RefreshTokenRecord,
             ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, created_at, last_seen_at, idle_expires_at,
-                                           absolute_expires_at, ip, user_agent, amr, revoked_at,
-                                           mfa_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(session.id.to_string())
-                .bind(session.user_id.to_string())
-                .bind(session.created_at.0)
-                .bind(session.last_seen_at.0)
-                .bind(session.idle_expires_at.0)
-                .bind(session.absolute_expires_at.0)
-                .bind(session.ip.as_deref())
-                .bind(session.user_agent.as_deref())
-                .bind(session.amr.join(" "))
-                .bind(session.revoked_at.map(|t| t.0))
-                .bind(session.mfa_at.map(|t| t.0))
-                .execute(&mut *tx)
-                .await?;
-                $crate::__sql_insert_refresh_token!(first, &mut *tx);
+                $crate::__sql_insert_session!(session, first, tx);
                 tx.commit().await?;
                 Ok(())
             }
@@ -233,9 +242,14 @@ macro_rules! __impl_sql_sessions {
                 &self,
                 id: medvault_domain::SessionId,
             ) -> Result<medvault_domain::Session, $crate::StoreError> {
-                let sql = format!("SELECT {} FROM sessions WHERE id = $1", $crate::sql::rows::SESSION_COLUMNS);
-                let row: $crate::sql::rows::SessionRow =
-                    sqlx::query_as(&sql).bind(id.to_string()).fetch_one(&self.pool).await?;
+                let sql = format!(
+                    "SELECT {} FROM sessions WHERE id = $1",
+                    $crate::sql::rows::SESSION_COLUMNS
+                );
+                let row: $crate::sql::rows::SessionRow = sqlx::query_as(&sql)
+                    .bind(id.to_string())
+                    .fetch_one(&self.pool)
+                    .await?;
                 $crate::sql::rows::session(row)
             }
 
@@ -287,9 +301,14 @@ macro_rules! __impl_sql_sessions {
                     tx.rollback().await?;
                     return $crate::sql::unspendable(known);
                 };
-                let sql = format!("SELECT {} FROM sessions WHERE id = $1", $crate::sql::rows::SESSION_COLUMNS);
-                let row: $crate::sql::rows::SessionRow =
-                    sqlx::query_as(&sql).bind(&session_id).fetch_one(&mut *tx).await?;
+                let sql = format!(
+                    "SELECT {} FROM sessions WHERE id = $1",
+                    $crate::sql::rows::SESSION_COLUMNS
+                );
+                let row: $crate::sql::rows::SessionRow = sqlx::query_as(&sql)
+                    .bind(&session_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 let mut session = $crate::sql::rows::session(row)?;
                 if !session.is_live(now) {
                     tx.rollback().await?;
@@ -297,12 +316,14 @@ macro_rules! __impl_sql_sessions {
                 }
                 session.last_seen_at = now;
                 session.idle_expires_at = idle_expires_at.min(session.absolute_expires_at);
-                sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
-                    .bind(session.last_seen_at.0)
-                    .bind(session.idle_expires_at.0)
-                    .bind(&session_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3",
+                )
+                .bind(session.last_seen_at.0)
+                .bind(session.idle_expires_at.0)
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await?;
                 let next = $crate::RefreshTokenRecord {
                     digest: *next,
                     session_id: session.id,
@@ -319,11 +340,13 @@ macro_rules! __impl_sql_sessions {
                 id: medvault_domain::SessionId,
                 at: medvault_domain::UnixMillis,
             ) -> Result<bool, $crate::StoreError> {
-                let updated = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(at.0)
-                    .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await?;
+                let updated = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(at.0)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
                 if updated.rows_affected() == 0 {
                     // Distinguish "already revoked" from "never existed".
                     $crate::SessionStore::session(self, id).await?;
@@ -355,10 +378,11 @@ macro_rules! __impl_sql_sessions {
                 &self,
                 since: medvault_domain::UnixMillis,
             ) -> Result<Vec<medvault_domain::SessionId>, $crate::StoreError> {
-                let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions WHERE revoked_at >= $1")
-                    .bind(since.0)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let ids: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM sessions WHERE revoked_at >= $1")
+                        .bind(since.0)
+                        .fetch_all(&self.pool)
+                        .await?;
                 $crate::sql::session_ids(ids)
             }
         }

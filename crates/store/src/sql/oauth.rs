@@ -180,10 +180,13 @@ macro_rules! __impl_sql_oauth {
                 })
             }
 
-            async fn insert_oauth_grant(
+            async fn insert_grant_session(
                 &self,
                 grant: &$crate::OAuthGrant,
+                session: &medvault_domain::Session,
+                first: &$crate::RefreshTokenRecord,
             ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO oauth_grants (session_id, client_id, sso_session_id, scope, patient_id)
                      VALUES ($1, $2, $3, $4, $5)",
@@ -193,8 +196,10 @@ macro_rules! __impl_sql_oauth {
                 .bind(grant.sso_session_id.to_string())
                 .bind(&grant.scope)
                 .bind(grant.patient.map(|p| p.to_string()))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                $crate::__sql_insert_session!(session, first, tx);
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -96,7 +96,7 @@ pub async fn begin(
 ) -> Result<(Session, String), ApiError> {
     // Its refresh token is dropped: the SSO session lives by its cookie alone.
     let (session, _) =
-        crate::identity::sessions::open_session(state, context, user, amr, SessionId::new())
+        crate::identity::sessions::open_session(state, context, user, amr, SessionId::new(), None)
             .await?;
     let id = session.id.to_string();
     let value = format!("{id}.{}", tag(state, "sso", &id));
