@@ -172,8 +172,8 @@ impl SigningKey {
         self.sign_typed(claims, "at+jwt")
     }
 
-    /// A compact JWS of an OpenID Connect ID token (`typ: JWT`), so it can never pass for
-    /// an access token by its type either.
+    /// A compact JWS of an OpenID Connect ID token (`typ: JWT`). Its audience is the client,
+    /// so medvault's verifier (which checks `aud`) never takes it for an access token.
     pub fn sign_id_token<T: Serialize>(&self, claims: &T) -> String {
         self.sign_typed(claims, "JWT")
     }

@@ -106,8 +106,8 @@ fn cookies(response: &reqwest::Response, jar: &mut Vec<String>) {
     }
 }
 
-/// Authorization code + PKCE: a user signs in once through the hosted pages and
-/// remembers consent; then codes are issued with the SSO cookie (authorization requests
+/// Authorization code + PKCE for a confidential client: a user signs in once through the
+/// hosted pages and remembers consent; then codes are issued with the SSO cookie (authorization requests
 /// per second) and exchanged at the token endpoint (exchanges per second, each issuing
 /// an access token, an ID token and a refresh token, audited).
 async fn authorization_codes(server: &support::Server, admin: &str) {
@@ -122,7 +122,7 @@ async fn authorization_codes(server: &support::Server, admin: &str) {
         .json(
             &json!({"client_name": "bench app", "redirect_uris": [REDIRECT],
             "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "none",
+            "token_endpoint_auth_method": "client_secret_basic",
             "scope": "openid fhirUser offline_access user/Patient.rs"}),
         )
         .send()
@@ -132,6 +132,10 @@ async fn authorization_codes(server: &support::Server, admin: &str) {
         .await
         .expect("json");
     let id = registered["client_id"].as_str().expect("id").to_owned();
+    let secret = registered["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     let challenge = {
         use base64::Engine as _;
         use sha2::Digest as _;
@@ -208,20 +212,21 @@ async fn authorization_codes(server: &support::Server, admin: &str) {
     println!("authorization requests with SSO and remembered consent ({CODES}, {CONCURRENCY} concurrent): {issued}");
 
     let codes = Arc::new(std::mem::take(&mut *codes.lock().expect("codes")));
-    let shared = Arc::new((client, format!("{}/oauth2/token", server.base), id, codes));
+    let url = format!("{}/oauth2/token", server.base);
+    let shared = Arc::new((client, url, (id, secret), codes));
     let cpu_before = server_cpu_secs(server);
     let exchanged = run_load(CODES, CONCURRENCY, None, move |n| {
         let shared = shared.clone();
         async move {
-            let (client, url, id, codes) = &*shared;
+            let (client, url, (id, secret), codes) = &*shared;
             let response = client
                 .post(url)
+                .basic_auth(id, Some(secret))
                 .form(&[
                     ("grant_type", "authorization_code"),
                     ("code", codes[n].as_str()),
                     ("redirect_uri", REDIRECT),
                     ("code_verifier", VERIFIER),
-                    ("client_id", id.as_str()),
                 ])
                 .send()
                 .await

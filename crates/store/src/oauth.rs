@@ -129,17 +129,23 @@ pub trait OAuthGrantStore {
     /// The grant a session's tokens carry; `None` for first-party and SSO sessions.
     async fn oauth_grant(&self, session: SessionId) -> Result<Option<OAuthGrant>, StoreError>;
 
-    /// The session a refresh token (by digest) belongs to, spent or not.
+    /// The session a refresh token (by digest) belongs to, spent or not, and whether it
+    /// could still be spent at `now` (unused and unexpired).
     async fn refresh_token_session(
         &self,
         digest: &[u8; 32],
-    ) -> Result<Option<SessionId>, StoreError>;
+        now: UnixMillis,
+    ) -> Result<Option<(SessionId, bool)>, StoreError>;
 
     /// The grant sessions approved within an SSO session (ended with it).
     async fn oauth_grants_within(
         &self,
         sso_session: SessionId,
     ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Moves the grants of one SSO session to another (the same user signed in again in
+    /// the same browser), so signing out still ends them all.
+    async fn move_oauth_grants(&self, from: SessionId, to: SessionId) -> Result<(), StoreError>;
 
     /// The scopes the user chose to remember approving for the client.
     async fn remembered_consent(

@@ -35,8 +35,6 @@ fn actor(user: &User) -> Actor {
     }
 }
 
-/// Checks email and password. Unknown, disabled and password-less accounts are refused
-/// exactly like a wrong password, after the same Argon2 work.
 /// A solved proof-of-work challenge sent with a sign-in.
 #[derive(Debug, Clone)]
 pub struct ChallengeAnswer {
@@ -87,7 +85,8 @@ pub enum PasswordChecked {
 
 /// The first step of every sign-in (the JSON API and the hosted login page): throttles,
 /// the bot challenge, the password, breach and rehash bookkeeping, and whether a second
-/// factor must follow.
+/// factor must follow. Unknown, disabled and password-less accounts are refused exactly
+/// like a wrong password, after the same Argon2 work.
 pub async fn check_password(
     state: &AppState,
     context: &RequestContext,
@@ -296,12 +295,19 @@ pub async fn refresh(
     client: ClientIp,
     presented: OpaqueToken,
 ) -> Result<TokenPair, ApiError> {
-    let (session, user, next) = rotate(state, context, client, presented).await?;
-    // A grant to an OAuth client refreshes at the token endpoint, within its scopes only.
-    if state.store.oauth_grant(session.id).await?.is_some() {
-        revoke(state, session.id).await?;
-        return Err(INVALID_GRANT);
+    // A grant to an OAuth client refreshes at the token endpoint, within its scopes only:
+    // its token here is a leak, and ends the grant.
+    if let Some((session, _)) = state
+        .store
+        .refresh_token_session(&presented.digest(), now())
+        .await?
+    {
+        if let Some(grant) = state.store.oauth_grant(session).await? {
+            misused(state, context, grant.session_id).await?;
+            return Err(INVALID_GRANT);
+        }
     }
+    let (session, user, next) = rotate(state, context, client, presented).await?;
     let standing = Standing::of(state.store.as_ref(), user.id).await?;
     let (access_token, expires_in) =
         state
@@ -312,6 +318,23 @@ pub async fn refresh(
         expires_in,
         refresh_token: next,
     })
+}
+
+/// A refresh token presented where it does not belong (another client, another API):
+/// its family ends, recorded as a security event.
+pub(crate) async fn misused(
+    state: &AppState,
+    context: &RequestContext,
+    session_id: SessionId,
+) -> Result<(), ApiError> {
+    revoke(state, session_id).await?;
+    let event = audit::event(
+        context,
+        Actor::Anonymous,
+        AuditAction::TokenReuseDetected,
+        Outcome::Denied,
+    );
+    protect::security_event(state, audit::with_session(event, session_id)).await
 }
 
 /// Spends a refresh token (see [`refresh`]) and audits the refresh: the live session, its
@@ -398,10 +421,19 @@ pub async fn end_session(
 }
 
 /// Revokes in the store (the source of truth) and in this instance's list at once.
+/// An SSO session takes the grants made in it along. A session that was never written
+/// (a code replayed before its exchange finished) is revoked already.
 pub async fn revoke(state: &AppState, session_id: SessionId) -> Result<(), ApiError> {
     let at = now();
-    state.store.revoke_session(session_id, at).await?;
+    match state.store.revoke_session(session_id, at).await {
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(err) => return Err(err.into()),
+    }
     state.identity.revoked.insert(session_id, at);
+    for grant in state.store.oauth_grants_within(session_id).await? {
+        state.store.revoke_session(grant, at).await?;
+        state.identity.revoked.insert(grant, at);
+    }
     Ok(())
 }
 

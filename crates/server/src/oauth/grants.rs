@@ -78,9 +78,9 @@ pub async fn authorization_code(
         CodeRedemption::Redeemed { client_id, details } => (client_id, details),
         CodeRedemption::Unknown => return Err(invalid_grant("the code is unknown or expired")),
         CodeRedemption::Reused(issued) => {
-            // RFC 6749 §4.1.2: a code used twice was stolen; what it bought is revoked.
+            // RFC 6749 §4.1.2: a code used twice was stolen; what it bought is revoked
+            // (audited first: the record stands even if the revocation fails).
             if let Some(issued) = issued {
-                sessions::revoke(state, issued).await?;
                 let event = audit::with_session(
                     audit::event(
                         context,
@@ -93,6 +93,7 @@ pub async fn authorization_code(
                     issued,
                 );
                 crate::protect::security_event(state, event).await?;
+                sessions::revoke(state, issued).await?;
             }
             return Err(invalid_grant(
                 "the code was used before; the tokens issued for it are revoked",
@@ -127,6 +128,7 @@ pub async fn authorization_code(
     {
         return Err(invalid_grant("the sign-in has ended"));
     }
+    owes_nothing(state, &user).await?;
     let grant = OAuthGrant {
         session_id,
         client_id: client.client_id.clone(),
@@ -158,8 +160,10 @@ pub async fn authorization_code(
     ))
 }
 
-/// `grant_type=refresh_token`: rotation with reuse detection, as for first-party sessions;
-/// the token must have been issued to this client, and a narrower `scope` may be asked.
+/// `grant_type=refresh_token`: rotation with reuse detection, as for first-party sessions.
+/// The token must have been issued to this client: another's ends the grant before it is
+/// spent. A narrower `scope` may be asked. An `online_access` grant lives only as long as
+/// the user's SSO session.
 pub async fn refresh_token(
     state: &AppState,
     context: &RequestContext,
@@ -168,44 +172,58 @@ pub async fn refresh_token(
     params: &Params,
 ) -> Result<Value, OAuthError> {
     require_grant_type(client, "refresh_token")?;
-    let presented = param(params, "refresh_token")?
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let (session, user, next) = match sessions::rotate(
-        state,
-        context,
-        client_ip,
-        OpaqueToken::presented(presented.to_owned()),
-    )
-    .await
+    let presented = OpaqueToken::presented(
+        param(params, "refresh_token")?
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?
+            .to_owned(),
+    );
+    let invalid = || invalid_grant("the refresh token is unknown, expired or revoked");
+    if let Some((session, _)) = state
+        .store
+        .refresh_token_session(&presented.digest(), now())
+        .await?
     {
+        match state.store.oauth_grant(session).await? {
+            Some(grant) if grant.client_id == client.client_id => {}
+            // Another client's, or a first-party one: a leak; its family ends.
+            _ => {
+                sessions::misused(state, context, session).await?;
+                return Err(invalid());
+            }
+        }
+    }
+    let (session, user, next) = match sessions::rotate(state, context, client_ip, presented).await {
         Ok(rotated) => rotated,
         Err(ApiError::Unauthorized {
             code: "invalid_grant",
             ..
-        }) => {
-            return Err(invalid_grant(
-                "the refresh token is unknown, expired or revoked",
-            ))
-        }
+        }) => return Err(invalid()),
         Err(err) => return Err(err.into()),
     };
-    let grant = match state.store.oauth_grant(session.id).await? {
-        Some(grant) if grant.client_id == client.client_id => grant,
-        // Another client's, or a first-party one: a leaked token; its family ends.
-        _ => {
-            sessions::revoke(state, session.id).await?;
-            return Err(invalid_grant(
-                "the refresh token was not issued to this client",
-            ));
-        }
+    let grant = state
+        .store
+        .oauth_grant(session.id)
+        .await?
+        .ok_or_else(invalid)?;
+    owes_nothing(state, &user).await?;
+    let granted = scopes::parse_all(&grant.scope).map_err(OAuthError::server_error)?;
+    let has = |name: &str| {
+        granted
+            .iter()
+            .any(|s| matches!(s, Scope::Other(o) if *o == name))
     };
+    let sso = state.store.session(grant.sso_session_id).await?;
+    let sso_live = sso.is_live(now()) && !state.identity.revoked.is_revoked(sso.id);
+    if has("online_access") && !has("offline_access") && !sso_live {
+        sessions::revoke(state, session.id).await?;
+        return Err(invalid_grant("online access ended with the user's sign-in"));
+    }
     let scope = match param(params, "scope")? {
         None => grant.scope.clone(),
         Some(asked) => {
-            let granted = scopes::parse_all(&grant.scope).map_err(OAuthError::server_error)?;
             let asked =
                 scopes::parse_all(asked).map_err(|e| OAuthError::new("invalid_scope", e))?;
-            if let Some(extra) = asked.iter().find(|a| !granted.contains(a)) {
+            if let Some(extra) = asked.iter().find(|a| !granted.iter().any(|g| g.covers(a))) {
                 return Err(OAuthError::new(
                     "invalid_scope",
                     format!("{extra} was not granted"),
@@ -218,11 +236,21 @@ pub async fn refresh_token(
                 .join(" ")
         }
     };
-    let sso = state.store.session(grant.sso_session_id).await?;
     let id_signer = id_token_signer(state, client).await?;
     Ok(respond(
         state, &id_signer, client, &user, &sso, &session, &grant, &scope, next, None,
     ))
+}
+
+/// Refuses a user who owes a step (a breached password to change, a required second
+/// factor to enroll): the first-party API gives them nothing more either.
+async fn owes_nothing(state: &AppState, user: &User) -> Result<(), OAuthError> {
+    if crate::oauth::hosted::authorize::owes_a_step(state, user).await? {
+        return Err(invalid_grant(
+            "the account must change its password or enroll a second factor first",
+        ));
+    }
+    Ok(())
 }
 
 /// The key for the client's ID tokens: ES256, or RS256 if it registered for that.
@@ -310,8 +338,11 @@ fn respond(
         };
         body["id_token"] = json!(id_signer.sign_id_token(&id));
     }
+    // Whether the grant (not a narrowed request) allows refreshing: a narrowed refresh
+    // spends the old token, so it must get a new one.
+    let grant_has = |name: &str| grant.scope.split_whitespace().any(|s| s == name);
     let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token")
-        && (has("offline_access") || has("online_access"));
+        && (grant_has("offline_access") || grant_has("online_access"));
     if may_refresh {
         body["refresh_token"] = json!(refresh.expose());
     }
@@ -340,21 +371,23 @@ pub async fn grant_token(state: &AppState, token: &str) -> Result<Option<GrantTo
         .verify::<crate::identity::tokens::AccessClaims>(token)
         .ok()
         .filter(|c| c.client_id.is_some());
-    let session_id = match &access {
-        Some(claims) => Some(claims.sid),
+    // A spent or expired refresh token is inactive, though it still names its grant.
+    let found = match &access {
+        Some(claims) => Some((claims.sid, true)),
         None => {
             let digest = OpaqueToken::presented(token.to_owned()).digest();
-            state.store.refresh_token_session(&digest).await?
+            state.store.refresh_token_session(&digest, now()).await?
         }
     };
-    let Some(session_id) = session_id else {
+    let Some((session_id, spendable)) = found else {
         return Ok(None);
     };
     let Some(grant) = state.store.oauth_grant(session_id).await? else {
         return Ok(None);
     };
     let session = state.store.session(session_id).await?;
-    let live = session.is_live(now()) && !state.identity.revoked.is_revoked(session_id);
+    let live =
+        spendable && session.is_live(now()) && !state.identity.revoked.is_revoked(session_id);
     Ok(Some(GrantToken {
         grant,
         access,

@@ -306,6 +306,10 @@ async fn approve(
     // Signed in already (SSO), the consent page comes first.
     if page.is_form("/oauth2/authorize/login") {
         page = browser.sign_in(realm, &page, email).await;
+        // Consent remembered for a confidential client: no page at all.
+        if page.status == 303 {
+            return page.redirect_params();
+        }
         assert_eq!(page.status, 200, "{}", page.body);
     }
     let mut fields = vec![("decision", "allow")];
@@ -443,10 +447,61 @@ async fn a_patient_app_signs_in_with_pkce_and_reads_within_its_scopes_and_the_po
         .unwrap();
     assert_eq!(info["sub"], claims["sub"]);
 
-    // SSO and remembered consent: straight back to the app, a fresh code.
+    // SSO: no second sign-in. A public client on a loopback address could be anyone's
+    // app (RFC 8252 §8.6), so the user confirms again despite the remembered consent.
     let again = browser.get(authorize_url(realm, &app, scope, &[])).await;
+    assert!(again.is_form("/oauth2/authorize/consent"), "{}", again.body);
+    let silent = browser
+        .get(authorize_url(realm, &app, scope, &[("prompt", "none")]))
+        .await;
+    assert_eq!(silent.redirect_params()["error"], "consent_required");
+    let again = browser
+        .submit(
+            realm,
+            &again,
+            "/oauth2/authorize/consent",
+            &[("decision", "allow")],
+        )
+        .await;
     assert_eq!(again.status, 303, "{}", again.body);
     let second_code = again.redirect_params()["code"].clone();
+
+    // A refresh token presented by another client is a leak: that grant ends unspent.
+    let other = public_app(realm, &clinic.registrar, scope).await;
+    let stolen = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = token(
+        realm,
+        &other,
+        &[("grant_type", "refresh_token"), ("refresh_token", stolen)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = fhir(realm, &format!("/fhir/Observation/{my_obs}"), access).await;
+    assert_eq!(status, 401, "the leaked grant is revoked");
+    let (status, _) = token(
+        realm,
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", stolen)],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let tokens = {
+        let again = browser.get(authorize_url(realm, &app, scope, &[])).await;
+        let again = browser
+            .submit(
+                realm,
+                &again,
+                "/oauth2/authorize/consent",
+                &[("decision", "allow")],
+            )
+            .await;
+        let (status, tokens) = exchange(realm, &app, &again.redirect_params()["code"]).await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    };
 
     // Refresh rotates; replaying the old refresh token ends that grant.
     let first_refresh = tokens["refresh_token"].as_str().unwrap();
@@ -901,13 +956,26 @@ async fn a_confidential_app_registered_for_rs256_gets_rs256_id_tokens_across_rot
         realm,
         authorize_url(realm, &app, scope, &[]),
         "doctor@example.org",
-        &[],
+        &[("remember", "yes")],
     )
     .await;
     let (status, tokens) = exchange(realm, &app, &params["code"]).await;
     assert_eq!(status, 200, "{tokens}");
     let claims = verified_id_token(realm, &app, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(claims["aud"], app.id.as_str());
+    // A confidential client with remembered consent: SSO answers without a page, even
+    // for prompt=none, and for any request the remembered scopes cover.
+    for extra in [vec![], vec![("prompt", "none")]] {
+        let silent = browser.get(authorize_url(realm, &app, scope, &extra)).await;
+        assert_eq!(silent.status, 303, "{}", silent.body);
+        assert!(silent.redirect_params().contains_key("code"));
+    }
+    let broader = browser
+        .get(authorize_url(realm, &app, "openid fhirUser", &[]))
+        .await;
+    assert_eq!(broader.status, 303, "a narrower request is covered");
+    let (status, body) = exchange(realm, &app, &broader.redirect_params()["code"]).await;
+    assert_eq!(status, 200, "{body}");
     // Access tokens stay ES256 whatever the client's ID tokens use.
     let header = jsonwebtoken::decode_header(tokens["access_token"].as_str().unwrap()).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
@@ -1119,4 +1187,65 @@ async fn an_account_under_attack_signs_in_on_the_page_only_after_the_bot_challen
         "{}",
         consent.body
     );
+}
+
+#[tokio::test]
+async fn an_account_that_owes_a_step_gets_no_grant_and_keeps_none() {
+    let scope = "openid offline_access user/Patient.rs";
+    let (clinic, app) = clinic_with_app(scope).await;
+    let realm = &clinic.realm;
+    let mut browser = Browser::new();
+    let params = approve(
+        &mut browser,
+        realm,
+        authorize_url(realm, &app, scope, &[]),
+        "doctor@example.org",
+        &[],
+    )
+    .await;
+    let (status, tokens) = exchange(realm, &app, &params["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let code_before = {
+        let page = browser.get(authorize_url(realm, &app, scope, &[])).await;
+        browser
+            .submit(
+                realm,
+                &page,
+                "/oauth2/authorize/consent",
+                &[("decision", "allow")],
+            )
+            .await
+            .redirect_params()["code"]
+            .clone()
+    };
+    // The password turns out to be breached: until it is changed, nothing more is granted.
+    realm
+        .sql(&["UPDATE users SET password_change_required = 1 WHERE email = 'doctor@example.org'"])
+        .await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = token(
+        realm,
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = exchange(realm, &app, &code_before).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // Signing in again opens no SSO session, and a forged consent post gets no code.
+    let mut fresh = Browser::new();
+    let page = fresh.get(authorize_url(realm, &app, scope, &[])).await;
+    let refused = fresh.sign_in(realm, &page, "doctor@example.org").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(!fresh.cookies.keys().any(|k| k.contains("medvault_sso")));
+    let consent = browser.get(authorize_url(realm, &app, scope, &[])).await;
+    assert_eq!(consent.status, 403, "{}", consent.body);
 }

@@ -97,12 +97,26 @@ pub async fn authorization_codes_spend_once_and_grants_and_consent_are_kept(stor
         store.oauth_grant(SessionId::new()).await.expect("read"),
         None
     );
+    // Live at T0, expired later; unknown tokens name no session.
     assert_eq!(
-        store.refresh_token_session(&[42; 32]).await.expect("read"),
-        Some(second.id)
+        store
+            .refresh_token_session(&[42; 32], super::T0)
+            .await
+            .expect("read"),
+        Some((second.id, true))
     );
     assert_eq!(
-        store.refresh_token_session(&[43; 32]).await.expect("read"),
+        store
+            .refresh_token_session(&[42; 32], super::T0.plus_secs(601))
+            .await
+            .expect("read"),
+        Some((second.id, false))
+    );
+    assert_eq!(
+        store
+            .refresh_token_session(&[43; 32], super::T0)
+            .await
+            .expect("read"),
         None
     );
     let mut within = vec![winner, other.session_id];
@@ -110,6 +124,17 @@ pub async fn authorization_codes_spend_once_and_grants_and_consent_are_kept(stor
     assert_eq!(store.oauth_grants_within(sso).await.expect("list"), within);
     assert!(store
         .oauth_grants_within(SessionId::new())
+        .await
+        .expect("list")
+        .is_empty());
+    let next_sso = SessionId::new();
+    store.move_oauth_grants(sso, next_sso).await.expect("move");
+    assert_eq!(
+        store.oauth_grants_within(next_sso).await.expect("list"),
+        within
+    );
+    assert!(store
+        .oauth_grants_within(sso)
         .await
         .expect("list")
         .is_empty());

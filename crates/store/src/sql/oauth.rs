@@ -232,13 +232,19 @@ macro_rules! __impl_sql_oauth {
             async fn refresh_token_session(
                 &self,
                 digest: &[u8; 32],
-            ) -> Result<Option<medvault_domain::SessionId>, $crate::StoreError> {
-                let id: Option<String> =
-                    sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-                        .bind(digest.to_vec())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok($crate::sql::session_ids(id.into_iter().collect())?.pop())
+                now: medvault_domain::UnixMillis,
+            ) -> Result<Option<(medvault_domain::SessionId, bool)>, $crate::StoreError> {
+                let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT session_id, used_at, expires_at FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((session, used_at, expires_at)) = row else {
+                    return Ok(None);
+                };
+                let session = $crate::sql::session_ids(vec![session])?.remove(0);
+                Ok(Some((session, used_at.is_none() && expires_at > now.0)))
             }
 
             async fn oauth_grants_within(
@@ -252,6 +258,19 @@ macro_rules! __impl_sql_oauth {
                 .fetch_all(&self.pool)
                 .await?;
                 $crate::sql::session_ids(ids)
+            }
+
+            async fn move_oauth_grants(
+                &self,
+                from: medvault_domain::SessionId,
+                to: medvault_domain::SessionId,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query("UPDATE oauth_grants SET sso_session_id = $1 WHERE sso_session_id = $2")
+                    .bind(to.to_string())
+                    .bind(from.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn remembered_consent(

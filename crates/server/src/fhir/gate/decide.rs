@@ -106,6 +106,10 @@ impl Gate {
         };
         facts.self_reported = detail.self_reported;
         facts.registering = detail.registering;
+        // Emergency access is the person's, never an app's they signed into.
+        if who.delegated.is_some() {
+            facts.break_glass = false;
+        }
         Ok(self.ask(who, action, resource_type, facts))
     }
 
@@ -395,7 +399,7 @@ impl Gate {
                 }
             }
         }
-        if who.client.is_some() {
+        if who.client.is_some() || who.delegated.is_some() {
             return Ok(Some(found));
         }
         let now: UnixMillis = crate::clock::now();

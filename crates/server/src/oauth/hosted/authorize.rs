@@ -90,11 +90,29 @@ impl AuthRequest {
         )
     }
 
-    /// The redirect URI's origin, which the consent form may be redirected to.
+    /// The CSP source of the redirect URI, which the pages' forms may be redirected to:
+    /// its origin, or its scheme for a native app's private-use scheme (RFC 8252 §7.1).
     fn redirect_origin(&self) -> Option<String> {
-        let (scheme, rest) = self.redirect_uri.split_once("://")?;
-        let host = rest.split(['/', '?', '#']).next()?;
-        Some(format!("{scheme}://{host}"))
+        redirect_source(&self.redirect_uri)
+    }
+
+    /// Whether a silent answer (SSO and remembered consent, no page) is safe: the client
+    /// proves who it is, or it is reached at an https address. Anyone's app can claim a
+    /// public client's loopback port or private-use scheme (RFC 8252 §8.6).
+    fn identity_assured(&self) -> bool {
+        self.client.token_endpoint_auth_method != "none"
+            || self.redirect_uri.starts_with("https://")
+    }
+}
+
+/// The CSP source expression that lets a form be redirected to `uri`.
+pub fn redirect_source(uri: &str) -> Option<String> {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next()?;
+            Some(format!("{scheme}://{host}"))
+        }
+        None => uri.split_once(':').map(|(scheme, _)| format!("{scheme}:")),
     }
 }
 
@@ -131,12 +149,10 @@ fn failure_page(err: ApiError) -> Response {
     }
 }
 
-/// Why a request is refused: where the client cannot be trusted, a page (never a redirect
-/// to an unregistered URI, RFC 6749 §4.1.2.1); otherwise an error sent to the client.
-enum Refusal {
-    Page(&'static str),
-    Client(&'static str, String),
-}
+/// An error sent back to the client (RFC 6749 §4.1.2.1): its code and description. Where
+/// the client or its redirect URI cannot be trusted, an error page is shown instead, never
+/// a redirect to an unregistered URI.
+struct Refusal(&'static str, String);
 
 fn is_code_challenge(value: &str) -> bool {
     (43..=128).contains(&value.len())
@@ -150,28 +166,24 @@ fn is_code_challenge(value: &str) -> bool {
 async fn parse(
     state: &AppState,
     raw: &str,
-) -> Result<Result<AuthRequest, (AuthRequest, &'static str, String)>, Refusal> {
+) -> Result<Result<AuthRequest, (AuthRequest, Refusal)>, &'static str> {
     let params: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
         .into_owned()
         .collect();
     let client_id = param(&params, "client_id")
         .ok()
         .flatten()
-        .ok_or(Refusal::Page("The request does not name a registered app."))?;
+        .ok_or("The request does not name a registered app.")?;
     let client = registered(state, client_id)
         .await
-        .map_err(|_| Refusal::Page("medvault could not look up the app. Try again later."))?
-        .ok_or(Refusal::Page("The request does not name a registered app."))?;
-    let given = param(&params, "redirect_uri")
-        .map_err(|_| Refusal::Page("The app sent its return address twice."))?;
+        .map_err(|_| "medvault could not look up the app. Try again later.")?
+        .ok_or("The request does not name a registered app.")?;
+    let given =
+        param(&params, "redirect_uri").map_err(|_| "The app sent its return address twice.")?;
     let redirect_uri = match given {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        _ => {
-            return Err(Refusal::Page(
-                "The app sent a return address it has not registered with medvault.",
-            ))
-        }
+        _ => return Err("The app sent a return address it has not registered with medvault."),
     };
     let mut request = AuthRequest {
         raw: raw.to_owned(),
@@ -185,16 +197,14 @@ async fn parse(
         prompt: Vec::new(),
         max_age: None,
     };
-    let checked = check(state, &params, &mut request);
-    Ok(match checked {
+    Ok(match check(state, &params, &mut request) {
         Ok(()) => Ok(request),
-        Err(Refusal::Client(code, description)) => Err((request, code, description)),
-        Err(Refusal::Page(text)) => Err((request, "invalid_request", text.to_owned())),
+        Err(refusal) => Err((request, refusal)),
     })
 }
 
 fn invalid(description: impl Into<String>) -> Refusal {
-    Refusal::Client("invalid_request", description.into())
+    Refusal("invalid_request", description.into())
 }
 
 /// The rest of the request, once its client and redirect URI are known.
@@ -208,7 +218,7 @@ fn check(
     match one("response_type")? {
         Some("code") => {}
         Some(_) => {
-            return Err(Refusal::Client(
+            return Err(Refusal(
                 "unsupported_response_type",
                 "only response_type=code is supported".into(),
             ))
@@ -221,19 +231,19 @@ fn check(
         .iter()
         .any(|g| g == "authorization_code")
     {
-        return Err(Refusal::Client(
+        return Err(Refusal(
             "unauthorized_client",
             "this client is not registered for authorization_code".into(),
         ));
     }
     if one("request")?.is_some() {
-        return Err(Refusal::Client(
+        return Err(Refusal(
             "request_not_supported",
             "request objects are not supported".into(),
         ));
     }
     if one("request_uri")?.is_some() {
-        return Err(Refusal::Client(
+        return Err(Refusal(
             "request_uri_not_supported",
             "request_uri is not supported".into(),
         ));
@@ -259,11 +269,11 @@ fn check(
         .ok_or_else(|| invalid("code_challenge must be 43 to 128 characters of base64url"))?
         .to_owned();
     let asked = one("scope")?.unwrap_or_default();
-    let scopes = scopes::parse_all(asked).map_err(|e| Refusal::Client("invalid_scope", e))?;
+    let scopes = scopes::parse_all(asked).map_err(|e| Refusal("invalid_scope", e))?;
     let allowed = scopes::parse_all(&request.client.scope).unwrap_or_default();
     for scope in &scopes {
         if scope.is_system() || !allowed.iter().any(|a| a.covers(scope)) {
-            return Err(Refusal::Client(
+            return Err(Refusal(
                 "invalid_scope",
                 format!("{scope} is more than this client may ask for"),
             ));
@@ -273,7 +283,7 @@ fn check(
         }
     }
     if request.scopes.is_empty() {
-        return Err(Refusal::Client("invalid_scope", "scope is required".into()));
+        return Err(Refusal("invalid_scope", "scope is required".into()));
     }
     // SMART: `aud` names the FHIR server the token is for; only ours can be.
     if let Some(aud) = one("aud")? {
@@ -305,11 +315,10 @@ fn check(
 async fn checked(state: &AppState, raw: &str) -> Result<AuthRequest, Response> {
     match parse(state, raw).await {
         Ok(Ok(request)) => Ok(request),
-        Ok(Err((request, code, description))) => Err(request.error(state, code, &description)),
-        Err(Refusal::Page(text)) => Err(error_page(StatusCode::BAD_REQUEST, text)),
-        Err(Refusal::Client(_, description)) => {
-            Err(error_page(StatusCode::BAD_REQUEST, &description))
+        Ok(Err((request, Refusal(code, description)))) => {
+            Err(request.error(state, code, &description))
         }
+        Err(text) => Err(error_page(StatusCode::BAD_REQUEST, text)),
     }
 }
 
@@ -340,6 +349,7 @@ fn sign_in_page(
     );
     Page::new(status, "Sign in", body)
         .with_cookie(cookie)
+        .redirecting_to(request.redirect_origin())
         .into_response()
 }
 
@@ -360,7 +370,7 @@ pub async fn authorize(
         Ok(request) => request,
         Err(response) => return response,
     };
-    let signed_in = match signed_in(&state, &headers, &request).await {
+    let signed_in = match signed_in(&state, &headers, &request, false).await {
         Ok(found) => found,
         Err(err) => return failure_page(err),
     };
@@ -375,21 +385,46 @@ pub async fn authorize(
     }
 }
 
-/// The SSO session, unless the request wants a fresh sign-in (`prompt=login`, `max_age`).
+/// The SSO session, unless the request wants a fresher sign-in (`max_age`, or
+/// `prompt=login`: before the pages, any sign-in is too old; after them, one in this flow).
 async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     request: &AuthRequest,
+    after_sign_in: bool,
 ) -> Result<Option<(Session, User)>, ApiError> {
-    if request.prompt.iter().any(|p| p == "login") {
+    let fresh_login = request.prompt.iter().any(|p| p == "login");
+    if fresh_login && !after_sign_in {
         return Ok(None);
     }
     let found = sso::current(state, headers).await?;
     Ok(found.filter(|(session, _)| {
-        request
-            .max_age
-            .is_none_or(|max| now().as_secs() - auth_time(session) <= max)
+        let age = now().as_secs() - auth_time(session);
+        request.max_age.is_none_or(|max| age <= max) && (!fresh_login || age <= FLOW_SECS)
     }))
+}
+
+/// How long a user may take between signing in and consenting, for `prompt=login`.
+const FLOW_SECS: i64 = 10 * 60;
+
+/// Whether the account owes a step before anything may be granted: a breached password to
+/// change, or a second factor its role requires.
+pub async fn owes_a_step(state: &AppState, user: &User) -> Result<bool, ApiError> {
+    let standing = Standing::of(state.store.as_ref(), user.id).await?;
+    Ok(standing.password_change_required || state.identity.must_enroll(user, standing))
+}
+
+/// The answer to an account that owes a step: a page, or the client's error for
+/// `prompt=none` (OIDC Core §3.1.2.6).
+fn owed_step(state: &AppState, request: &AuthRequest) -> Response {
+    if request.prompt.iter().any(|p| p == "none") {
+        return request.error(state, "interaction_required", "the account needs attention");
+    }
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Your account needs attention first: change your password or set up a second \
+         factor in medvault, then return to the app.",
+    )
 }
 
 pub fn auth_time(session: &Session) -> i64 {
@@ -404,13 +439,8 @@ async fn proceed(
     session: &Session,
     user: &User,
 ) -> Result<Response, ApiError> {
-    let standing = Standing::of(state.store.as_ref(), user.id).await?;
-    if standing.password_change_required || state.identity.must_enroll(user, standing) {
-        return Ok(error_page(
-            StatusCode::FORBIDDEN,
-            "Your account needs attention first: change your password or set up a second \
-             factor in medvault, then return to the app.",
-        ));
+    if owes_a_step(state, user).await? {
+        return Ok(owed_step(state, request));
     }
     let remembered = state
         .store
@@ -424,7 +454,7 @@ async fn proceed(
         .all(|s| remembered.contains(&s.to_string().as_str()));
     let choose_patient = request.asks("launch/patient") && user.patient_id.is_none();
     let prompt_consent = request.prompt.iter().any(|p| p == "consent");
-    if covered && !prompt_consent && !choose_patient {
+    if covered && !prompt_consent && !choose_patient && request.identity_assured() {
         let patient = if request.asks("launch/patient") {
             user.patient_id
         } else {
@@ -467,9 +497,10 @@ fn consent_page(
         choose_patient,
         error,
     );
-    let mut page = Page::new(status, "Allow access?", body).with_cookie(cookie);
-    page.redirect_origin = request.redirect_origin();
-    page.into_response()
+    Page::new(status, "Allow access?", body)
+        .with_cookie(cookie)
+        .redirecting_to(request.redirect_origin())
+        .into_response()
 }
 
 /// What the token endpoint needs to know about a code (stored with it, opaque to the
@@ -661,6 +692,7 @@ fn second_factor_page(
     let body = pages::second_factor(&csrf, &request.raw, mfa_token, passkey, error);
     Page::new(status, "Verify it's you", body)
         .with_cookie(cookie)
+        .redirecting_to(request.redirect_origin())
         .into_response()
 }
 
@@ -674,7 +706,11 @@ async fn signed_in_now(
     amr: Vec<String>,
 ) -> Response {
     let result = async {
-        let (session, cookie) = sso::begin(state, context, user, amr).await?;
+        // No SSO session for an account that owes a step: nothing may be granted in it.
+        if owes_a_step(state, user).await? {
+            return Ok(owed_step(state, request));
+        }
+        let (session, cookie) = sso::begin(state, context, headers, user, amr).await?;
         let response = proceed(state, headers, request, &session, user).await?;
         Ok::<_, ApiError>(with_cookie(response, &cookie))
     };
@@ -702,7 +738,8 @@ impl AsRef<Carried> for SecondFactorForm {
     }
 }
 
-/// `POST /oauth2/authorize/mfa`: a TOTP code or a recovery code after the password.
+/// `POST /oauth2/authorize/mfa`: a TOTP code, a recovery code or a passkey assertion after
+/// the password.
 #[utoipa::path(post, path = "/oauth2/authorize/mfa", tag = "oauth",
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses((status = 200, description = "The next page (HTML) or a redirect to the client")))]
@@ -795,7 +832,8 @@ pub async fn consent(
         Err(response) => return response,
     };
     let result = async {
-        let Some((session, user)) = sso::current(&state, &headers).await? else {
+        let fresh = signed_in(&state, &headers, &request, true).await?;
+        let Some((session, user)) = fresh else {
             return Ok(sign_in_page(
                 &state,
                 &headers,
@@ -808,6 +846,9 @@ pub async fn consent(
         };
         if form.decision != "allow" {
             return Ok(request.error(&state, "access_denied", "the user denied access"));
+        }
+        if owes_a_step(&state, &user).await? {
+            return Ok(owed_step(&state, &request));
         }
         let patient =
             if !request.asks("launch/patient") {
@@ -851,9 +892,7 @@ async fn may_open(
     let Ok(patient) = chosen.parse::<PatientId>() else {
         return Ok(None);
     };
-    let Ok(id) = chosen.parse() else {
-        return Ok(None);
-    };
+    let id = medvault_domain::FhirId::from(patient);
     let who =
         crate::fhir::gate::access::Accessor::from(crate::identity::Principal::of(user, session));
     let caller = crate::fhir::gate::Caller { who: &who, context };

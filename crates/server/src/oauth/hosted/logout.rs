@@ -8,8 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use medvault_domain::{Actor, AuditAction, Outcome};
 use serde::Deserialize;
 
@@ -39,17 +37,22 @@ impl LogoutRequest {
         .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
         .collect()
     }
+}
 
-    /// The client named by `client_id`, or else by the ID token's audience. The hint is
-    /// only a pointer: the return address must still be one that client registered.
-    fn client_id(&self) -> Option<String> {
-        self.client_id.clone().or_else(|| {
-            let payload = self.id_token_hint.as_deref()?.split('.').nth(1)?;
-            let claims: serde_json::Value =
-                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-            claims["aud"].as_str().map(str::to_owned)
-        })
-    }
+/// Where to send the browser afterwards: `post_logout_redirect_uri` when it is one of the
+/// redirect URIs registered by the client named in `client_id`. (`id_token_hint` is
+/// accepted but not needed: the user confirms on the page either way.)
+async fn return_address(state: &AppState, request: &LogoutRequest) -> Option<String> {
+    let (id, uri) = (
+        request.client_id.as_ref()?,
+        request.post_logout_redirect_uri.as_ref()?,
+    );
+    registered(state, id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|c| c.redirect_uris.contains(uri))
+        .map(|_| uri.clone())
 }
 
 #[utoipa::path(get, path = "/oauth2/logout", tag = "oauth", responses(
@@ -67,12 +70,14 @@ pub async fn confirm(
         );
     };
     let (csrf, cookie) = sso::csrf(&state, &headers);
+    let back = return_address(&state, &request).await;
     Page::new(
         StatusCode::OK,
         "Sign out",
         pages::sign_out(&csrf, &request.fields()),
     )
     .with_cookie(cookie)
+    .redirecting_to(back.as_deref().and_then(super::authorize::redirect_source))
     .into_response()
 }
 
@@ -106,11 +111,8 @@ pub async fn logout(
     }
     let result = async {
         if let Some((session, user)) = sso::current(&state, &headers).await? {
-            let mut ended = state.store.oauth_grants_within(session.id).await?;
-            ended.push(session.id);
-            for id in ended {
-                crate::identity::sessions::revoke(&state, id).await?;
-            }
+            // Every grant made in the SSO session ends with it.
+            crate::identity::sessions::revoke(&state, session.id).await?;
             let actor = Actor::User {
                 id: user.id,
                 roles: user.roles.iter().collect(),
@@ -118,18 +120,7 @@ pub async fn logout(
             let event = audit::event(&context, actor, AuditAction::SessionEnd, Outcome::Success);
             audit::record(&state.audit, audit::with_session(event, session.id)).await?;
         }
-        let back = match (
-            form.request.client_id(),
-            &form.request.post_logout_redirect_uri,
-        ) {
-            (Some(id), Some(uri)) => registered(&state, &id)
-                .await
-                .ok()
-                .flatten()
-                .filter(|c| c.redirect_uris.contains(uri))
-                .map(|_| uri.clone()),
-            _ => None,
-        };
+        let back = return_address(&state, &form.request).await;
         Ok::<_, crate::ApiError>(back)
     };
     let clear = sso::end(&state);

@@ -53,6 +53,12 @@ impl Page {
         self.cookies.extend(cookie);
         self
     }
+
+    /// Lets the page's form be redirected to the client (a CSP `form-action` source).
+    pub fn redirecting_to(mut self, source: Option<String>) -> Self {
+        self.redirect_origin = source;
+        self
+    }
 }
 
 impl IntoResponse for Page {
