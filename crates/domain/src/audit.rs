@@ -110,10 +110,13 @@ pub enum AuditAction {
     PolicyLoad,
     #[serde(rename = "break_glass.review")]
     BreakGlassReview,
+    /// A user allowed (success) or denied (denied) an app's authorization request.
+    #[serde(rename = "oauth.consent")]
+    OAuthConsent,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 41] = [
+    pub const ALL: [AuditAction; 42] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::TokenRefresh,
@@ -155,6 +158,7 @@ impl AuditAction {
         Self::ClientDelete,
         Self::PolicyLoad,
         Self::BreakGlassReview,
+        Self::OAuthConsent,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -204,6 +208,7 @@ impl AuditAction {
             Self::ClientDelete => "oauth.client_delete",
             Self::PolicyLoad => "access.policy_load",
             Self::BreakGlassReview => "break_glass.review",
+            Self::OAuthConsent => "oauth.consent",
         }
     }
 
@@ -245,7 +250,8 @@ impl AuditAction {
             | Self::MfaFailure
             | Self::MfaRecoveryCodeUsed
             | Self::MfaStepUp
-            | Self::SecurityMfaRemoved => 'E',
+            | Self::SecurityMfaRemoved
+            | Self::OAuthConsent => 'E',
         }
     }
 }

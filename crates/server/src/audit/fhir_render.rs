@@ -35,7 +35,7 @@ fn classify(action: AuditAction) -> (Value, Option<Value>) {
             coding(DCM, "110137", "User Security Attributes Changed"),
             None,
         ),
-        A::KeysRotate | A::ClientCreate | A::ClientDelete | A::PolicyLoad => {
+        A::KeysRotate | A::ClientCreate | A::ClientDelete | A::PolicyLoad | A::OAuthConsent => {
             (coding(DCM, "110100", "Application Activity"), None)
         }
         A::FhirRead => (rest, Some(coding(RESTFUL, "read", "read"))),

@@ -554,6 +554,7 @@ async fn a_patient_app_signs_in_with_pkce_and_reads_within_its_scopes_and_the_po
     assert_eq!(status, 401);
     let actions = realm.audit_actions().await;
     assert!(actions.contains(&"token.reuse_detected"), "{actions:?}");
+    assert!(actions.contains(&"oauth.consent"), "{actions:?}");
 }
 
 #[tokio::test]
@@ -693,6 +694,20 @@ async fn bad_authorization_and_token_requests_get_the_exact_errors() {
         assert_eq!(params["error"], code, "{extra:?}");
         assert_eq!(params["state"], "st-123");
     }
+
+    // Denying goes back to the app as access_denied.
+    let mut denier = Browser::new();
+    let page = denier.get(authorize_url(realm, &app, scope, &[])).await;
+    let consent = denier.sign_in(realm, &page, "doctor@example.org").await;
+    let denied = denier
+        .submit(
+            realm,
+            &consent,
+            "/oauth2/authorize/consent",
+            &[("decision", "deny")],
+        )
+        .await;
+    assert_eq!(denied.redirect_params()["error"], "access_denied");
 
     // A form without this browser's CSRF cookie is refused.
     let page = browser.get(authorize_url(realm, &app, scope, &[])).await;

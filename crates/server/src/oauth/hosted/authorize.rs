@@ -844,11 +844,13 @@ pub async fn consent(
                 None,
             ));
         };
-        if form.decision != "allow" {
-            return Ok(request.error(&state, "access_denied", "the user denied access"));
-        }
         if owes_a_step(&state, &user).await? {
             return Ok(owed_step(&state, &request));
+        }
+        let allowed = form.decision == "allow";
+        record_consent(&state, &context, &user, &session, &request, allowed).await?;
+        if !allowed {
+            return Ok(request.error(&state, "access_denied", "the user denied access"));
         }
         let patient =
             if !request.asks("launch/patient") {
@@ -878,6 +880,39 @@ pub async fn consent(
         issue_code(&state, &request, &session, &user, patient).await
     };
     result.await.unwrap_or_else(failure_page)
+}
+
+/// The user's answer on the consent page, as `oauth.consent` about the client (success:
+/// allowed; denied: denied).
+async fn record_consent(
+    state: &AppState,
+    context: &RequestContext,
+    user: &User,
+    session: &Session,
+    request: &AuthRequest,
+    allowed: bool,
+) -> Result<(), ApiError> {
+    let outcome = if allowed {
+        medvault_domain::Outcome::Success
+    } else {
+        medvault_domain::Outcome::Denied
+    };
+    let actor = medvault_domain::Actor::User {
+        id: user.id,
+        roles: user.roles.iter().collect(),
+    };
+    let event = crate::audit::event(
+        context,
+        actor,
+        medvault_domain::AuditAction::OAuthConsent,
+        outcome,
+    );
+    let event = crate::audit::about(
+        crate::audit::with_session(event, session.id),
+        "OAuthClient",
+        &request.client.client_id,
+    );
+    crate::audit::record(&state.audit, event).await
 }
 
 /// The Patient a clinician chose on the consent page, if the policies let them read it
