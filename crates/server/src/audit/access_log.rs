@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::Json;
-use medvault_domain::{Actor, AuditEvent, PurposeOfUse, UserId};
+use medvault_domain::{Actor, AuditEvent, PurposeOfUse, SessionId, UserId};
 use medvault_store::{AuditFilter, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,6 +28,17 @@ pub struct Accessor {
     roles: Vec<&'static str>,
     /// `user`, `client` or `system`.
     kind: &'static str,
+    /// The app the person used, by its registered name, when they acted through one
+    /// (a SMART app they signed into): its grant is the session of the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
+}
+
+/// Names looked up while describing a page of events, each once.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    users: HashMap<UserId, Option<String>>,
+    apps: HashMap<SessionId, Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,7 +93,7 @@ async fn access_log(
         .search_audit_entries(&filter, page.after(), limit)
         .await?;
     let next = SeqPage::next(&found, limit);
-    let mut names = HashMap::new();
+    let mut names = Names::default();
     let mut entries = Vec::with_capacity(found.len());
     for entry in &found {
         entries.push(describe(state.store.as_ref(), &mut names, &entry.event).await?);
@@ -92,12 +103,12 @@ async fn access_log(
 
 pub(crate) async fn describe(
     store: &dyn medvault_store::Store,
-    names: &mut HashMap<UserId, Option<String>>,
+    names: &mut Names,
     event: &AuditEvent,
 ) -> Result<Access, StoreError> {
     let who = match &event.actor {
         Actor::User { id, roles } => {
-            let name = match names.get(id) {
+            let name = match names.users.get(id) {
                 Some(name) => name.clone(),
                 None => {
                     let name = match store.user(*id).await {
@@ -106,30 +117,43 @@ pub(crate) async fn describe(
                         Err(StoreError::NotFound) => Some("former user".to_owned()),
                         Err(err) => return Err(err),
                     };
-                    names.insert(*id, name.clone());
+                    names.users.insert(*id, name.clone());
                     name
                 }
+            };
+            let app = match event.session {
+                Some(session) => match names.apps.get(&session) {
+                    Some(app) => app.clone(),
+                    None => {
+                        let app = match store.oauth_grant(session).await? {
+                            Some(grant) => Some(client_name(store, &grant.client_id).await?),
+                            None => None,
+                        };
+                        names.apps.insert(session, app.clone());
+                        app
+                    }
+                },
+                None => None,
             };
             Accessor {
                 name,
                 roles: roles.iter().map(|r| r.as_str()).collect(),
                 kind: "user",
+                app,
             }
         }
         // A partner system: by the name it was registered under.
         Actor::Client { id } => Accessor {
-            name: Some(match store.oauth_client(id).await {
-                Ok(client) => client.client_name,
-                Err(StoreError::NotFound) => "former OAuth client".to_owned(),
-                Err(err) => return Err(err),
-            }),
+            name: Some(client_name(store, id).await?),
             roles: Vec::new(),
             kind: "client",
+            app: None,
         },
         Actor::Anonymous | Actor::System => Accessor {
             name: None,
             roles: Vec::new(),
             kind: "system",
+            app: None,
         },
     };
     Ok(Access {
@@ -141,4 +165,16 @@ pub(crate) async fn describe(
         break_glass: event.purpose == Some(PurposeOfUse::BreakGlass),
         outcome: event.outcome.code(),
     })
+}
+
+/// A client by the name it was registered under.
+async fn client_name(
+    store: &dyn medvault_store::Store,
+    client_id: &str,
+) -> Result<String, StoreError> {
+    match store.oauth_client(client_id).await {
+        Ok(client) => Ok(client.client_name),
+        Err(StoreError::NotFound) => Ok("former OAuth client".to_owned()),
+        Err(err) => Err(err),
+    }
 }

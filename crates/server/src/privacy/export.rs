@@ -185,7 +185,7 @@ async fn accesses(
         patient: Some(subject),
         ..AuditFilter::default()
     };
-    let mut names = std::collections::HashMap::new();
+    let mut names = crate::audit::access_log::Names::default();
     let mut from = 0;
     loop {
         let found = source

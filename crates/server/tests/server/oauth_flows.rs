@@ -341,7 +341,7 @@ async fn a_patient_app_signs_in_with_pkce_and_reads_within_its_scopes_and_the_po
     let their_obs = clinic
         .observation(&theirs, "2345-7", "2026-01-02T10:00:00Z", "final")
         .await;
-    clinic.patient_user("ada@example.org", &mine).await;
+    let ada = clinic.patient_user("ada@example.org", &mine).await;
     let scope = "openid fhirUser launch/patient offline_access patient/Observation.rs";
     let app = public_app(realm, &clinic.registrar, scope).await;
 
@@ -446,6 +446,22 @@ async fn a_patient_app_signs_in_with_pkce_and_reads_within_its_scopes_and_the_po
         .await
         .unwrap();
     assert_eq!(info["sub"], claims["sub"]);
+    // Ada's own access log names the app she used, not just herself.
+    let log = realm.get_json("/api/v1/me/access-log", &ada).await;
+    let through_app: Vec<(&str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["who"]["app"] == "Pocket Health")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(through_app.contains(&("fhir.read", "success")), "{log}");
+    assert!(through_app.contains(&("fhir.search", "success")), "{log}");
 
     // SSO: no second sign-in. A public client on a loopback address could be anyone's
     // app (RFC 8252 §8.6), so the user confirms again despite the remembered consent.
