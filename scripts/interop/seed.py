@@ -7,11 +7,14 @@ Users are created with the CLI (`medvault user add`, password on stdin), records
 OAuth clients over HTTP: the admin keeps the directory (a Practitioner) and registers
 clients (`POST /api/v1/admin/clients`, RFC 7591 metadata); a physician linked to that
 Practitioner registers the Patient and writes its Observations; a patient user is linked
-to the Patient."""
+to the Patient. For the browser test, two more users (one to fail its password until a
+proof-of-work challenge is asked, one to register a passkey) and a public client whose
+loopback redirect URI has a port of its own, where the test listens."""
 
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 
@@ -22,6 +25,13 @@ FHIR_JSON = "application/fhir+json"
 # Where the clients say they are: nothing listens there, the tests read the Location
 # header of the redirect instead (RFC 8252 loopback redirect URIs).
 REDIRECT_BASE = "http://127.0.0.1:8976"
+
+
+def free_port():
+    """A loopback port nothing listens on now (the browser test listens there later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def password():
@@ -161,6 +171,18 @@ def main():
             "token_endpoint_auth_method": "none",
             "scope": USER_SCOPE,
         })},
+        # Its redirect URI is really listened on: the browser test's callback server.
+        "browser": {"public": seeder.register(admin_token, {
+            "client_name": "interop browser",
+            "redirect_uris": [f"http://127.0.0.1:{free_port()}/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+            "scope": USER_SCOPE,
+        })},
+    }
+    browser_users = {
+        "challenged": seeder.add_user("challenged@interop.example", "nurse", "Interop Challenged"),
+        "passkey": seeder.add_user("passkey@interop.example", "nurse", "Interop Passkey"),
     }
     env = {
         "issuer": issuer,
@@ -169,6 +191,7 @@ def main():
         "observations": observations,
         "practitioner_id": practitioner,
         "clients": clients,
+        "browser_users": browser_users,
     }
     with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
               encoding="utf-8") as f:

@@ -14,23 +14,24 @@ use sha2::{Digest, Sha256};
 use crate::clinic::Clinic;
 use crate::realm::{Realm, PASSWORD};
 
-const REDIRECT: &str = "http://127.0.0.1:7777/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-longer-than-43-characters";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:7777/callback";
+pub(crate) const VERIFIER: &str =
+    "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-longer-than-43-characters";
 
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// A browser: keeps cookies, follows no redirects.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -42,7 +43,7 @@ impl Page {
     }
 
     /// The query parameters of the redirect.
-    fn redirect_params(&self) -> HashMap<String, String> {
+    pub(crate) fn redirect_params(&self) -> HashMap<String, String> {
         let location = self.location();
         assert!(
             location.starts_with(REDIRECT),
@@ -75,13 +76,13 @@ impl Page {
             .collect()
     }
 
-    fn is_form(&self, action: &str) -> bool {
+    pub(crate) fn is_form(&self, action: &str) -> bool {
         self.body.contains(&format!("action=\"{action}\""))
     }
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -119,13 +120,13 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, url: String) -> Page {
+    pub(crate) async fn get(&mut self, url: String) -> Page {
         let request = self.http.get(url);
         self.send(request).await
     }
 
     /// Submits the page's form to `action` with its hidden fields and `fields`.
-    async fn submit(
+    pub(crate) async fn submit(
         &mut self,
         realm: &Realm,
         page: &Page,
@@ -162,13 +163,13 @@ impl Browser {
     }
 }
 
-struct App {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct App {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
     id_token_alg: jsonwebtoken::Algorithm,
 }
 
-async fn register(realm: &Realm, admin: &str, metadata: Value) -> App {
+pub(crate) async fn register(realm: &Realm, admin: &str, metadata: Value) -> App {
     let response = realm
         .client
         .post(realm.url("/api/v1/admin/clients"))
@@ -201,13 +202,18 @@ async fn public_app(realm: &Realm, admin: &str, scope: &str) -> App {
 }
 
 /// A clinic with a public app registered for `scope`.
-async fn clinic_with_app(scope: &str) -> (Clinic, App) {
+pub(crate) async fn clinic_with_app(scope: &str) -> (Clinic, App) {
     let clinic = Clinic::start(&[]).await;
     let app = public_app(&clinic.realm, &clinic.registrar, scope).await;
     (clinic, app)
 }
 
-fn authorize_url(realm: &Realm, app: &App, scope: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(
+    realm: &Realm,
+    app: &App,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let challenge = challenge(VERIFIER);
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
@@ -294,7 +300,7 @@ async fn verified_id_token(realm: &Realm, app: &App, id_token: &str) -> Value {
 }
 
 /// Signs in through the pages and approves: the authorization response's parameters.
-async fn approve(
+pub(crate) async fn approve(
     browser: &mut Browser,
     realm: &Realm,
     url: String,

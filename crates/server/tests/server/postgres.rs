@@ -254,3 +254,110 @@ async fn a_fleet_enforces_consent_and_policy_changes_made_on_another_instance() 
     drop(clinic);
     schema.drop_schema().await;
 }
+
+/// A fleet serves one OAuth flow across instances: the user signs in on one, the app
+/// exchanges the code, refreshes and reads FHIR on another (RS256 keys made on the first
+/// included), and signing out on the first stops the app's tokens on the second.
+#[tokio::test]
+async fn an_app_signs_in_on_one_instance_and_is_served_and_signed_out_by_another() {
+    use crate::oauth_flows::{approve, authorize_url, register, Browser, REDIRECT, VERIFIER};
+    use serde_json::{json, Value};
+    let Some(schema) = ScratchSchema::create().await else {
+        return;
+    };
+    let env = vec![("MEDVAULT_DATABASE_URL".to_owned(), schema.url())];
+    let args = ["--public-url", "http://medvault.fleet.test"];
+    let clinic =
+        crate::clinic::Clinic::within(crate::realm::Realm::start_in(&args, true, env).await).await;
+    let realm = &clinic.realm;
+    let other = Server::start_with(realm.cli(), &args).await;
+    let scope = "openid offline_access user/Patient.rs";
+    let app = register(
+        realm,
+        &clinic.registrar,
+        json!({"client_name": "Fleet portal", "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"], "scope": scope,
+            "id_token_signed_response_alg": "RS256"}),
+    )
+    .await;
+    let secret = app.secret.clone().unwrap();
+    let mut browser = Browser::new();
+    let params = approve(
+        &mut browser,
+        realm,
+        authorize_url(realm, &app, scope, &[]),
+        "doctor@example.org",
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let token_at_other = |form: Vec<(&'static str, String)>| {
+        let request = http
+            .post(other.url("/oauth2/token"))
+            .basic_auth(&app.id, Some(&secret))
+            .form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, tokens) = token_at_other(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", params["code"].clone()),
+        ("redirect_uri", REDIRECT.into()),
+        ("code_verifier", VERIFIER.into()),
+    ])
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let header = jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap()).unwrap();
+    let jwks: Value = http
+        .get(other.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| Some(k["kid"].as_str().unwrap()) == header.kid.as_deref()),
+        "the RS256 key made on the first instance is published by the second: {jwks}"
+    );
+    let (status, refreshed) = token_at_other(vec![
+        ("grant_type", "refresh_token".into()),
+        (
+            "refresh_token",
+            tokens["refresh_token"].as_str().unwrap().into(),
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["access_token"].as_str().unwrap().to_owned();
+    let read = || {
+        let request = http.get(other.url("/fhir/Patient")).bearer_auth(&access);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(read().await, 200);
+
+    // Signing out on the first instance ends the grant on the second.
+    let page = browser.get(realm.url("/oauth2/logout")).await;
+    let done = browser.submit(realm, &page, "/oauth2/logout", &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let mut status = 200;
+    for _ in 0..100 {
+        status = read().await;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "the other instance learns of the sign-out");
+    let (exit, _) = other.terminate();
+    assert!(exit.success());
+    drop(clinic);
+    schema.drop_schema().await;
+}
