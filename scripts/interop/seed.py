@@ -8,8 +8,9 @@ OAuth clients over HTTP: the admin keeps the directory (a Practitioner) and regi
 clients (`POST /api/v1/admin/clients`, RFC 7591 metadata); a physician linked to that
 Practitioner registers the Patient and writes its Observations; a patient user is linked
 to the Patient. For the browser test, two more users (one to fail its password until a
-proof-of-work challenge is asked, one to register a passkey) and a public client whose
-loopback redirect URI has a port of its own, where the test listens."""
+proof-of-work challenge is asked, one to register a passkey) and public clients whose
+loopback redirect URIs (127.0.0.1, and [::1] where there is one) have ports of their own,
+where the test listens."""
 
 import json
 import os
@@ -27,11 +28,18 @@ FHIR_JSON = "application/fhir+json"
 REDIRECT_BASE = "http://127.0.0.1:8976"
 
 
-def free_port():
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
     """A loopback port nothing listens on now (the browser test listens there later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+    with socket.socket(family) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def ipv6_loopback():
+    try:
+        return free_port(socket.AF_INET6, "::1")
+    except OSError:
+        return None
 
 
 def password():
@@ -180,6 +188,16 @@ def main():
             "scope": USER_SCOPE,
         })},
     }
+    # A native app at the IPv6 loopback address (RFC 8252 §7.3), where the machine has one.
+    v6_port = ipv6_loopback()
+    if v6_port:
+        clients["browser"]["ipv6"] = seeder.register(admin_token, {
+            "client_name": "interop browser (IPv6 loopback)",
+            "redirect_uris": [f"http://[::1]:{v6_port}/callback"],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "openid profile",
+        })
     browser_users = {
         "challenged": seeder.add_user("challenged@interop.example", "nurse", "Interop Challenged"),
         "passkey": seeder.add_user("passkey@interop.example", "nurse", "Interop Passkey"),

@@ -34,6 +34,8 @@ pub struct AppState {
     pub fhir: Arc<crate::fhir::Fhir>,
     /// The access policies the PHI gate enforces.
     pub access: Arc<crate::access::Engine>,
+    /// OAuth clients' published keys (`jwks_uri`), cached.
+    pub client_keys: Arc<crate::oauth::client_keys::ClientKeys>,
 }
 
 /// Limits applied to every request.

@@ -157,9 +157,13 @@ pub enum ClientCommand {
         /// Space-separated, e.g. "system/Observation.rs system/Patient.r".
         #[arg(long, default_value = "")]
         scope: String,
-        /// client_secret_basic, client_secret_post, or none (a public client).
+        /// client_secret_basic, client_secret_post, private_key_jwt (with --jwks-uri), or
+        /// none (a public client).
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
+        /// Where a private_key_jwt client publishes its keys (https).
+        #[arg(long)]
+        jwks_uri: Option<String>,
         /// How the client's ID tokens are signed: ES256 or RS256.
         #[arg(long, default_value = "ES256")]
         id_token_alg: String,

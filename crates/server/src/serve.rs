@@ -177,6 +177,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         }),
         fhir,
         access: access.clone(),
+        client_keys: Arc::default(),
     };
     crate::access::policies::follow(access, store.clone());
     if config.demo {

@@ -19,6 +19,8 @@ pub struct OAuthClient {
     pub scope: String,
     /// The registered JWKS (JSON) of a `private_key_jwt` client.
     pub jwks: Option<String>,
+    /// Or where it publishes them (https).
+    pub jwks_uri: Option<String>,
     /// How its ID tokens are signed: `ES256` (the default) or `RS256`.
     pub id_token_signed_response_alg: String,
     pub created_at: UnixMillis,

@@ -41,7 +41,9 @@ pub struct Metadata {
     /// P-384, or RSA).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
-    /// Not supported: register `jwks` instead.
+    /// Or, for `private_key_jwt`, where the client publishes them: https (http only on a
+    /// loopback address). Fetched when needed, cached for five minutes, and fetched again
+    /// when an assertion names a key not seen yet (the client rotated).
     pub jwks_uri: Option<String>,
     /// `ES256` (the default) or `RS256` (OpenID Connect Registration §2).
     pub id_token_signed_response_alg: Option<String>,
@@ -72,6 +74,8 @@ pub struct ClientView {
     pub token_endpoint_auth_method: String,
     pub scope: String,
     pub id_token_signed_response_alg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl From<&OAuthClient> for ClientView {
@@ -84,12 +88,28 @@ impl From<&OAuthClient> for ClientView {
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
             scope: c.scope.clone(),
             id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
+            jwks_uri: c.jwks_uri.clone(),
         }
     }
 }
 
 fn invalid_metadata(description: impl Into<String>) -> OAuthError {
     OAuthError::new("invalid_client_metadata", description)
+}
+
+/// Where a client may publish its keys: https, or http on a loopback address (a local
+/// service, and tests). No credentials, no fragment.
+fn valid_jwks_uri(uri: &str) -> bool {
+    let Ok(url) = webauthn_rs::prelude::Url::parse(uri) else {
+        return false;
+    };
+    let clean = url.fragment().is_none() && url.username().is_empty() && url.password().is_none();
+    clean
+        && match url.scheme() {
+            "https" => url.host_str().is_some(),
+            "http" => matches!(url.host_str(), Some("127.0.0.1" | "[::1]")),
+            _ => false,
+        }
 }
 
 /// A redirect URI a client may register: https, http on a loopback host (native apps,
@@ -143,9 +163,19 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
             AUTH_METHODS.join(", ")
         )));
     }
-    if metadata.jwks_uri.is_some() {
-        return Err(invalid_metadata("jwks_uri is not supported; register jwks"));
-    }
+    let jwks_uri = match (method.as_str(), metadata.jwks_uri, &metadata.jwks) {
+        (_, None, _) => None,
+        (_, Some(_), Some(_)) => {
+            return Err(invalid_metadata("register jwks or jwks_uri, not both"))
+        }
+        ("private_key_jwt", Some(uri), None) if valid_jwks_uri(&uri) => Some(uri),
+        ("private_key_jwt", Some(_), None) => {
+            return Err(invalid_metadata(
+                "jwks_uri: an https URL (http only on 127.0.0.1 or [::1])",
+            ))
+        }
+        (_, Some(_), None) => return Err(invalid_metadata("jwks_uri is only for private_key_jwt")),
+    };
     let jwks = match (method.as_str(), metadata.jwks) {
         ("private_key_jwt", Some(jwks)) => {
             let keys: Vec<ClientJwk> = serde_json::from_value(jwks["keys"].clone())
@@ -158,8 +188,9 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
             let keys = serde_json::json!({ "keys": keys });
             Some(keys.to_string())
         }
+        ("private_key_jwt", None) if jwks_uri.is_some() => None,
         ("private_key_jwt", None) => {
-            return Err(invalid_metadata("private_key_jwt needs jwks"));
+            return Err(invalid_metadata("private_key_jwt needs jwks or jwks_uri"));
         }
         (_, Some(_)) => return Err(invalid_metadata("jwks is only for private_key_jwt")),
         (_, None) => None,
@@ -219,6 +250,7 @@ fn validate(metadata: Metadata) -> Result<OAuthClient, OAuthError> {
         redirect_uris: metadata.redirect_uris,
         scope: scope.join(" "),
         jwks,
+        jwks_uri,
         id_token_signed_response_alg: id_token_alg,
         created_at: crate::clock::now(),
     })
@@ -284,6 +316,7 @@ pub async fn cli(
             redirect_uris,
             scope,
             auth_method,
+            jwks_uri,
             id_token_alg,
         } => {
             let metadata = Metadata {
@@ -293,7 +326,7 @@ pub async fn cli(
                 token_endpoint_auth_method: Some(auth_method.clone()),
                 scope: scope.clone(),
                 jwks: None,
-                jwks_uri: None,
+                jwks_uri: jwks_uri.clone(),
                 id_token_signed_response_alg: Some(id_token_alg.clone()),
             };
             let event = crate::audit::system_event(AuditAction::ClientCreate, None);

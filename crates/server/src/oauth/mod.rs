@@ -8,6 +8,7 @@
 
 mod admin_api;
 pub mod caller;
+pub mod client_keys;
 pub mod clients;
 mod discovery;
 mod error;

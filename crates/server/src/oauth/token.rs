@@ -242,14 +242,15 @@ async fn asserted(
     if client.token_endpoint_auth_method != "private_key_jwt" {
         return Ok(None);
     }
-    let keys: Vec<client_assertion::ClientJwk> = client
-        .jwks
-        .as_deref()
-        .and_then(|jwks| serde_json::from_str::<serde_json::Value>(jwks).ok())
-        .and_then(|jwks| serde_json::from_value(jwks["keys"].clone()).ok())
-        .unwrap_or_default();
     let audience = format!("{}/oauth2/token", state.identity.config.issuer);
-    let claims = match client_assertion::verify(&keys, assertion, &audience) {
+    let keys = state.client_keys.of(&client, false).await;
+    let mut verdict = client_assertion::verify(&keys, assertion, &audience);
+    if verdict.is_err() && client.jwks_uri.is_some() {
+        // The client may have rotated its published keys since they were fetched.
+        let keys = state.client_keys.of(&client, true).await;
+        verdict = client_assertion::verify(&keys, assertion, &audience);
+    }
+    let claims = match verdict {
         Ok(claims) => claims,
         Err(reason) => {
             tracing::info!(reason = %reason, "a client assertion was refused");

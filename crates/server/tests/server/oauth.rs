@@ -720,3 +720,149 @@ async fn a_backend_service_authenticates_with_a_signed_assertion_once() {
         (400, Some("invalid_client_metadata"))
     );
 }
+
+/// A JWKS served on a loopback port: the document can change, and requests are counted.
+struct JwksServer {
+    url: String,
+    document: std::sync::Arc<std::sync::Mutex<Value>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start(document: Value) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let document = std::sync::Arc::new(std::sync::Mutex::new(document));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, counted) = (document.clone(), hits.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = served.lock().unwrap().to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        Self {
+            url,
+            document,
+            hits,
+        }
+    }
+}
+
+/// `jwks_uri`: the client's published keys are fetched, cached, and fetched again when it
+/// rotates to a key not seen yet; bad URIs and both `jwks` and `jwks_uri` are refused.
+#[tokio::test]
+async fn a_backend_service_publishes_its_keys_at_a_jwks_uri_and_rotates_them() {
+    let realm = Realm::start(&[]).await;
+    realm.add_user("admin@example.org", &["admin"]);
+    let (admin, _) = realm.tokens("admin@example.org").await;
+    let first = medvault_crypto::jwt::SigningKey::generate("k-1".into()).unwrap();
+    let second = medvault_crypto::jwt::SigningKey::generate("k-2".into()).unwrap();
+    let jwk =
+        |key: &medvault_crypto::jwt::SigningKey| serde_json::to_value(key.public_jwk()).unwrap();
+    let jwks = JwksServer::start(json!({"keys": [jwk(&first)]})).await;
+    let base = json!({"client_name": "Backend", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "scope": "system/Observation.rs"});
+    let with = |extra: Value| {
+        let mut metadata = base.clone();
+        metadata
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        metadata
+    };
+    for (bad, why) in [
+        (
+            json!({"jwks_uri": "http://partner.example/jwks.json"}),
+            "plain http off loopback",
+        ),
+        (
+            json!({"jwks_uri": "ftp://127.0.0.1/jwks.json"}),
+            "not http(s)",
+        ),
+        (
+            json!({"jwks_uri": jwks.url, "jwks": {"keys": [jwk(&first)]}}),
+            "both",
+        ),
+        (
+            json!({"jwks_uri": jwks.url, "token_endpoint_auth_method": "client_secret_basic"}),
+            "not private_key_jwt",
+        ),
+    ] {
+        let (status, body) = register(&realm, &admin, with(bad)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{why}: {body}"
+        );
+    }
+    let (status, registered) = register(&realm, &admin, with(json!({"jwks_uri": jwks.url}))).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["jwks_uri"], jwks.url.as_str());
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let audience = format!(
+        "{}/oauth2/token",
+        claims_of(&admin)["iss"].as_str().unwrap()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let grant = |key: &medvault_crypto::jwt::SigningKey, jti: &str| {
+        let assertion = key.sign(&json!({"iss": id, "sub": id, "aud": audience, "exp": now + 120, "iat": now, "jti": jti}));
+        let realm = &realm;
+        async move {
+            let (status, body, _) = form(
+                realm,
+                "/oauth2/token",
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await;
+            (status, body)
+        }
+    };
+    assert_eq!(grant(&first, "j-1").await.0, 200);
+    assert_eq!(grant(&first, "j-2").await.0, 200);
+    assert_eq!(
+        jwks.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "cached"
+    );
+    // The client rotates: the new key is fetched on first sight, the old one is gone.
+    *jwks.document.lock().unwrap() = json!({"keys": [jwk(&second)]});
+    let (status, body) = grant(&second, "j-3").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwks.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let (status, body) = grant(&first, "j-4").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // A stranger's key does not make medvault hammer the client's server.
+    let stranger = medvault_crypto::jwt::SigningKey::generate("k-9".into()).unwrap();
+    for n in 0..3 {
+        let (status, _) = grant(&stranger, &format!("s-{n}")).await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        jwks.hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "refetched at most every 30 s"
+    );
+}

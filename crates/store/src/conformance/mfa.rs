@@ -412,6 +412,7 @@ pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store
         redirect_uris: vec![],
         scope: "system/Observation.rs system/Patient.r".into(),
         jwks: None,
+        jwks_uri: Some("https://partner.example/jwks.json".into()),
         id_token_signed_response_alg: "ES256".into(),
         created_at: UnixMillis(3),
     };
@@ -422,6 +423,7 @@ pub async fn oauth_clients_round_trip_and_revoked_token_ids_are_remembered(store
         client_id: "mobile".into(),
         secret_digest: None,
         jwks: Some("{\"keys\":[]}".into()),
+        jwks_uri: None,
         id_token_signed_response_alg: "RS256".into(),
         token_endpoint_auth_method: "none".into(),
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],

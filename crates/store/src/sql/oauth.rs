@@ -13,8 +13,8 @@ macro_rules! __impl_sql_oauth {
                 sqlx::query(
                     "INSERT INTO oauth_clients (client_id, client_name, secret_hash,
                         token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks,
-                        created_at, id_token_signed_response_alg)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        created_at, id_token_signed_response_alg, jwks_uri)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&client.client_id)
                 .bind(&client.client_name)
@@ -26,6 +26,7 @@ macro_rules! __impl_sql_oauth {
                 .bind(&client.jwks)
                 .bind(client.created_at.0)
                 .bind(&client.id_token_signed_response_alg)
+                .bind(&client.jwks_uri)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -435,7 +435,7 @@ pub fn webauthn(row: WebAuthnRow) -> Result<crate::WebAuthnCredential, StoreErro
 
 pub const OAUTH_CLIENT_COLUMNS: &str = "client_id, client_name, secret_hash, \
      token_endpoint_auth_method, grant_types, redirect_uris, scope, jwks, created_at, \
-     id_token_signed_response_alg";
+     id_token_signed_response_alg, jwks_uri";
 
 pub type OAuthClientRow = (
     String,
@@ -448,11 +448,23 @@ pub type OAuthClientRow = (
     Option<String>,
     i64,
     String,
+    Option<String>,
 );
 
 pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreError> {
-    let (client_id, client_name, secret, method, grants, uris, scope, jwks, created_at, id_alg) =
-        row;
+    let (
+        client_id,
+        client_name,
+        secret,
+        method,
+        grants,
+        uris,
+        scope,
+        jwks,
+        created_at,
+        id_alg,
+        jwks_uri,
+    ) = row;
     let words = |s: String| s.split_whitespace().map(str::to_owned).collect();
     Ok(crate::OAuthClient {
         client_id,
@@ -463,6 +475,7 @@ pub fn oauth_client(row: OAuthClientRow) -> Result<crate::OAuthClient, StoreErro
         redirect_uris: words(uris),
         scope,
         jwks,
+        jwks_uri,
         id_token_signed_response_alg: id_alg,
         created_at: UnixMillis(created_at),
     })
