@@ -174,6 +174,14 @@ class UserAgent:
                 raise AssertionError(
                     f"{response.request.method} {urlsplit(response.url).path} answered "
                     f"{response.status_code}: {page_text(response.text)}")
+            # A form's answer returns to the app through a page that moves on by itself
+            # (a meta refresh), as a browser would follow it.
+            refresh = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]*)"', response.text)
+            if refresh:
+                location = html.unescape(refresh.group(1))
+                if urlsplit(location)._replace(query="", fragment="").geturl() == redirect_uri:
+                    return location
+                raise AssertionError(f"a page moving on to unexpected {location!r}")
             forms = [f for f in parse_forms(response.text) if f["action"]]
             expect(len(forms) == 1, f"expected one form on the page, found {len(forms)}: "
                                     f"{page_text(response.text)}")

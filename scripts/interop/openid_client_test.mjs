@@ -186,6 +186,14 @@ class UserAgent {
       if (response.status !== 200) {
         throw new Error(`${new URL(response.url).pathname} answered ${response.status}: ${pageText(html)}`)
       }
+      // A form's answer returns to the app through a page that moves on by itself (a meta
+      // refresh), as a browser would follow it.
+      const refresh = /<meta http-equiv="refresh" content="0; url=([^"]*)"/.exec(html)
+      if (refresh) {
+        const target = new URL(unescapeHtml(refresh[1]), ISSUER)
+        if (`${target.origin}${target.pathname}` === redirectUri) return target
+        throw new Error(`a page moving on to unexpected ${target}`)
+      }
       const forms = parseForms(html).filter((f) => f.action)
       expect(forms.length === 1, `expected one form, found ${forms.length}: ${pageText(html)}`)
       const [form] = forms

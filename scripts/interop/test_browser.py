@@ -1,15 +1,20 @@
 """A real browser against a live medvault: Debian's headless chromium, driven by Selenium
 through Debian's chromedriver, on the hosted pages as they are served, under their own
-Content-Security-Policy (script-src 'self', form-action 'self' plus the client's origin).
+Content-Security-Policy (script-src 'self', form-action 'self': a form's answer returns to
+the app through a page that moves on by itself, not through a redirect of the form).
 
-- sign-in, consent and the 303 to the client: the browser really lands on the client's
+- sign-in, consent and the way back to the client: the browser really lands on the client's
   loopback redirect URI, where a small HTTP server of this test records the callback
   (code, state, iss); the code is then exchanged; no CSP violation in the console;
 - the proof-of-work challenge: after failed passwords the sign-in page asks for one, and
   `/oauth2/assets/sign-in.js` must solve it in the browser for the sign-in to go on;
 - a passkey as second factor, with Chrome's virtual authenticator: registered from the
   browser (`navigator.credentials.create` and the JSON API), then offered by the
-  second-factor page, where `/oauth2/assets/passkey.js` runs `navigator.credentials.get`.
+  second-factor page, where `/oauth2/assets/passkey.js` runs `navigator.credentials.get`
+  (once refused by the authenticator, then again);
+- redirects the CSP must not stop either: a callback that sends the browser on to another
+  origin (a native app's "you may close this window" page), and a redirect URI at the IPv6
+  loopback address (http://[::1]:PORT, which medvault registers).
 
 The browser opens the server as http://localhost:PORT (the issuer): a secure context, and
 the WebAuthn relying party id medvault derives from its public URL."""
@@ -22,6 +27,7 @@ import queue
 import secrets
 import shutil
 import socket
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import (Protocol, Transport,
@@ -37,8 +43,7 @@ from selenium.webdriver.common.virtual_authenticator import (Protocol, Transport
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from interop_common import (TIMEOUT, Report, expect, expect_all, expect_equal,  # noqa: E402
-                            load_env)
+from interop_common import TIMEOUT, Report, expect, expect_all, expect_equal, load_env
 
 ENV = load_env()
 ISSUER = ENV["issuer"]
@@ -55,6 +60,19 @@ state = {}
 
 # ---------------------------------------------------------------- the client's side
 
+class _LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on a loopback address, IPv4 or IPv6, that asks no name server who
+    it is (HTTPServer.server_bind would look the address up: a reverse DNS query for ::1)."""
+
+    def __init__(self, address, handler):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, handler)
+
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 class Callback:
     """The client's redirect URI, really listened on: records each callback's query."""
 
@@ -63,15 +81,29 @@ class Callback:
         parts = urlsplit(redirect_uri)
         self.path = parts.path
         self.received = queue.Queue()
+        # Where the callback sends the browser on (302), if anywhere, and the Host of each
+        # request that arrived there (this same server answers /onward: another origin
+        # when it is reached as localhost rather than 127.0.0.1).
+        self.onward = None
+        self.arrived = queue.Queue()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 url = urlsplit(self.path)
-                if url.path != outer.path:
+                if url.path == "/onward":
+                    outer.arrived.put(self.headers.get("Host"))
+                elif url.path != outer.path:
                     self.send_error(404)
                     return
-                outer.received.put(parse_qs(url.query))
+                else:
+                    outer.received.put(parse_qs(url.query))
+                    if outer.onward:
+                        self.send_response(302)
+                        self.send_header("Location", outer.onward)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 body = b"<!doctype html><title>interop callback</title><p>back at the client</p>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -82,11 +114,7 @@ class Callback:
             def log_message(self, *args):
                 pass
 
-        server_class = ThreadingHTTPServer
-        if ":" in parts.hostname:  # http://[::1]:PORT/...
-            class server_class(ThreadingHTTPServer):  # noqa: N801 - a local stand-in
-                address_family = socket.AF_INET6
-        self.server = server_class((parts.hostname, parts.port), Handler)
+        self.server = _LoopbackServer((parts.hostname, parts.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -131,7 +159,8 @@ def authorization(scope, client=CLIENT):
         "code_challenge_method": "S256",
     }
     endpoint = state["metadata"]["authorization_endpoint"]
-    expect(endpoint.startswith(ISSUER + "/"), f"authorization_endpoint {endpoint} is not on {ISSUER}")
+    expect(endpoint.startswith(ISSUER + "/"),
+           f"authorization_endpoint {endpoint} is not on {ISSUER}")
     return f"{endpoint}?{urlencode(params)}", sent_state, verifier, nonce
 
 
@@ -166,8 +195,9 @@ def checked_callback(callback, sent_state, console):
     try:
         query = callback.next(blocked=blocked)
     except AssertionError as err:
-        raise AssertionError(f"{err}; the browser is at {console.driver.current_url}; "
-                             f"console: {console.problems() or 'nothing wrong'}") from None
+        said = "" if blocked() else f"; console: {console.problems() or 'nothing'}"
+        raise AssertionError(f"{err}; the browser is at {console.driver.current_url}{said}"
+                             ) from None
     expect("error" not in query, f"the client got an error: {query}")
     expect_all((len(query.get("code", [])), 1, "code"),
                (query.get("state"), [sent_state], "state"),
@@ -186,9 +216,23 @@ def start_browser():
     options.binary_location = chromium
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1024,768", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--disable-sync",
+                     # The browser reaches this machine's loopback servers and nothing else:
+                     # no other name or address resolves, so Chromium's own calls home
+                     # (updates, sign-in, autofill, leak checks) never leave it, nor ask a
+                     # name server. Fewer of them start, too.
+                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, "
+                     "EXCLUDE 127.0.0.1, EXCLUDE [::1], EXCLUDE ::1",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-pings", "--disable-domain-reliability",
+                     "--disable-client-side-phishing-detection",
+                     "--disable-features=AutofillServerCommunication,PasswordLeakDetection,"
+                     "NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
                      "--password-store=basic"):
         options.add_argument(argument)
+    options.add_experimental_option("prefs", {
+        "credentials_enable_service": False, "profile.password_manager_enabled": False,
+        "profile.password_manager_leak_detection": False, "autofill.profile_enabled": False,
+    })
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # Both paths given: Selenium Manager (which would download a driver) is not asked.
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
@@ -232,8 +276,11 @@ class Console:
 
 
 def wait(driver, condition, what, timeout=WAIT):
+    # While a page is being replaced chromedriver may fail a look-up in passing (a stale
+    # element, "Node with given id does not belong to the document"): asked again.
     try:
-        return WebDriverWait(driver, timeout).until(condition)
+        return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)
+                             ).until(condition)
     except TimeoutException:
         raise AssertionError(f"{what}: not within {timeout} s; the browser is at "
                              f"{driver.current_url} ({heading(driver)!r}: "
@@ -266,11 +313,20 @@ def field(driver, label):
     return driver.find_element(By.ID, found.get_attribute("for"))
 
 
+def mark_page(driver):
+    """Marks the current document, so that `page_replaced` tells when another one is there."""
+    driver.execute_script("window.interopOldPage = true")
+
+
+def page_replaced(driver):
+    return driver.execute_script("return window.interopOldPage !== true")
+
+
 def submit_and_wait(driver, button, what, condition):
     """Clicks `button` and waits for the page it sent to be replaced, then for `condition`."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     button.click()
-    wait(driver, EC.staleness_of(old), f"{what}: the page did not change")
+    wait(driver, page_replaced, f"{what}: the page did not change")
     return wait(driver, condition, what)
 
 
@@ -316,15 +372,15 @@ def sign_in_consent_redirect(driver, console, callback):
             "return getComputedStyle(document.querySelector('main')).maxWidth")
         expect_equal(width, "416px", "main's max-width from /oauth2/assets/pages.css")
         csp = requests.get(url, timeout=TIMEOUT).headers.get("Content-Security-Policy", "")
-        origin = "http://" + urlsplit(CLIENT["redirect_uri"]).netloc
-        expect("script-src 'self'" in csp and f"form-action 'self' {origin}" in csp,
+        # Forms post to medvault only; the way back to the app is a page's navigation.
+        expect("script-src 'self'" in csp and "form-action 'self';" in csp,
                f"the page's CSP is not what this test is about: {csp!r}")
     with report.step("the sign-in form (filled by its labels) leads to the consent page"):
         button = sign_in(driver, PATIENT["email"], PATIENT["password"])
         submit_and_wait(driver, button, "the consent page", on_page("Allow access?"))
         items = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "form#consent li")]
         expect("Confirm who you are" in items, f"the consent page lists {items}")
-    with report.step("Allow: the 303 to the client is followed; the callback gets code, "
+    with report.step("Allow: the browser returns to the client; the callback gets code, "
                      "state and iss"):
         code = allow(driver, console, callback, sent_state)
         wait(driver, lambda d: d.current_url.startswith(CLIENT["redirect_uri"] + "?"),
@@ -344,11 +400,11 @@ def challenge_solved_in_browser(driver, console, callback):
     console.begin()
     user = USERS["challenged"]
     url, sent_state, _, _ = authorization(PLAIN_SCOPE)
-    fresh_start(driver)
-    driver.get(url)
-    wait(driver, on_page("Sign in"), "the sign-in page")
     failures = 0
     with report.step("wrong passwords until the sign-in page asks for a proof-of-work challenge"):
+        fresh_start(driver)
+        driver.get(url)
+        wait(driver, on_page("Sign in"), "the sign-in page")
         for _ in range(6):
             if driver.find_elements(By.CSS_SELECTOR, "form#sign-in input[name=challenge_prefix]"):
                 break
@@ -360,8 +416,8 @@ def challenge_solved_in_browser(driver, console, callback):
                   for name in ("challenge_token", "challenge_prefix", "challenge_difficulty",
                                "challenge_solution")}
         missing = [name for name, found in hidden.items() if not found]
-        expect(not missing, f"after {failures} wrong passwords the sign-in page lacks {missing}: "
-                            f"{page_says(driver)}")
+        expect(not missing, f"after {failures} wrong passwords the sign-in page lacks "
+                            f"{missing}: {page_says(driver)}")
         difficulty = int(hidden["challenge_difficulty"][0].get_attribute("value"))
         expect(1 <= difficulty <= 24, f"challenge difficulty {difficulty}")
         expect_equal(hidden["challenge_solution"][0].get_attribute("value"), "",
@@ -463,10 +519,11 @@ def passkey_second_factor(driver, console, callback):
         driver.set_user_verified(True)
     with report.step("'Use a passkey' again (the ceremony restarts): passkey.js gets the "
                      "authenticator's assertion and the consent page follows"):
-        old = driver.find_element(By.TAG_NAME, "html")
+        mark_page(driver)
         passkey.click()
         try:
-            WebDriverWait(driver, WAIT).until(EC.staleness_of(old))
+            WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)
+                          ).until(page_replaced)
         except TimeoutException:
             raise AssertionError(
                 f"the second-factor page stayed; its button says {passkey.text!r}; "
@@ -488,9 +545,9 @@ def passkey_second_factor(driver, console, callback):
 
 
 def ipv6_loopback_client(driver, console, callback):
-    """medvault registers http://[::1]:PORT redirect URIs; its pages must let the browser
-    follow the consent form's 303 there too. (A CSP host-source cannot spell an IPv6
-    literal: `form-action 'self' http://[::1]:PORT` is `form-action 'self'` to a browser.)"""
+    """medvault registers http://[::1]:PORT redirect URIs; its pages must bring the
+    browser back there too. (A CSP host-source cannot spell an IPv6 literal, so a form's
+    redirect there could never be allowed by `form-action`.)"""
     console.begin()
     url, sent_state, verifier, _ = authorization(PLAIN_SCOPE, IPV6_CLIENT)
     with report.step("sign-in and consent for a client whose redirect URI is http://[::1]:PORT"):
@@ -499,9 +556,43 @@ def ipv6_loopback_client(driver, console, callback):
         wait(driver, on_page("Sign in"), "the sign-in page")
         button = sign_in(driver, PATIENT["email"], PATIENT["password"])
         submit_and_wait(driver, button, "the consent page", on_page("Allow access?"))
-    with report.step("Allow: the browser follows the 303 to [::1]; the callback gets a code"):
+    with report.step("Allow: the browser returns to [::1]; the callback gets a code"):
         code = allow(driver, console, callback, sent_state)
         exchange(code, verifier, IPV6_CLIENT)
+    with report.check("no CSP violation or uncaught script error in the browser console"):
+        console.check()
+
+
+def onward_from_callback(driver, console, callback):
+    """The client's callback, once it has the code, sends the browser on to another origin
+    (a native app's loopback listener showing "you may close this window" on the app's
+    web site, say). A CSP form-action would apply to every redirect after a form's POST,
+    so the pages must not return to the app by the form's own redirect."""
+    console.begin()
+    url, sent_state, _, _ = authorization(SCOPE)
+    onward = f"http://localhost:{urlsplit(CLIENT['redirect_uri']).port}/onward"
+    with report.step("sign-in and consent, the callback answering 302 to another origin"):
+        fresh_start(driver)
+        driver.get(url)
+        wait(driver, on_page("Sign in"), "the sign-in page")
+        button = sign_in(driver, PATIENT["email"], PATIENT["password"])
+        submit_and_wait(driver, button, "the consent page", on_page("Allow access?"))
+        callback.onward = onward
+    try:
+        with report.step("Allow: the callback gets its code and the browser arrives at "
+                         f"{onward}"):
+            allow(driver, console, callback, sent_state)
+            deadline = time.monotonic() + WAIT
+            while callback.arrived.empty():
+                refused = [p for p in console.problems() if "form-action" in p]
+                expect(not refused, f"the browser stopped after the callback; the code was "
+                                    f"delivered but the browser is at {driver.current_url}, "
+                                    f"console: {refused}")
+                expect(time.monotonic() < deadline, f"the browser never reached {onward}; "
+                                                    f"it is at {driver.current_url}")
+                time.sleep(0.25)
+    finally:
+        callback.onward = None
     with report.check("no CSP violation or uncaught script error in the browser console"):
         console.check()
 
@@ -535,6 +626,8 @@ if __name__ == "__main__":
                     challenge_solved_in_browser, driver, console, callback)
         report.flow("a passkey as the second factor (virtual authenticator, passkey.js)",
                     passkey_second_factor, driver, console, callback)
+        report.flow("the client's callback sends the browser on to another origin",
+                    onward_from_callback, driver, console, callback)
         if "ipv6_callback" in state:
             report.flow("a native app at the IPv6 loopback address (RFC 8252 §7.3)",
                         ipv6_loopback_client, driver, console, state["ipv6_callback"])

@@ -90,12 +90,6 @@ impl AuthRequest {
         )
     }
 
-    /// The CSP source of the redirect URI, which the pages' forms may be redirected to:
-    /// its origin, or its scheme for a native app's private-use scheme (RFC 8252 §7.1).
-    fn redirect_origin(&self) -> Option<String> {
-        redirect_source(&self.redirect_uri)
-    }
-
     /// Whether a silent answer (SSO and remembered consent, no page) is safe: the client
     /// proves who it is, or it is reached at an https address. Anyone's app can claim a
     /// public client's loopback port or private-use scheme (RFC 8252 §8.6).
@@ -105,22 +99,35 @@ impl AuthRequest {
     }
 }
 
-/// The CSP source expression that lets a form be redirected to `uri`.
-pub fn redirect_source(uri: &str) -> Option<String> {
-    match uri.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next()?;
-            Some(format!("{scheme}://{host}"))
-        }
-        None => uri.split_once(':').map(|(scheme, _)| format!("{scheme}:")),
-    }
-}
-
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(value) => (StatusCode::SEE_OTHER, [(LOCATION, value)]).into_response(),
         Err(_) => error_page(StatusCode::BAD_REQUEST, "The app's address cannot be used."),
     }
+}
+
+/// A form's answer: a redirect back to the app becomes a page that moves on by itself
+/// (see [`Page::returning_to`]); redirects within medvault stay redirects.
+pub fn from_a_form(response: Response) -> Response {
+    let to_app = response.status() == StatusCode::SEE_OTHER
+        && response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| !l.starts_with('/'));
+    if !to_app {
+        return response;
+    }
+    let location = response.headers()[LOCATION]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut page = Page::returning_to(&location).into_response();
+    // Cookies set on the way (the SSO session) still apply.
+    for cookie in response.headers().get_all(SET_COOKIE) {
+        page.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    page
 }
 
 pub fn error_page(status: StatusCode, text: &str) -> Response {
@@ -349,7 +356,6 @@ fn sign_in_page(
     );
     Page::new(status, "Sign in", body)
         .with_cookie(cookie)
-        .redirecting_to(request.redirect_origin())
         .into_response()
 }
 
@@ -499,7 +505,6 @@ fn consent_page(
     );
     Page::new(status, "Allow access?", body)
         .with_cookie(cookie)
-        .redirecting_to(request.redirect_origin())
         .into_response()
 }
 
@@ -605,6 +610,16 @@ impl AsRef<Carried> for SignInForm {
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses((status = 200, description = "The next page (HTML) or a redirect to the client")))]
 pub async fn login(
+    state: State<AppState>,
+    context: RequestContext,
+    client_ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Response {
+    from_a_form(sign_in(state, context, client_ip, headers, form).await)
+}
+
+async fn sign_in(
     State(state): State<AppState>,
     context: RequestContext,
     client_ip: ClientIp,
@@ -692,7 +707,6 @@ fn second_factor_page(
     let body = pages::second_factor(&csrf, &request.raw, mfa_token, passkey, error);
     Page::new(status, "Verify it's you", body)
         .with_cookie(cookie)
-        .redirecting_to(request.redirect_origin())
         .into_response()
 }
 
@@ -744,6 +758,16 @@ impl AsRef<Carried> for SecondFactorForm {
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses((status = 200, description = "The next page (HTML) or a redirect to the client")))]
 pub async fn second_factor(
+    state: State<AppState>,
+    context: RequestContext,
+    client_ip: ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<SecondFactorForm>, FormRejection>,
+) -> Response {
+    from_a_form(verify_second_factor(state, context, client_ip, headers, form).await)
+}
+
+async fn verify_second_factor(
     State(state): State<AppState>,
     context: RequestContext,
     client_ip: ClientIp,
@@ -822,6 +846,15 @@ impl AsRef<Carried> for ConsentForm {
     request_body(content_type = "application/x-www-form-urlencoded", content = String),
     responses((status = 303, description = "The authorization response at the client's redirect URI")))]
 pub async fn consent(
+    state: State<AppState>,
+    context: RequestContext,
+    headers: HeaderMap,
+    form: Result<Form<ConsentForm>, FormRejection>,
+) -> Response {
+    from_a_form(decide_consent(state, context, headers, form).await)
+}
+
+async fn decide_consent(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,

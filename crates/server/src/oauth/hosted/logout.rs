@@ -70,14 +70,12 @@ pub async fn confirm(
         );
     };
     let (csrf, cookie) = sso::csrf(&state, &headers);
-    let back = return_address(&state, &request).await;
     Page::new(
         StatusCode::OK,
         "Sign out",
         pages::sign_out(&csrf, &request.fields()),
     )
     .with_cookie(cookie)
-    .redirecting_to(back.as_deref().and_then(super::authorize::redirect_source))
     .into_response()
 }
 
@@ -134,13 +132,9 @@ pub async fn logout(
                     .finish();
                 location = format!("{uri}{separator}{query}");
             }
-            let mut response = super::authorize::see_other(&location);
-            if let Ok(value) = axum::http::HeaderValue::from_str(&clear) {
-                response
-                    .headers_mut()
-                    .append(axum::http::header::SET_COOKIE, value);
-            }
-            response
+            Page::returning_to(&location)
+                .with_cookie(Some(clear))
+                .into_response()
         }
         Ok(None) => Page::new(
             StatusCode::OK,

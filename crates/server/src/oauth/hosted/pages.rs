@@ -12,6 +12,11 @@ pub const STYLESHEET: &str = include_str!("assets/pages.css");
 pub const SIGN_IN_SCRIPT: &str = include_str!("assets/sign-in.js");
 pub const PASSKEY_SCRIPT: &str = include_str!("assets/passkey.js");
 
+/// The pages' policy: their own scripts, styles and forms only.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
+
 /// Escapes text for HTML content and double-quoted attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -28,14 +33,14 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A page to send: its status, title and body, the cookies it sets, and the origin its
-/// forms may redirect to (CSP `form-action` applies to a form's redirects too).
+/// A page to send: its status, title and body, the cookies it sets, and where it moves on
+/// to by itself (a meta refresh).
 pub struct Page {
     pub status: StatusCode,
     pub title: String,
     pub body: String,
     pub cookies: Vec<String>,
-    pub redirect_origin: Option<String>,
+    pub refresh: Option<String>,
 }
 
 impl Page {
@@ -45,7 +50,7 @@ impl Page {
             title: title.to_owned(),
             body,
             cookies: Vec::new(),
-            redirect_origin: None,
+            refresh: None,
         }
     }
 
@@ -54,10 +59,19 @@ impl Page {
         self
     }
 
-    /// Lets the page's form be redirected to the client (a CSP `form-action` source).
-    pub fn redirecting_to(mut self, source: Option<String>) -> Self {
-        self.redirect_origin = source;
-        self
+    /// The page a form's answer that goes back to an app: it moves on by itself, with a
+    /// link as well. A form's own redirect to the app would fall under CSP `form-action`,
+    /// which cannot name every app (an IPv6 loopback, a callback that redirects onward);
+    /// a page's navigation does not, so the pages keep `form-action 'self'`.
+    pub fn returning_to(location: &str) -> Self {
+        let body = format!(
+            "<p>Returning to the app…</p><p><a href=\"{}\">Continue</a></p>",
+            escape(location)
+        );
+        Self {
+            refresh: Some(location.to_owned()),
+            ..Self::new(StatusCode::OK, "Returning to the app", body)
+        }
     }
 }
 
@@ -66,19 +80,15 @@ impl IntoResponse for Page {
         let html = format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title} · medvault</title>\
+             <title>{title} · medvault</title>{refresh}\
              <link rel=\"stylesheet\" href=\"/oauth2/assets/pages.css\"></head>\
              <body><main><h1>{title}</h1>{body}</main></body></html>\n",
             title = escape(&self.title),
             body = self.body,
-        );
-        let form_action = match &self.redirect_origin {
-            Some(origin) => format!("'self' {origin}"),
-            None => "'self'".to_owned(),
-        };
-        let csp = format!(
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-             img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+            refresh = self.refresh.as_deref().map_or(String::new(), |to| format!(
+                "<meta http-equiv=\"refresh\" content=\"0; url={}\">",
+                escape(to)
+            )),
         );
         let mut response = (self.status, html).into_response();
         let headers = response.headers_mut();
@@ -86,9 +96,7 @@ impl IntoResponse for Page {
             CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        if let Ok(csp) = HeaderValue::from_str(&csp) {
-            headers.insert(CONTENT_SECURITY_POLICY, csp);
-        }
+        headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
         for cookie in self.cookies {
             if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 headers.append(SET_COOKIE, cookie);
