@@ -332,6 +332,12 @@ impl Session {
     pub fn is_live(&self, now: UnixMillis) -> bool {
         self.revoked_at.is_none() && now < self.idle_expires_at && now < self.absolute_expires_at
     }
+
+    /// When the user last authenticated at the session's level (OIDC / RFC 9470
+    /// `auth_time`): the last second factor, or the sign-in.
+    pub fn authenticated_at(&self) -> UnixMillis {
+        self.mfa_at.unwrap_or(self.created_at)
+    }
 }
 
 #[cfg(test)]

@@ -60,19 +60,13 @@ impl Principal {
 
     /// The user of a session, as a token of it would name them.
     pub fn of(user: &medvault_domain::User, session: &medvault_domain::Session) -> Self {
-        let with_mfa = session.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
         Self {
             user_id: user.id,
             session_id: session.id,
             roles: user.roles.iter().collect(),
             amr: session.amr.clone(),
-            acr: if with_mfa {
-                crate::mfa::ACR_MFA
-            } else {
-                crate::mfa::ACR_PASSWORD
-            }
-            .to_owned(),
-            auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
+            acr: crate::mfa::acr(session).to_owned(),
+            auth_time: session.authenticated_at().as_secs(),
             patient: user.patient_id,
             practitioner: user.practitioner_id.clone(),
             organization: user.organization_id.clone(),
@@ -97,13 +91,18 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (principal, scope) = authenticate(parts, state)?;
-        match scope.as_str() {
-            FIRST_PARTY_SCOPE => Ok(principal),
-            // Restricted tokens: the account owes a step before it may do anything else.
-            PASSWORD_CHANGE_SCOPE => Err(ApiError::PasswordChangeRequired),
-            ENROLL_SCOPE => Err(ApiError::EnrollmentRequired),
-            _ => Err(ApiError::Forbidden),
-        }
+        first_party(principal, &scope)
+    }
+}
+
+/// The principal of a first-party token with full scope; a restricted token says what the
+/// account owes before it may do anything else.
+pub(crate) fn first_party(principal: Principal, scope: &str) -> Result<Principal, ApiError> {
+    match scope {
+        FIRST_PARTY_SCOPE => Ok(principal),
+        PASSWORD_CHANGE_SCOPE => Err(ApiError::PasswordChangeRequired),
+        ENROLL_SCOPE => Err(ApiError::EnrollmentRequired),
+        _ => Err(ApiError::Forbidden),
     }
 }
 
@@ -154,7 +153,7 @@ fn restricted(parts: &Parts, state: &AppState, allowed: &str) -> Result<Principa
 /// token's scope. Tokens granted to OAuth clients are refused here: they serve the FHIR
 /// API and `userinfo` only, within their SMART scopes.
 fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), ApiError> {
-    let (principal, claims) = verified(parts, state)?;
+    let (principal, claims) = verified(&parts.headers, state)?;
     if claims.client_id.is_some() {
         return Err(ApiError::Forbidden);
     }
@@ -163,10 +162,10 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), 
 
 /// The principal of a live access token and the token's claims.
 pub(crate) fn verified(
-    parts: &Parts,
+    headers: &axum::http::HeaderMap,
     state: &AppState,
 ) -> Result<(Principal, AccessClaims), ApiError> {
-    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+    let Some(header) = headers.get(AUTHORIZATION) else {
         return Err(ApiError::Unauthorized {
             code: "missing_token",
             bearer: true,

@@ -38,8 +38,7 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
     /// The OAuth client a user granted this token to (RFC 9068 `client_id`); its `scope`
-    /// then holds SMART scopes and `patient` the launch context. Absent for first-party
-    /// tokens.
+    /// then holds SMART scopes. Absent for first-party tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The patient a SMART launch chose (for a clinician, not the user themself: `patient`
@@ -120,8 +119,6 @@ impl Identity {
         now: UnixMillis,
         scope: String,
     ) -> AccessClaims {
-        use crate::mfa::{ACR_MFA, ACR_PASSWORD, AMR_MFA};
-        let with_mfa = session.amr.iter().any(|m| m == AMR_MFA);
         let iat = now.as_secs();
         let exp = iat
             .saturating_add(self.config.access_token_ttl_secs)
@@ -139,8 +136,8 @@ impl Identity {
             roles: user.roles.iter().collect(),
             scope,
             amr: session.amr.clone(),
-            acr: if with_mfa { ACR_MFA } else { ACR_PASSWORD }.to_owned(),
-            auth_time: session.mfa_at.unwrap_or(session.created_at).as_secs(),
+            acr: crate::mfa::acr(session).to_owned(),
+            auth_time: session.authenticated_at().as_secs(),
             patient: user.patient_id,
             fhir_user: fhir_user(user),
             organization: user.organization_id.as_ref().map(ToString::to_string),

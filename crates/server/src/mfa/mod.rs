@@ -30,6 +30,15 @@ pub const AMR_USER: &str = "user";
 pub const ACR_PASSWORD: &str = "urn:medvault:acr:pwd";
 pub const ACR_MFA: &str = "urn:medvault:acr:mfa";
 
+/// The `acr` of a session: whether a second factor was used in it.
+pub fn acr(session: &medvault_domain::Session) -> &'static str {
+    if session.amr.iter().any(|m| m == AMR_MFA) {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MfaPolicy {
     /// Roles whose users must use a second factor; until enrolled, their tokens can only

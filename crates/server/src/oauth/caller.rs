@@ -10,6 +10,7 @@ use medvault_store::StoreError;
 use super::scopes::{self, Scope};
 use super::ClientClaims;
 use crate::fhir::gate::access::{Accessor, ClientGrant, DelegatedGrant};
+use crate::identity::principal::first_party;
 use crate::identity::Principal;
 use crate::{ApiError, AppState};
 
@@ -24,24 +25,19 @@ impl FromRequestParts<AppState> for RecordCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let user = match Principal::from_request_parts(parts, state).await {
-            Ok(principal) => return Ok(Self(Ok(principal.into()))),
+        // A user's token is verified once: first-party, or granted to an app.
+        let user = match crate::identity::principal::verified(&parts.headers, state) {
+            Ok((principal, claims)) => {
+                return Ok(Self(match claims.client_id {
+                    None => first_party(principal, &claims.scope).map(Accessor::from),
+                    Some(client_id) => {
+                        let patient = claims.launch_patient;
+                        delegated(state, principal, client_id, &claims.scope, patient).await
+                    }
+                }))
+            }
             Err(err) => err,
         };
-        if let Ok((principal, claims)) = crate::identity::principal::verified(parts, state) {
-            if let Some(client_id) = claims.client_id {
-                return Ok(Self(
-                    delegated(
-                        state,
-                        principal,
-                        client_id,
-                        &claims.scope,
-                        claims.launch_patient,
-                    )
-                    .await,
-                ));
-            }
-        }
         let bearer = parts
             .headers
             .get(AUTHORIZATION)

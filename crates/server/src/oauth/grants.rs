@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::error::OAuthError;
-use super::hosted::authorize::{auth_time, CodeDetails};
-use super::scopes::{self, Scope};
+use super::hosted::authorize::CodeDetails;
+use super::scopes::{self, includes};
 use super::token::{param, Params};
 use crate::clock::now;
 use crate::http::RequestContext;
@@ -178,13 +178,16 @@ pub async fn refresh_token(
             .to_owned(),
     );
     let invalid = || invalid_grant("the refresh token is unknown, expired or revoked");
+    // The grant is checked before the token is spent. An unknown token still goes on to
+    // `rotate`, which counts the failure against the address.
+    let mut known = None;
     if let Some((session, _)) = state
         .store
         .refresh_token_session(&presented.digest(), now())
         .await?
     {
         match state.store.oauth_grant(session).await? {
-            Some(grant) if grant.client_id == client.client_id => {}
+            Some(grant) if grant.client_id == client.client_id => known = Some(grant),
             // Another client's, or a first-party one: a leak; its family ends.
             _ => {
                 sessions::misused(state, context, session).await?;
@@ -200,27 +203,22 @@ pub async fn refresh_token(
         }) => return Err(invalid()),
         Err(err) => return Err(err.into()),
     };
-    let grant = state
-        .store
-        .oauth_grant(session.id)
-        .await?
+    let grant = known
+        .filter(|grant| grant.session_id == session.id)
         .ok_or_else(invalid)?;
     owes_nothing(state, &user).await?;
-    let granted = scopes::parse_all(&grant.scope).map_err(OAuthError::server_error)?;
-    let has = |name: &str| {
-        granted
-            .iter()
-            .any(|s| matches!(s, Scope::Other(o) if *o == name))
-    };
     let sso = state.store.session(grant.sso_session_id).await?;
     let sso_live = sso.is_live(now()) && !state.identity.revoked.is_revoked(sso.id);
-    if has("online_access") && !has("offline_access") && !sso_live {
+    let online_only =
+        includes(&grant.scope, "online_access") && !includes(&grant.scope, "offline_access");
+    if online_only && !sso_live {
         sessions::revoke(state, session.id).await?;
         return Err(invalid_grant("online access ended with the user's sign-in"));
     }
     let scope = match param(params, "scope")? {
         None => grant.scope.clone(),
         Some(asked) => {
+            let granted = scopes::parse_all(&grant.scope).map_err(OAuthError::server_error)?;
             let asked =
                 scopes::parse_all(asked).map_err(|e| OAuthError::new("invalid_scope", e))?;
             if let Some(extra) = asked.iter().find(|a| !granted.iter().any(|g| g.covers(a))) {
@@ -306,22 +304,16 @@ fn respond(
     claims.client_id = Some(client.client_id.clone());
     claims.launch_patient = grant.patient;
     let expires_in = (claims.exp - claims.iat).max(0);
-    let granted: Vec<Scope> = scopes::parse_all(scope).unwrap_or_default();
-    let has = |name: &str| {
-        granted
-            .iter()
-            .any(|s| matches!(s, Scope::Other(o) if *o == name))
-    };
     let fhir_user = crate::identity::tokens::fhir_user(user)
         .map(|r| format!("{}/{r}", state.fhir.base))
-        .filter(|_| has("fhirUser"));
+        .filter(|_| includes(scope, "fhirUser"));
     let mut body = json!({
         "access_token": identity.keys.signer().sign(&claims),
         "token_type": "Bearer",
         "expires_in": expires_in,
         "scope": scope,
     });
-    if has("openid") {
+    if includes(scope, "openid") {
         let id = IdClaims {
             iss: &identity.config.issuer,
             sub: user.id.to_string(),
@@ -329,7 +321,7 @@ fn respond(
             azp: &client.client_id,
             exp: at.as_secs() + identity.config.access_token_ttl_secs,
             iat: at.as_secs(),
-            auth_time: auth_time(sso),
+            auth_time: sso.authenticated_at().as_secs(),
             nonce,
             acr: &claims.acr,
             amr: &claims.amr,
@@ -340,9 +332,8 @@ fn respond(
     }
     // Whether the grant (not a narrowed request) allows refreshing: a narrowed refresh
     // spends the old token, so it must get a new one.
-    let grant_has = |name: &str| grant.scope.split_whitespace().any(|s| s == name);
     let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token")
-        && (grant_has("offline_access") || grant_has("online_access"));
+        && (includes(&grant.scope, "offline_access") || includes(&grant.scope, "online_access"));
     if may_refresh {
         body["refresh_token"] = json!(refresh.expose());
     }
@@ -417,8 +408,7 @@ pub fn introspection(state: &AppState, found: &GrantToken) -> Value {
             ] {
                 body[name] = value;
             }
-            let asked = c.scope.split_whitespace().any(|s| s == "fhirUser");
-            if let (true, Some(user)) = (asked, &c.fhir_user) {
+            if let (true, Some(user)) = (includes(&c.scope, "fhirUser"), &c.fhir_user) {
                 body["fhirUser"] = json!(format!("{}/{user}", state.fhir.base));
             }
         }

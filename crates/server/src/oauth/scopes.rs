@@ -159,6 +159,11 @@ impl Scope {
     }
 }
 
+/// Whether a granted scope string (space-separated, as medvault writes it) includes `name`.
+pub fn includes(scope: &str, name: &str) -> bool {
+    scope.split_whitespace().any(|s| s == name)
+}
+
 /// Parses a space-separated scope string.
 pub fn parse_all(text: &str) -> Result<Vec<Scope>, String> {
     text.split_whitespace().map(str::parse).collect()

@@ -1,11 +1,11 @@
 //! `/oauth2/userinfo` (OpenID Connect Core §5.3): who the user of an app's access token is.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::scopes::{self, Scope};
+use super::scopes::includes;
 use crate::{ApiError, AppState};
 
 #[utoipa::path(get, path = "/oauth2/userinfo", tag = "oauth", responses(
@@ -15,9 +15,9 @@ use crate::{ApiError, AppState};
 ))]
 pub async fn userinfo_get(
     State(state): State<AppState>,
-    parts: Request,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    userinfo(&state, parts.0)
+    userinfo(&state, &headers)
 }
 
 #[utoipa::path(post, path = "/oauth2/userinfo", tag = "oauth", responses(
@@ -25,35 +25,18 @@ pub async fn userinfo_get(
 ))]
 pub async fn userinfo_post(
     State(state): State<AppState>,
-    parts: Request,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    userinfo(&state, parts.0)
+    userinfo(&state, &headers)
 }
 
-/// The request head, for the token check shared by GET and POST.
-pub struct Request(Parts);
-
-impl FromRequestParts<AppState> for Request {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.clone()))
-    }
-}
-
-fn userinfo(state: &AppState, parts: Parts) -> Result<Json<Value>, ApiError> {
-    let (_, claims) = crate::identity::principal::verified(&parts, state)?;
-    let granted = scopes::parse_all(&claims.scope).unwrap_or_default();
-    let has = |name: &str| {
-        granted
-            .iter()
-            .any(|s| matches!(s, Scope::Other(o) if *o == name))
-    };
-    if claims.client_id.is_none() || !has("openid") {
+fn userinfo(state: &AppState, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+    let (_, claims) = crate::identity::principal::verified(headers, state)?;
+    if claims.client_id.is_none() || !includes(&claims.scope, "openid") {
         return Err(ApiError::Forbidden);
     }
     let mut body = json!({"sub": claims.sub.to_string()});
-    if has("fhirUser") {
+    if includes(&claims.scope, "fhirUser") {
         if let Some(user) = &claims.fhir_user {
             body["fhirUser"] = json!(format!("{}/{user}", state.fhir.base));
         }

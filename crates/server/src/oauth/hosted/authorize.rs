@@ -405,7 +405,7 @@ async fn signed_in(
     }
     let found = sso::current(state, headers).await?;
     Ok(found.filter(|(session, _)| {
-        let age = now().as_secs() - auth_time(session);
+        let age = now().as_secs() - session.authenticated_at().as_secs();
         request.max_age.is_none_or(|max| age <= max) && (!fresh_login || age <= FLOW_SECS)
     }))
 }
@@ -431,10 +431,6 @@ fn owed_step(state: &AppState, request: &AuthRequest) -> Response {
         "Your account needs attention first: change your password or set up a second \
          factor in medvault, then return to the app.",
     )
-}
-
-pub fn auth_time(session: &Session) -> i64 {
-    session.mfa_at.unwrap_or(session.created_at).as_secs()
 }
 
 /// After sign-in: refuse accounts that owe a step, then ask consent unless remembered.
@@ -949,7 +945,8 @@ async fn record_consent(
 }
 
 /// The Patient a clinician chose on the consent page, if the policies let them read it
-/// (the decision is audited like any other).
+/// (the decision is audited like any other). A failure of the gate itself is an error,
+/// not a refusal.
 async fn may_open(
     state: &AppState,
     context: &RequestContext,
@@ -964,7 +961,7 @@ async fn may_open(
     let who =
         crate::fhir::gate::access::Accessor::from(crate::identity::Principal::of(user, session));
     let caller = crate::fhir::gate::Caller { who: &who, context };
-    Ok(state
+    let decided = state
         .fhir
         .gate
         .authorize_read(
@@ -974,7 +971,10 @@ async fn may_open(
             Compartment::Patient(patient),
             None,
         )
-        .await
-        .ok()
-        .map(|_| patient))
+        .await;
+    match decided {
+        Ok(_) => Ok(Some(patient)),
+        Err(outcome) if outcome.status().is_server_error() => Err(outcome.into()),
+        Err(_) => Ok(None),
+    }
 }

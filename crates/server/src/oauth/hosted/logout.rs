@@ -14,10 +14,10 @@ use serde::Deserialize;
 use super::pages::{self, Page};
 use super::sso;
 use crate::http::RequestContext;
-use crate::oauth::token::registered;
 use crate::{audit, AppState};
 
-#[derive(Debug, Default, Deserialize)]
+/// The request's parameters (no `Debug`: `id_token_hint` is a token).
+#[derive(Default, Deserialize)]
 pub struct LogoutRequest {
     id_token_hint: Option<String>,
     client_id: Option<String>,
@@ -42,17 +42,19 @@ impl LogoutRequest {
 /// Where to send the browser afterwards: `post_logout_redirect_uri` when it is one of the
 /// redirect URIs registered by the client named in `client_id`. (`id_token_hint` is
 /// accepted but not needed: the user confirms on the page either way.)
-async fn return_address(state: &AppState, request: &LogoutRequest) -> Option<String> {
-    let (id, uri) = (
-        request.client_id.as_ref()?,
-        request.post_logout_redirect_uri.as_ref()?,
-    );
-    registered(state, id)
-        .await
-        .ok()
-        .flatten()
-        .filter(|c| c.redirect_uris.contains(uri))
-        .map(|_| uri.clone())
+async fn return_address(
+    state: &AppState,
+    request: &LogoutRequest,
+) -> Result<Option<String>, crate::ApiError> {
+    let (Some(id), Some(uri)) = (&request.client_id, &request.post_logout_redirect_uri) else {
+        return Ok(None);
+    };
+    let client = match state.store.oauth_client(id).await {
+        Ok(client) => client,
+        Err(medvault_store::StoreError::NotFound) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    Ok(client.redirect_uris.contains(uri).then(|| uri.clone()))
 }
 
 #[utoipa::path(get, path = "/oauth2/logout", tag = "oauth", responses(
@@ -118,7 +120,7 @@ pub async fn logout(
             let event = audit::event(&context, actor, AuditAction::SessionEnd, Outcome::Success);
             audit::record(&state.audit, audit::with_session(event, session.id)).await?;
         }
-        let back = return_address(&state, &form.request).await;
+        let back = return_address(&state, &form.request).await?;
         Ok::<_, crate::ApiError>(back)
     };
     let clear = sso::end(&state);
